@@ -1,0 +1,172 @@
+//! CNN discriminators over token sequences.
+//!
+//! One implementation covers both published designs:
+//! - SeqGAN (Yu et al. 2017): embedding 64, filter widths 1-10, 15, 20 with 100-200 filters each,
+//!   max-over-time pooling, a highway layer, dropout 0.25, one logit per sequence;
+//! - RelGAN (Nie et al. 2019): "multiple representations": a 64-dim embedding read as 64
+//!   one-dimensional representations, each convolved by the same 4 x 300 filters (widths 2-5) and
+//!   scored separately, so a sequence gets 64 logits.
+//!
+//! Inputs are token ids or soft one-hot rows `[B, T, V]` (RelGAN's Gumbel-softmax output); a
+//! one-hot row times the embedding matrix equals the embedding lookup, so both paths agree.
+
+use candle_core::{Device, Tensor, D};
+use gan_core::{Init, ParamStore, SeededRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Discriminator architecture. `Default` is SeqGAN's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscriminatorConfig {
+    /// Total embedding width, split evenly over `num_rep` representations.
+    pub embed_dim: usize,
+    pub num_rep: usize,
+    pub filter_sizes: Vec<usize>,
+    pub num_filters: Vec<usize>,
+    pub dropout: f32,
+}
+
+impl Default for DiscriminatorConfig {
+    fn default() -> Self {
+        Self::seqgan()
+    }
+}
+
+impl DiscriminatorConfig {
+    /// SeqGAN's discriminator (`discriminator.py` of LantaoYu/SeqGAN).
+    pub fn seqgan() -> Self {
+        Self {
+            embed_dim: 64,
+            num_rep: 1,
+            filter_sizes: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20],
+            num_filters: vec![100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160],
+            dropout: 0.25,
+        }
+    }
+
+    /// RelGAN's discriminator (TextGAN-PyTorch `RelGAN_D`; RelGAN paper Sec. 2.3).
+    pub fn relgan() -> Self {
+        Self { embed_dim: 64, num_rep: 64, filter_sizes: vec![2, 3, 4, 5], num_filters: vec![300; 4], dropout: 0.25 }
+    }
+
+    pub fn validate(&self, seq_len: usize) -> Result<()> {
+        if self.num_rep == 0 || self.embed_dim % self.num_rep != 0 {
+            return Err(Error::Config(format!("discriminator embed_dim {} must be a multiple of num_rep {}", self.embed_dim, self.num_rep)));
+        }
+        if self.filter_sizes.is_empty() || self.filter_sizes.len() != self.num_filters.len() {
+            return Err(Error::Config("discriminator needs as many num_filters as filter_sizes, at least one".into()));
+        }
+        if let Some(&f) = self.filter_sizes.iter().find(|&&f| f == 0 || f > seq_len) {
+            return Err(Error::Config(format!("filter width {f} does not fit sequences of length {seq_len}")));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Config(format!("dropout {} must be in [0, 1)", self.dropout)));
+        }
+        Ok(())
+    }
+
+    pub fn feature_dim(&self) -> usize {
+        self.num_filters.iter().sum()
+    }
+}
+
+/// What the discriminator reads.
+pub enum DiscriminatorInput<'a> {
+    /// `[B, T]` u32 token ids.
+    Tokens(&'a Tensor),
+    /// `[B, T, V]` (soft) one-hot rows.
+    OneHot(&'a Tensor),
+}
+
+/// CNN discriminator; `forward` returns `[B * num_rep]` logits (`num_rep` per sequence,
+/// sequence-major).
+pub struct CnnDiscriminator {
+    config: DiscriminatorConfig,
+    params: ParamStore,
+    embedding: Tensor,
+    convs: Vec<(usize, Tensor, Tensor)>,
+    highway_w: Tensor,
+    highway_b: Tensor,
+    out_w: Tensor,
+    out_b: Tensor,
+}
+
+impl CnnDiscriminator {
+    pub fn new(config: DiscriminatorConfig, vocab_size: usize, seq_len: usize, device: &Device, rng: &mut SeededRng) -> Result<Self> {
+        config.validate(seq_len)?;
+        let mut params = ParamStore::new(device);
+        let es = config.embed_dim / config.num_rep;
+        let normal = |fan: usize| Init::Normal { mean: 0.0, std: 1.0 / (fan as f32).sqrt() };
+        let embedding = params.create("embedding", (vocab_size, config.embed_dim), normal(config.embed_dim), rng)?;
+        let mut convs = Vec::new();
+        for (&f, &n) in config.filter_sizes.iter().zip(&config.num_filters) {
+            let w = params.create(&format!("conv{f}.weight"), (f * es, n), normal(f * es), rng)?;
+            let b = params.create(&format!("conv{f}.bias"), n, Init::Const(0.1), rng)?;
+            convs.push((f, w, b));
+        }
+        let feat = config.feature_dim();
+        let highway_w = params.create("highway.weight", (feat, feat), normal(feat), rng)?;
+        let highway_b = params.create("highway.bias", feat, Init::Const(0.0), rng)?;
+        let out_w = params.create("output.weight", (feat, 1), normal(feat), rng)?;
+        let out_b = params.create("output.bias", 1, Init::Const(0.0), rng)?;
+        Ok(Self { config, params, embedding, convs, highway_w, highway_b, out_w, out_b })
+    }
+
+    pub fn config(&self) -> &DiscriminatorConfig {
+        &self.config
+    }
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+    pub fn num_rep(&self) -> usize {
+        self.config.num_rep
+    }
+
+    /// Logits `[B * num_rep]`. With `dropout_rng`, dropout is applied (training); without, not.
+    pub fn forward(&self, input: DiscriminatorInput, dropout_rng: Option<&mut SeededRng>) -> Result<Tensor> {
+        let emb = match input {
+            DiscriminatorInput::Tokens(ids) => {
+                let (b, t) = ids.dims2()?;
+                self.embedding.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.embed_dim))?
+            }
+            DiscriminatorInput::OneHot(x) => {
+                let (b, t, v) = x.dims3()?;
+                x.reshape((b * t, v))?.matmul(&self.embedding)?.reshape((b, t, self.config.embed_dim))?
+            }
+        };
+        let (b, t, _) = emb.dims3()?;
+        let (r, es) = (self.config.num_rep, self.config.embed_dim / self.config.num_rep);
+        // [B, T, R, Es] -> [B, R, T, Es] -> [B*R, T, Es]: each representation is a sequence.
+        let x = if r == 1 { emb } else { emb.reshape((b, t, r, es))?.transpose(1, 2)?.contiguous()?.reshape((b * r, t, es))? };
+        let mut pooled = Vec::with_capacity(self.convs.len());
+        for (f, w, bias) in &self.convs {
+            let windows = t - f + 1;
+            // Convolution as one matmul over all windows: [B*R*windows, f*Es] x [f*Es, n].
+            let cols: Vec<Tensor> = (0..*f).map(|k| x.narrow(1, k, windows)).collect::<candle_core::Result<_>>()?;
+            let patches = Tensor::cat(&cols, 2)?.reshape((b * r * windows, f * es))?;
+            let n = w.dim(1)?;
+            let maps = patches.matmul(w)?.broadcast_add(bias)?.relu()?.reshape((b * r, windows, n))?;
+            pooled.push(maps.max(1)?);
+        }
+        let features = Tensor::cat(&pooled, 1)?;
+        let gate_in = features.matmul(&self.highway_w)?.broadcast_add(&self.highway_b)?;
+        let gate = candle_nn::ops::sigmoid(&gate_in)?;
+        let highway = ((&gate * gate_in.relu()?)? + ((1.0 - &gate)? * &features)?)?;
+        let highway = match dropout_rng {
+            Some(rng) => rng.dropout(&highway, self.config.dropout)?,
+            None => highway,
+        };
+        Ok(highway.matmul(&self.out_w)?.broadcast_add(&self.out_b)?.squeeze(D::Minus1)?)
+    }
+
+    /// Probability that each sequence is real, averaged over its representations: `[B]`.
+    pub fn real_probability(&self, input: DiscriminatorInput) -> Result<Vec<f32>> {
+        let logits = self.forward(input, None)?.detach();
+        let r = self.config.num_rep;
+        let probs = candle_nn::ops::sigmoid(&logits)?;
+        let b = probs.dim(0)? / r;
+        Ok(probs.reshape((b, r))?.mean(1)?.to_vec1()?)
+    }
+}

@@ -1,0 +1,315 @@
+//! The LSTM language-model generator of SeqGAN / RelGAN / TextGAN-PyTorch: embedding, one LSTM
+//! layer, vocabulary projection.
+
+use candle_core::{Device, Tensor, D};
+use gan_core::{Init, ParamStore, SeededRng};
+use serde::{Deserialize, Serialize};
+use socgan_data::TokenSequences;
+
+use crate::kernels::{self, SamplingConfig};
+use crate::{Error, Result};
+
+/// Generator sizes. The defaults are the synthetic-oracle benchmark's (SeqGAN, RelGAN Table 1):
+/// vocabulary 5,000, embedding 32, hidden 32, length 20, start token 0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeneratorConfig {
+    pub vocab_size: usize,
+    pub embed_dim: usize,
+    pub hidden_dim: usize,
+    pub seq_len: usize,
+    /// Token fed before the first position (SeqGAN's oracle uses id 0, also a vocabulary word).
+    pub start_token: u32,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self { vocab_size: 5000, embed_dim: 32, hidden_dim: 32, seq_len: 20, start_token: 0 }
+    }
+}
+
+impl GeneratorConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.vocab_size < 2 || self.embed_dim == 0 || self.hidden_dim == 0 || self.seq_len == 0 {
+            return Err(Error::Config("generator needs vocab_size >= 2 and non-zero embed_dim, hidden_dim, seq_len".into()));
+        }
+        if self.start_token as usize >= self.vocab_size {
+            return Err(Error::Config(format!("start_token {} outside the vocabulary of {}", self.start_token, self.vocab_size)));
+        }
+        Ok(())
+    }
+}
+
+/// LSTM state `(h, c)`, each `[B, H]`.
+type State = (Tensor, Tensor);
+
+/// An LSTM generator over token ids. Gate columns are ordered input, forget, cell, output.
+pub struct LstmGenerator {
+    config: GeneratorConfig,
+    params: ParamStore,
+    embedding: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    bias: Tensor,
+    out_weight: Tensor,
+    out_bias: Tensor,
+}
+
+/// Rows sampled at once: bounds memory when drawing 10,000 sequences.
+const SAMPLE_CHUNK: usize = 1024;
+
+impl LstmGenerator {
+    /// A generator initialised as TextGAN-PyTorch does: normal with std `1/sqrt(fan_in)`.
+    pub fn new(config: GeneratorConfig, device: &Device, rng: &mut SeededRng) -> Result<Self> {
+        Self::with_init(config, device, rng, None)
+    }
+
+    /// Like [`LstmGenerator::new`], with every parameter drawn from `N(0, std^2)` instead (the
+    /// random oracle of TextGAN-PyTorch uses std 1).
+    pub fn with_init(config: GeneratorConfig, device: &Device, rng: &mut SeededRng, std: Option<f32>) -> Result<Self> {
+        config.validate()?;
+        let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_dim);
+        let mut params = ParamStore::new(device);
+        let normal = |fan: usize| Init::Normal { mean: 0.0, std: std.unwrap_or(1.0 / (fan as f32).sqrt()) };
+        params.create("embedding", (v, e), normal(e), rng)?;
+        params.create("lstm.w_ih", (e, 4 * h), normal(e), rng)?;
+        params.create("lstm.w_hh", (h, 4 * h), normal(h), rng)?;
+        params.create("lstm.bias", 4 * h, normal(h), rng)?;
+        params.create("output.weight", (h, v), normal(h), rng)?;
+        params.create("output.bias", v, normal(h), rng)?;
+        Self::from_params(config, params)
+    }
+
+    /// Wraps an existing store holding the six parameters above.
+    pub fn from_params(config: GeneratorConfig, params: ParamStore) -> Result<Self> {
+        config.validate()?;
+        let get = |name: &str| -> Result<Tensor> {
+            params.get(name).map(|v| v.as_tensor().clone()).ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
+        };
+        Ok(Self {
+            embedding: get("embedding")?,
+            w_ih: get("lstm.w_ih")?,
+            w_hh: get("lstm.w_hh")?,
+            bias: get("lstm.bias")?,
+            out_weight: get("output.weight")?,
+            out_bias: get("output.bias")?,
+            config,
+            params,
+        })
+    }
+
+    pub fn config(&self) -> &GeneratorConfig {
+        &self.config
+    }
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+    /// The `[V, E]` token embedding (RelGAN feeds `soft_one_hot @ embedding` to nothing here, but
+    /// model crates may share it).
+    pub fn embedding(&self) -> &Tensor {
+        &self.embedding
+    }
+
+    fn cell(&self, input_proj: &Tensor, (h, c): &State) -> Result<State> {
+        let hd = self.config.hidden_dim;
+        let gates = (input_proj + h.matmul(&self.w_hh)?)?;
+        let sig = candle_nn::ops::sigmoid(&gates)?;
+        let i = sig.narrow(1, 0, hd)?;
+        let f = sig.narrow(1, hd, hd)?;
+        let o = sig.narrow(1, 3 * hd, hd)?;
+        let g = gates.narrow(1, 2 * hd, hd)?.tanh()?;
+        let c = ((f * c)? + (i * g)?)?;
+        let h = (o * c.tanh()?)?;
+        Ok((h, c))
+    }
+
+    fn zero_state(&self, batch: usize) -> Result<State> {
+        let z = Tensor::zeros((batch, self.config.hidden_dim), candle_core::DType::F32, self.device())?;
+        Ok((z.clone(), z))
+    }
+
+    /// Input projection of token ids `[N]`: `embedding[ids] @ W_ih + b`, `[N, 4H]`.
+    fn project_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.embedding.index_select(ids, 0)?.matmul(&self.w_ih)?.broadcast_add(&self.bias)?)
+    }
+
+    /// Teacher-forced inputs: the start token, then each sequence without its last token.
+    fn shifted_inputs(&self, seqs: &TokenSequences) -> Vec<u32> {
+        let t = seqs.seq_len();
+        let mut inputs = Vec::with_capacity(seqs.tokens().len());
+        for row in seqs.rows() {
+            inputs.push(self.config.start_token);
+            inputs.extend_from_slice(&row[..t - 1]);
+        }
+        inputs
+    }
+
+    /// Hidden states `[B*T, H]` (row `b*T + t` predicts token `t` of sequence `b`).
+    fn hidden_states(&self, seqs: &TokenSequences) -> Result<Tensor> {
+        let (b, t) = (seqs.len(), seqs.seq_len());
+        if t != self.config.seq_len {
+            return Err(Error::Shape(format!("sequences of length {t}, generator expects {}", self.config.seq_len)));
+        }
+        let inputs = Tensor::from_vec(self.shifted_inputs(seqs), b * t, self.device())?;
+        // The input projection is hoisted out of the time loop: one [B*T, E] x [E, 4H] matmul.
+        let proj = self.project_tokens(&inputs)?.reshape((b, t, 4 * self.config.hidden_dim))?.transpose(0, 1)?.contiguous()?;
+        let mut state = self.zero_state(b)?;
+        let mut hs = Vec::with_capacity(t);
+        for step in 0..t {
+            state = self.cell(&proj.get(step)?, &state)?;
+            hs.push(state.0.clone());
+        }
+        Ok(Tensor::stack(&hs, 1)?.reshape((b * t, self.config.hidden_dim))?)
+    }
+
+    /// Mean per-token negative log-likelihood of `seqs` (the MLE loss), differentiable.
+    pub fn nll_loss(&self, seqs: &TokenSequences) -> Result<Tensor> {
+        let n = seqs.tokens().len();
+        self.weighted_nll(seqs, &vec![1.0 / n as f32; n])
+    }
+
+    /// `sum_i weights[i] * -log p(token_i)` over all positions, differentiable. With SeqGAN's
+    /// rewards as weights this is the REINFORCE loss.
+    pub fn weighted_nll(&self, seqs: &TokenSequences, weights: &[f32]) -> Result<Tensor> {
+        let hidden = self.hidden_states(seqs)?;
+        kernels::linear_cross_entropy(&hidden, &self.out_weight, &self.out_bias, seqs.tokens(), weights)
+    }
+
+    /// Per-token negative log-likelihood, no gradient.
+    pub fn token_nll(&self, seqs: &TokenSequences) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(seqs.tokens().len());
+        for start in (0..seqs.len()).step_by(SAMPLE_CHUNK) {
+            let chunk = seqs.slice(start, (start + SAMPLE_CHUNK).min(seqs.len()));
+            let hidden = self.hidden_states(&chunk)?.detach();
+            out.extend(kernels::row_nll(&hidden, &self.out_weight.detach(), &self.out_bias.detach(), chunk.tokens())?);
+        }
+        Ok(out)
+    }
+
+    /// Mean per-token negative log-likelihood of `seqs` (NLL_gen on held-out data; the oracle's
+    /// NLL_oracle of generated samples).
+    pub fn mean_nll(&self, seqs: &TokenSequences) -> Result<f64> {
+        let nll = self.token_nll(seqs)?;
+        Ok(nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len().max(1) as f64)
+    }
+
+    /// Continues every row from `state` for `steps` positions, appending sampled tokens to
+    /// `out[row]`.
+    fn continue_sampling(
+        &self,
+        mut state: State,
+        mut last: Vec<u32>,
+        steps: usize,
+        sampling: &SamplingConfig,
+        weights: &(Vec<f32>, Vec<f32>),
+        rng: &mut SeededRng,
+        out: &mut [Vec<u32>],
+    ) -> Result<()> {
+        let rows = last.len();
+        for _ in 0..steps {
+            let ids = Tensor::from_slice(&last, rows, self.device())?;
+            state = self.cell(&self.project_tokens(&ids)?, &state)?;
+            let h = state.0.flatten_all()?.to_vec1::<f32>()?;
+            let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
+            last = kernels::sample_rows(&h, &weights.0, &weights.1, self.config.hidden_dim, sampling, &uniforms);
+            for (seq, &tok) in out.iter_mut().zip(&last) {
+                seq.push(tok);
+            }
+        }
+        Ok(())
+    }
+
+    fn host_output_weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((self.out_weight.flatten_all()?.to_vec1::<f32>()?, self.out_bias.to_vec1::<f32>()?))
+    }
+
+    /// Draws `n` sequences, batched, every token from `rng` (one uniform per row and position).
+    pub fn sample(&self, n: usize, sampling: &SamplingConfig, rng: &mut SeededRng) -> Result<TokenSequences> {
+        sampling.validate()?;
+        let weights = self.host_output_weights()?;
+        let mut tokens = Vec::with_capacity(n * self.config.seq_len);
+        for start in (0..n).step_by(SAMPLE_CHUNK) {
+            let rows = SAMPLE_CHUNK.min(n - start);
+            let mut out = vec![Vec::with_capacity(self.config.seq_len); rows];
+            let state = self.zero_state(rows)?;
+            self.continue_sampling(state, vec![self.config.start_token; rows], self.config.seq_len, sampling, &weights, rng, &mut out)?;
+            tokens.extend(out.into_iter().flatten());
+        }
+        Ok(TokenSequences::new(self.config.seq_len, tokens)?)
+    }
+
+    /// SeqGAN's Monte-Carlo rollouts. For each prefix length `g` in `1..T`, every sequence of
+    /// `seqs` is completed `rollouts` times by sampling from the generator after its first `g`
+    /// tokens. Returns, for each `g`, the `rollouts * B` completed sequences (rollout-major).
+    pub fn rollouts(&self, seqs: &TokenSequences, rollouts: usize, rng: &mut SeededRng) -> Result<Vec<TokenSequences>> {
+        let (b, t) = (seqs.len(), seqs.seq_len());
+        let rows = rollouts * b;
+        let tiled: Vec<usize> = (0..rollouts).flat_map(|_| 0..b).collect();
+        let tiled = seqs.select(&tiled);
+        let weights = self.host_output_weights()?;
+        let sampling = SamplingConfig::default();
+        // State after the start token; each iteration then consumes one more real token.
+        let start = Tensor::from_slice(&vec![self.config.start_token; rows], rows, self.device())?;
+        let mut state = self.cell(&self.project_tokens(&start)?, &self.zero_state(rows)?)?;
+        let mut completed = Vec::with_capacity(t - 1);
+        for given in 1..t {
+            let prefix: Vec<u32> = tiled.rows().map(|r| r[given - 1]).collect();
+            let ids = Tensor::from_slice(&prefix, rows, self.device())?;
+            state = self.cell(&self.project_tokens(&ids)?, &state)?;
+            // Branch: sample positions given..T from the state that has read tokens 0..given.
+            let mut out: Vec<Vec<u32>> = tiled.rows().map(|r| r[..given].to_vec()).collect();
+            let h = state.0.flatten_all()?.to_vec1::<f32>()?;
+            let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
+            let first = kernels::sample_rows(&h, &weights.0, &weights.1, self.config.hidden_dim, &sampling, &uniforms);
+            for (seq, &tok) in out.iter_mut().zip(&first) {
+                seq.push(tok);
+            }
+            self.continue_sampling(state.clone(), first, t - given - 1, &sampling, &weights, rng, &mut out)?;
+            completed.push(TokenSequences::new(t, out.into_iter().flatten().collect())?);
+        }
+        Ok(completed)
+    }
+
+    /// RelGAN's generator output: `B` sequences sampled with the Gumbel-max trick, returned as the
+    /// differentiable relaxation `softmax(beta * (logits + gumbel))`, `[B, T, V]`, and the sampled
+    /// ids. The next input is the sampled token's embedding, as in RelGAN. With
+    /// `straight_through`, the forward value is the hard one-hot and the gradient the soft one's.
+    pub fn gumbel_sample(&self, batch: usize, beta: f64, straight_through: bool, rng: &mut SeededRng) -> Result<(Tensor, TokenSequences)> {
+        let (t, v) = (self.config.seq_len, self.config.vocab_size);
+        let mut state = self.zero_state(batch)?;
+        let mut last = vec![self.config.start_token; batch];
+        let mut soft = Vec::with_capacity(t);
+        let mut tokens = vec![0u32; batch * t];
+        for step in 0..t {
+            let ids = Tensor::from_slice(&last, batch, self.device())?;
+            state = self.cell(&self.project_tokens(&ids)?, &state)?;
+            let logits = state.0.matmul(&self.out_weight)?.broadcast_add(&self.out_bias)?;
+            let perturbed = (logits + rng.gumbel((batch, v), self.device())?)?;
+            last = perturbed.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let relaxed = candle_nn::ops::softmax(&(perturbed * beta)?, D::Minus1)?;
+            let out = if straight_through {
+                let hard = one_hot(&last, v, self.device())?;
+                ((hard - relaxed.detach())? + &relaxed)?
+            } else {
+                relaxed
+            };
+            soft.push(out);
+            for (row, &tok) in last.iter().enumerate() {
+                tokens[row * t + step] = tok;
+            }
+        }
+        Ok((Tensor::stack(&soft, 1)?, TokenSequences::new(t, tokens)?))
+    }
+}
+
+/// `[N, V]` one-hot rows of `ids`.
+pub fn one_hot(ids: &[u32], vocab: usize, device: &Device) -> Result<Tensor> {
+    let mut data = vec![0f32; ids.len() * vocab];
+    for (row, &id) in ids.iter().enumerate() {
+        data[row * vocab + id as usize] = 1.0;
+    }
+    Ok(Tensor::from_vec(data, (ids.len(), vocab), device)?)
+}
