@@ -155,7 +155,11 @@ impl Adam {
         let bias2 = 1.0 - c.beta2.powi(self.step as i32);
         for (i, var) in self.vars.iter().enumerate() {
             let Some(grad) = grads.get(var) else { continue };
-            let grad = if clip_scale != 1.0 { (grad * clip_scale)? } else { grad.clone() };
+            // A gradient can still reference its step's forward graph (candle tracks ops on
+            // variables inside backward formulas); folding it into the moments undetached would
+            // keep every past step's graph alive through the moment chain.
+            let grad = grad.detach();
+            let grad = if clip_scale != 1.0 { (grad * clip_scale)? } else { grad };
             let m = ((&self.first_moments[i] * c.beta1)? + (&grad * (1.0 - c.beta1))?)?;
             let v = ((&self.second_moments[i] * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
@@ -222,6 +226,24 @@ mod tests {
         assert!((first_norm - 300f64.sqrt()).abs() < 1e-3);
         let left: Vec<f32> = x.to_vec1().unwrap();
         assert!(left.iter().all(|v| v.abs() < 0.05), "{left:?}");
+    }
+
+    #[test]
+    fn optimizer_state_does_not_hold_the_step_graph() {
+        // The gradient of `w` in `x @ w` is computed from `x`; when `x` is itself a variable the
+        // gradient tensor tracks ops, and an optimizer that stores it keeps the graph alive.
+        let mut rng = SeededRng::new(1);
+        let mut params = ParamStore::new(&Device::Cpu);
+        let w = params.create("w", (3, 2), Init::Normal { mean: 0.0, std: 1.0 }, &mut rng).unwrap();
+        let x = candle_core::Var::new(&[[1f32, 2.0, 3.0]], &Device::Cpu).unwrap();
+        let loss = x.matmul(&w).unwrap().sqr().unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let mut opt = Adam::new(&params, AdamConfig::default()).unwrap();
+        opt.step(&grads, 1.0).unwrap();
+        for (name, t) in opt.state_tensors("") {
+            assert!(!t.track_op(), "{name} keeps a graph");
+        }
+        assert!(!w.track_op() || w.is_variable());
     }
 
     #[test]

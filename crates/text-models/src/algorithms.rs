@@ -20,10 +20,12 @@ pub enum Algorithm {
     Mle,
     /// SeqGAN (Yu et al. 2017): REINFORCE with the discriminator's probability of "real" as the
     /// reward, each prefix's reward estimated by `rollouts` Monte-Carlo completions.
+    #[serde(rename = "seqgan")]
     SeqGan { rollouts: usize },
     /// RelGAN (Nie et al. 2019): Gumbel-softmax relaxation of the generator's samples, trained
     /// through the discriminator, inverse temperature `beta_max^(n/N)` over the run's `N`
     /// adversarial rounds (RelGAN's "exp" schedule).
+    #[serde(rename = "relgan")]
     RelGan { beta_max: f64, straight_through: bool },
 }
 

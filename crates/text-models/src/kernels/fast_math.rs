@@ -14,13 +14,16 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 #[inline(always)]
 fn exp_one(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
+    // `shifted` holds round(x * log2 e) in its low mantissa bits; its bit pattern gives 2^k
+    // below without a float-to-int conversion (Rust's saturating `as i32` does not vectorise).
+    let shifted = x * LOG2E + ROUND_MAGIC;
+    let k = shifted - ROUND_MAGIC;
     let r = x - k * LN2_HI - k * LN2_LO;
     let r2 = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
         + 5.000_000_1e-1;
     let y = p * r2 + r + 1.0;
-    let scale = f32::from_bits(((k as i32 + 127) << 23) as u32);
+    let scale = f32::from_bits(shifted.to_bits().wrapping_add(127) << 23);
     y * scale
 }
 

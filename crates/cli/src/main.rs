@@ -1,0 +1,224 @@
+//! `socgan`: train, sample from and evaluate GANs on social-media data.
+//!
+//! Errors are printed as one line (`error: ...`) with a non-zero exit; nothing already written is
+//! replaced except through atomic renames.
+
+mod charts;
+mod config;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use gan_core::metrics::read_records;
+use gan_core::trainer::RunOptions;
+use gan_core::{AdversarialLoss, Checkpoint, GanTask, SeededRng, Trainer};
+use text_models::{SamplingConfig, SequenceEvaluator};
+
+use crate::config::RunConfig;
+
+#[derive(Parser)]
+#[command(name = "socgan", version, about = "GANs for social-media data, on candle")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a TOML run config.
+    Train(TrainArgs),
+    /// Sample sequences from a checkpoint.
+    Generate(GenerateArgs),
+    /// Evaluate a checkpoint with its run's protocol.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Run config (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a config field, e.g. `--set schedule.adversarial_rounds=100` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Override `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override `out_dir`.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Continue from the run directory's latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Replace an existing run in `out_dir`.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Stop after this many run steps (checkpointed; continue with --resume).
+    #[arg(long)]
+    halt_after: Option<u64>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Checkpoint: a run directory or a step directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Number of sequences.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    num: usize,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Generator samples scored (default: the run's `eval_samples`).
+    #[arg(long)]
+    samples: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+        Command::Generate(args) => generate(args),
+        Command::Eval(args) => eval(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let mut overrides = args.overrides.clone();
+    if let Some(seed) = args.seed {
+        overrides.push(format!("seed={seed}"));
+    }
+    if let Some(dir) = &args.out_dir {
+        overrides.push(format!("out_dir={}", toml::Value::String(dir.display().to_string())));
+    }
+    let config = RunConfig::load(&args.config, &overrides)?;
+    if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
+        // The gradient penalty differentiates a gradient: candle keeps that graph only with this
+        // set before the first backward pass (still single-threaded here).
+        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    }
+    let run_dir = config.out_dir.clone();
+    let has_run = run_dir.join("checkpoints").exists() || run_dir.join("metrics.jsonl").exists();
+    if has_run && !args.resume && !args.overwrite {
+        bail!("{}: already holds a run; pass --resume to continue it or --overwrite to replace it", run_dir.display());
+    }
+    if args.overwrite && run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir).with_context(|| format!("{}: cannot remove", run_dir.display()))?;
+    }
+    let config_toml = config.to_toml()?;
+    gan_core::checkpoint::write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+
+    let device = run::device()?;
+    let data = run::oracle_data(&config, &device)?;
+    let batches_per_epoch = data.train.batches_per_epoch(config.batch_size) as u64;
+    let mut task = run::text_gan(&config, data, &device)?;
+    if !args.quiet {
+        eprintln!(
+            "socgan: {} on {} ({} generator / {} discriminator parameters) -> {}",
+            config.algorithm.name(),
+            if device.is_cpu() { "cpu" } else { "cuda" },
+            task.generator_params().num_parameters(),
+            task.discriminator_params().num_parameters(),
+            run_dir.display()
+        );
+    }
+    let options = RunOptions {
+        quiet: args.quiet,
+        resume: args.resume,
+        halt_after: args.halt_after,
+        config_json: serde_json::to_value(&config)?,
+        checkpoint_files: vec![("config.toml".to_string(), config_toml)],
+    };
+    let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?.run(&mut task)?;
+
+    let records = read_records(&run_dir.join("metrics.jsonl"))?;
+    charts::write_svg(&run_dir.join("loss_curve.svg"), &charts::run_panels(&records))?;
+    if outcome.completed {
+        let samples = task.generator.sample(1000, &SamplingConfig::default(), &mut SeededRng::derive(config.seed, "samples", 0))?;
+        samples.save_text(&run_dir.join("samples.txt"))?;
+    }
+    let summary = serde_json::json!({
+        "run": run_dir.display().to_string(),
+        "algorithm": config.algorithm.name(),
+        "completed": outcome.completed,
+        "steps": outcome.steps_done,
+        "metrics": outcome.final_metrics,
+    });
+    println!("{summary}");
+    Ok(())
+}
+
+fn checkpoint_config(checkpoint: &std::path::Path) -> Result<(RunConfig, Checkpoint)> {
+    let device = run::device()?;
+    let ckpt = Checkpoint::load(checkpoint, &device)?;
+    let text = ckpt.read_extra("config.toml")?;
+    let config = RunConfig::parse(&text, &[]).with_context(|| format!("{}: config.toml", ckpt.dir.display()))?;
+    Ok((config, ckpt))
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let sampling = SamplingConfig { temperature: args.temperature, top_k: args.top_k, top_p: args.top_p };
+    sampling.validate()?;
+    let (config, ckpt) = checkpoint_config(&args.checkpoint)?;
+    let device = run::device()?;
+    let generator = run::generator(&config, &device)?;
+    generator.params().load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
+    let samples = generator.sample(args.num, &sampling, &mut SeededRng::derive(args.seed, "generate", 0))?;
+    match &args.output {
+        Some(path) => samples.save_text(path)?,
+        None => {
+            let mut out = String::new();
+            for row in samples.rows() {
+                out.push_str(&row.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "));
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let (mut config, ckpt) = checkpoint_config(&args.checkpoint)?;
+    if let Some(n) = args.samples {
+        let config::DataConfig::Oracle { eval_samples, .. } = &mut config.data;
+        *eval_samples = n;
+    }
+    let device = run::device()?;
+    let data = run::oracle_data(&config, &device)?;
+    let generator = run::generator(&config, &device)?;
+    generator.params().load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
+    let mut evaluator = text_models::OracleEvaluator::new(data.oracle, data.test, data.eval_samples);
+    let metrics = evaluator.evaluate(&generator, &mut SeededRng::derive(args.seed, "evaluation", 0))?;
+    println!("{}", serde_json::json!({ "checkpoint": ckpt.dir.display().to_string(), "metrics": metrics }));
+    Ok(())
+}
