@@ -1,1 +1,62 @@
-fn main() {}
+//! `cargo xtask`: project tasks that shell out to cargo and the `socgan` binary.
+//!
+//! - `cargo xtask train`: the synthetic-oracle benchmark at a quick size (the embedded default);
+//!   `--full` runs the papers' protocol. Prints the NLL table and writes everything under `runs/`.
+//!
+//! Pass `--features cuda` to build socgan with CUDA.
+
+mod train;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("train") | None => train::run(args.get(1..).unwrap_or(&[])),
+        Some("-h") | Some("--help") | Some("help") => {
+            println!("{}", USAGE);
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task> [options]
+tasks:
+  train [--full] [--oracle FILE] [--out DIR] [--features cuda] [--seed N]
+        synthetic-oracle benchmark: MLE, SeqGAN, RelGAN; prints the NLL table";
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// Builds socgan in release mode (with `features`) and returns the path of the binary.
+pub fn build_socgan(features: &[String]) -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root)
+        .args(["build", "--release", "--package", "socgan"]);
+    if !features.is_empty() {
+        cmd.arg("--features").arg(features.join(","));
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building socgan failed".into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("socgan"))
+}

@@ -19,14 +19,23 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
-fn collect(records: &[Value], kind: &str, phases: &[&str], key: &str, name: &str) -> Option<Series> {
+fn collect(
+    records: &[Value],
+    kind: &str,
+    phases: &[&str],
+    key: &str,
+    name: &str,
+) -> Option<Series> {
     let points: Vec<(f64, f64)> = records
         .iter()
         .filter(|r| r["kind"] == kind && phases.iter().any(|p| r["phase"] == *p))
         .filter_map(|r| Some((r["step"].as_f64()?, r[key].as_f64()?)))
         .filter(|(_, y)| y.is_finite())
         .collect();
-    (!points.is_empty()).then(|| Series { name: name.to_string(), points })
+    (!points.is_empty()).then(|| Series {
+        name: name.to_string(),
+        points,
+    })
 }
 
 /// The panels of a text-GAN run: MLE loss, adversarial losses, evaluation metrics.
@@ -37,20 +46,65 @@ pub fn run_panels(records: &[Value]) -> Vec<Panel> {
         series: series.into_iter().flatten().collect(),
     };
     vec![
-        panel("MLE pretraining: generator NLL per token", vec![collect(records, "train", &["generator_pretrain"], "g_loss", "train NLL")]),
+        panel(
+            "MLE pretraining: generator NLL per token",
+            vec![collect(
+                records,
+                "train",
+                &["generator_pretrain"],
+                "g_loss",
+                "train NLL",
+            )],
+        ),
         panel(
             "adversarial training: losses",
             vec![
-                collect(records, "train", &["discriminator_pretrain", "adversarial"], "d_loss", "D loss"),
+                collect(
+                    records,
+                    "train",
+                    &["discriminator_pretrain", "adversarial"],
+                    "d_loss",
+                    "D loss",
+                ),
                 collect(records, "train", &["adversarial"], "g_loss", "G loss"),
             ],
         ),
         panel(
             "evaluation",
             vec![
-                collect(records, "eval", &["generator_pretrain", "discriminator_pretrain", "adversarial"], "nll_oracle", "NLL_oracle"),
-                collect(records, "eval", &["generator_pretrain", "discriminator_pretrain", "adversarial"], "nll_gen", "NLL_gen"),
-                collect(records, "eval", &["generator_pretrain", "discriminator_pretrain", "adversarial"], "nll_oracle_floor", "oracle floor"),
+                collect(
+                    records,
+                    "eval",
+                    &[
+                        "generator_pretrain",
+                        "discriminator_pretrain",
+                        "adversarial",
+                    ],
+                    "nll_oracle",
+                    "NLL_oracle",
+                ),
+                collect(
+                    records,
+                    "eval",
+                    &[
+                        "generator_pretrain",
+                        "discriminator_pretrain",
+                        "adversarial",
+                    ],
+                    "nll_gen",
+                    "NLL_gen",
+                ),
+                collect(
+                    records,
+                    "eval",
+                    &[
+                        "generator_pretrain",
+                        "discriminator_pretrain",
+                        "adversarial",
+                    ],
+                    "nll_oracle_floor",
+                    "oracle floor",
+                ),
             ],
         ),
     ]
@@ -66,9 +120,19 @@ pub fn write_svg(path: &Path, panels: &[Panel]) -> Result<()> {
         let height = 300 * panels.len().max(1) as u32;
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
         root.fill(&WHITE)?;
-        for (area, panel) in root.split_evenly((panels.len().max(1), 1)).iter().zip(panels) {
-            let xs = panel.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-            let ys = panel.series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+        for (area, panel) in root
+            .split_evenly((panels.len().max(1), 1))
+            .iter()
+            .zip(panels)
+        {
+            let xs = panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0));
+            let ys = panel
+                .series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1));
             let (x0, x1) = bounds(xs);
             let (y0, y1) = bounds(ys);
             let mut chart = ChartBuilder::on(area)
@@ -77,27 +141,48 @@ pub fn write_svg(path: &Path, panels: &[Panel]) -> Result<()> {
                 .x_label_area_size(35)
                 .y_label_area_size(55)
                 .build_cartesian_2d(x0..x1, y0..y1)?;
-            chart.configure_mesh().x_desc(panel.x_label.as_str()).light_line_style(WHITE.mix(0.0)).draw()?;
+            chart
+                .configure_mesh()
+                .x_desc(panel.x_label.as_str())
+                .light_line_style(WHITE.mix(0.0))
+                .draw()?;
             for (i, series) in panel.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
-                    .draw_series(LineSeries::new(series.points.iter().copied(), color.stroke_width(2)))?
+                    .draw_series(LineSeries::new(
+                        series.points.iter().copied(),
+                        color.stroke_width(2),
+                    ))?
                     .label(series.name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
                 if series.points.len() < 40 {
-                    chart.draw_series(series.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                    chart.draw_series(
+                        series
+                            .points
+                            .iter()
+                            .map(|&p| Circle::new(p, 3, color.filled())),
+                    )?;
                 }
             }
-            chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.85)).draw()?;
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.85))
+                .draw()?;
         }
         root.present()?;
     }
-    gan_core::checkpoint::write_atomic(path, svg.as_bytes()).with_context(|| format!("{}: cannot write chart", path.display()))?;
+    gan_core::checkpoint::write_atomic(path, svg.as_bytes())
+        .with_context(|| format!("{}: cannot write chart", path.display()))?;
     Ok(())
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }

@@ -91,8 +91,18 @@ impl Default for OptimConfig {
     /// RelGAN's settings: MLE with Adam lr 1e-2, adversarial G and D with Adam lr 1e-4,
     /// betas (0.9, 0.999); gradients clipped to norm 5 as TextGAN-PyTorch does.
     fn default() -> Self {
-        let adam = |lr| AdamConfig { lr, beta1: 0.9, beta2: 0.999, grad_clip: Some(5.0), ..Default::default() };
-        Self { generator_pretrain: adam(1e-2), generator: adam(1e-4), discriminator: adam(1e-4) }
+        let adam = |lr| AdamConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            grad_clip: Some(5.0),
+            ..Default::default()
+        };
+        Self {
+            generator_pretrain: adam(1e-2),
+            generator: adam(1e-4),
+            discriminator: adam(1e-4),
+        }
     }
 }
 
@@ -133,16 +143,20 @@ fn default_loss() -> AdversarialLoss {
 impl RunConfig {
     /// Reads `path`, applies `key.path=value` overrides, and checks every setting.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read config", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read config", path.display()))?;
         Self::parse(&text, overrides).with_context(|| format!("{}", path.display()))
     }
 
     pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
-        let mut value: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{}", one_line(&e.to_string())))?;
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow!("{}", one_line(&e.to_string())))?;
         for assignment in overrides {
             apply_override(&mut value, assignment)?;
         }
-        let config: RunConfig = value.try_into().map_err(|e: toml::de::Error| anyhow!("{}", one_line(&e.to_string())))?;
+        let config: RunConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("{}", one_line(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -156,12 +170,22 @@ impl RunConfig {
             bail!("batch_size must be at least 1");
         }
         if matches!(self.algorithm, Algorithm::Mle) && self.schedule.adversarial_rounds > 0 {
-            bail!("algorithm `mle` trains no adversarial rounds: set schedule.adversarial_rounds = 0");
+            bail!(
+                "algorithm `mle` trains no adversarial rounds: set schedule.adversarial_rounds = 0"
+            );
         }
         if !matches!(self.algorithm, Algorithm::Mle) && self.schedule.adversarial_rounds == 0 {
-            bail!("algorithm `{}` needs schedule.adversarial_rounds > 0", self.algorithm.name());
+            bail!(
+                "algorithm `{}` needs schedule.adversarial_rounds > 0",
+                self.algorithm.name()
+            );
         }
-        let DataConfig::Oracle { num_train, num_test, eval_samples, .. } = &self.data;
+        let DataConfig::Oracle {
+            num_train,
+            num_test,
+            eval_samples,
+            ..
+        } = &self.data;
         if *num_train < self.batch_size || *num_test == 0 || *eval_samples == 0 {
             bail!("data: num_train must be at least batch_size ({}), num_test and eval_samples at least 1", self.batch_size);
         }
@@ -199,13 +223,22 @@ impl RunConfig {
 
 /// toml's messages span several lines (with a source excerpt); errors here are one line.
 fn one_line(message: &str) -> String {
-    message.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')).collect::<Vec<_>>().join(" ")
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Applies `a.b.c=value`; `value` is read as TOML (numbers, booleans, quoted strings, inline
 /// tables) and as a bare string if it is not valid TOML.
 fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
-    let (key, raw) = assignment.split_once('=').ok_or_else(|| anyhow!("override `{assignment}`: expected KEY=VALUE"))?;
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| anyhow!("override `{assignment}`: expected KEY=VALUE"))?;
     let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
         Ok(mut t) => t.remove("v").expect("just parsed"),
         Err(_) => toml::Value::String(raw.to_string()),
@@ -213,8 +246,12 @@ fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
     let parts: Vec<&str> = key.trim().split('.').collect();
     let mut table = root;
     for part in &parts[..parts.len() - 1] {
-        let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| anyhow!("override `{key}`: `{part}` is not a table"))?;
+        let entry = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("override `{key}`: `{part}` is not a table"))?;
     }
     table.insert(parts[parts.len() - 1].to_string(), parsed);
     Ok(())
@@ -237,7 +274,14 @@ adversarial_rounds = 5
 
     #[test]
     fn defaults_are_relgans_and_overrides_apply() {
-        let c = RunConfig::parse(MINIMAL, &["schedule.adversarial_rounds=7".into(), "optim.generator.lr=0.5".into()]).unwrap();
+        let c = RunConfig::parse(
+            MINIMAL,
+            &[
+                "schedule.adversarial_rounds=7".into(),
+                "optim.generator.lr=0.5".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.schedule.adversarial_rounds, 7);
         assert_eq!(c.optim.generator.lr, 0.5);
         assert_eq!(c.discriminator, DiscriminatorConfig::relgan());
@@ -248,13 +292,27 @@ adversarial_rounds = 5
 
     #[test]
     fn unknown_keys_and_impossible_settings_are_one_line_errors() {
-        let err = RunConfig::parse(&format!("{MINIMAL}\nbogus = 1\n"), &[]).unwrap_err().to_string();
-        assert!(err.contains("unknown field `bogus`") && !err.contains('\n'), "{err}");
-        let err = RunConfig::parse(MINIMAL, &["schedule.typo=1".into()]).unwrap_err().to_string();
+        let err = RunConfig::parse(&format!("{MINIMAL}\nbogus = 1\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `bogus`") && !err.contains('\n'),
+            "{err}"
+        );
+        let err = RunConfig::parse(MINIMAL, &["schedule.typo=1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `typo`"), "{err}");
-        let err = RunConfig::parse(MINIMAL, &["generator.seq_len=3".into()]).unwrap_err().to_string();
-        assert!(err.contains("filter width 4 does not fit sequences of length 3"), "{err}");
-        let err = RunConfig::parse(MINIMAL, &["optim.generator.lr=-1".into()]).unwrap_err().to_string();
+        let err = RunConfig::parse(MINIMAL, &["generator.seq_len=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("filter width 4 does not fit sequences of length 3"),
+            "{err}"
+        );
+        let err = RunConfig::parse(MINIMAL, &["optim.generator.lr=-1".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lr > 0"), "{err}");
     }
 }

@@ -6,7 +6,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use gan_core::{Checkpoint, SeededRng};
 use socgan_data::TokenSequences;
-use text_models::{CnnDiscriminator, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, TextGan};
+use text_models::{
+    CnnDiscriminator, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, TextGan,
+};
 
 use crate::config::{DataConfig, OracleSource, RunConfig};
 
@@ -29,7 +31,13 @@ pub struct OracleData {
 }
 
 pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
-    let DataConfig::Oracle { oracle, num_train, num_test, eval_samples, data_seed } = &config.data;
+    let DataConfig::Oracle {
+        oracle,
+        num_train,
+        num_test,
+        eval_samples,
+        data_seed,
+    } = &config.data;
     let g = &config.generator;
     let oracle = match oracle {
         OracleSource::Seqgan { path } => {
@@ -47,32 +55,59 @@ pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
         }
         OracleSource::Random { seed } => {
             // TextGAN-PyTorch's oracle has the generator's sizes (embedding 32, hidden 32).
-            let cfg = GeneratorConfig { embed_dim: 32, hidden_dim: 32, ..g.clone() };
+            let cfg = GeneratorConfig {
+                embed_dim: 32,
+                hidden_dim: 32,
+                ..g.clone()
+            };
             Oracle::random(cfg, *seed, device)?
         }
     };
-    let train = oracle.sample(*num_train, &mut SeededRng::derive(*data_seed, "oracle-data", 0))?;
-    let test = oracle.sample(*num_test, &mut SeededRng::derive(*data_seed, "oracle-data", 1))?;
-    Ok(OracleData { oracle, train, test, eval_samples: *eval_samples })
+    let train = oracle.sample(
+        *num_train,
+        &mut SeededRng::derive(*data_seed, "oracle-data", 0),
+    )?;
+    let test = oracle.sample(
+        *num_test,
+        &mut SeededRng::derive(*data_seed, "oracle-data", 1),
+    )?;
+    Ok(OracleData {
+        oracle,
+        train,
+        test,
+        eval_samples: *eval_samples,
+    })
 }
 
 /// A generator with the config's sizes, initialised from the run seed.
 pub fn generator(config: &RunConfig, device: &Device) -> Result<LstmGenerator> {
-    Ok(LstmGenerator::new(config.generator.clone(), device, &mut SeededRng::derive(config.seed, "init", 0))?)
+    Ok(LstmGenerator::new(
+        config.generator.clone(),
+        device,
+        &mut SeededRng::derive(config.seed, "init", 0),
+    )?)
 }
 
 /// Loads `generator.*` weights from a checkpoint into `generator`.
 pub fn load_generator(generator: &LstmGenerator, checkpoint: &Path, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::load(checkpoint, device)?;
-    generator.params().load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir).with_context(|| "generator sizes must match the checkpoint's")?;
+    generator
+        .params()
+        .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)
+        .with_context(|| "generator sizes must match the checkpoint's")?;
     Ok(())
 }
 
 /// The task the trainer runs.
-pub fn text_gan(config: &RunConfig, data: OracleData, device: &Device) -> Result<TextGan<OracleEvaluator>> {
+pub fn text_gan(
+    config: &RunConfig,
+    data: OracleData,
+    device: &Device,
+) -> Result<TextGan<OracleEvaluator>> {
     let generator = generator(config, device)?;
     if let Some(init) = &config.init_from {
-        load_generator(&generator, init, device).with_context(|| format!("init_from {}", init.display()))?;
+        load_generator(&generator, init, device)
+            .with_context(|| format!("init_from {}", init.display()))?;
     }
     let discriminator = CnnDiscriminator::new(
         config.discriminator.clone(),
@@ -82,5 +117,12 @@ pub fn text_gan(config: &RunConfig, data: OracleData, device: &Device) -> Result
         &mut SeededRng::derive(config.seed, "init", 1),
     )?;
     let evaluator = OracleEvaluator::new(data.oracle, data.test, data.eval_samples);
-    Ok(TextGan::new(generator, discriminator, data.train, config.algorithm.clone(), config.batch_size, evaluator)?)
+    Ok(TextGan::new(
+        generator,
+        discriminator,
+        data.train,
+        config.algorithm.clone(),
+        config.batch_size,
+        evaluator,
+    )?)
 }

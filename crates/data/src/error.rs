@@ -11,7 +11,11 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
-    Malformed { path: PathBuf, line: usize, message: String },
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

@@ -27,7 +27,10 @@ pub struct TokenSequences {
 impl TokenSequences {
     pub fn new(seq_len: usize, tokens: Vec<u32>) -> Result<Self> {
         if seq_len == 0 || tokens.len() % seq_len != 0 {
-            return Err(Error::Invalid(format!("{} tokens do not make rows of length {seq_len}", tokens.len())));
+            return Err(Error::Invalid(format!(
+                "{} tokens do not make rows of length {seq_len}",
+                tokens.len()
+            )));
         }
         Ok(Self { seq_len, tokens })
     }
@@ -62,17 +65,27 @@ impl TokenSequences {
         for &i in indices {
             tokens.extend_from_slice(self.row(i));
         }
-        TokenSequences { seq_len: self.seq_len, tokens }
+        TokenSequences {
+            seq_len: self.seq_len,
+            tokens,
+        }
     }
 
     /// Rows `start..end`.
     pub fn slice(&self, start: usize, end: usize) -> TokenSequences {
-        TokenSequences { seq_len: self.seq_len, tokens: self.tokens[start * self.seq_len..end * self.seq_len].to_vec() }
+        TokenSequences {
+            seq_len: self.seq_len,
+            tokens: self.tokens[start * self.seq_len..end * self.seq_len].to_vec(),
+        }
     }
 
     /// `[rows, seq_len]` u32 tensor.
     pub fn to_tensor(&self, device: &Device) -> Result<Tensor> {
-        Ok(Tensor::from_slice(&self.tokens, (self.len(), self.seq_len), device)?)
+        Ok(Tensor::from_slice(
+            &self.tokens,
+            (self.len(), self.seq_len),
+            device,
+        )?)
     }
 
     /// `batch_size` rows drawn uniformly with replacement.
@@ -90,7 +103,13 @@ impl TokenSequences {
     /// Batch `index` of `epoch`: epochs visit the rows in an order drawn from
     /// `SeededRng::derive(seed, "batches", epoch)`, so any batch can be recomputed from the step
     /// number alone (resumption needs no iterator state).
-    pub fn epoch_batch(&self, seed: u64, epoch: u64, index: usize, batch_size: usize) -> TokenSequences {
+    pub fn epoch_batch(
+        &self,
+        seed: u64,
+        epoch: u64,
+        index: usize,
+        batch_size: usize,
+    ) -> TokenSequences {
         let order = SeededRng::derive(seed, "batches", epoch).permutation(self.len());
         self.select(&order[index * batch_size..(index + 1) * batch_size])
     }
@@ -113,31 +132,55 @@ impl TokenSequences {
             f.sync_all()?;
             fs::rename(&tmp, path)
         };
-        write().map_err(|source| Error::Io { path: path.to_path_buf(), source })
+        write().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Reads the format of [`TokenSequences::save_text`]; every line must hold the same number of
     /// ids.
     pub fn load_text(path: &Path) -> Result<Self> {
-        let file = fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let file = fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut tokens = Vec::new();
         let mut seq_len = None;
         for (i, line) in BufReader::new(file).lines().enumerate() {
-            let malformed = |message: String| Error::Malformed { path: path.to_path_buf(), line: i + 1, message };
+            let malformed = |message: String| Error::Malformed {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message,
+            };
             let line = line.map_err(|e| malformed(format!("unreadable line ({e})")))?;
             let row: Vec<u32> = line
                 .split_whitespace()
-                .map(|w| w.parse::<u32>().map_err(|_| malformed(format!("expected token ids, found `{w}`"))))
+                .map(|w| {
+                    w.parse::<u32>()
+                        .map_err(|_| malformed(format!("expected token ids, found `{w}`")))
+                })
                 .collect::<Result<_>>()?;
             match seq_len {
-                None if row.is_empty() => return Err(malformed("empty line, expected token ids".into())),
+                None if row.is_empty() => {
+                    return Err(malformed("empty line, expected token ids".into()))
+                }
                 None => seq_len = Some(row.len()),
-                Some(n) if n != row.len() => return Err(malformed(format!("expected {n} token ids, found {}", row.len()))),
+                Some(n) if n != row.len() => {
+                    return Err(malformed(format!(
+                        "expected {n} token ids, found {}",
+                        row.len()
+                    )))
+                }
                 _ => {}
             }
             tokens.extend(row);
         }
-        let seq_len = seq_len.ok_or_else(|| Error::Malformed { path: path.to_path_buf(), line: 0, message: "no sequences".into() })?;
+        let seq_len = seq_len.ok_or_else(|| Error::Malformed {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "no sequences".into(),
+        })?;
         Self::new(seq_len, tokens)
     }
 }
@@ -155,17 +198,29 @@ mod tests {
         assert_eq!(TokenSequences::load_text(&path).unwrap(), data);
         fs::write(&path, "1 2 3\n4 5\n").unwrap();
         let err = TokenSequences::load_text(&path).unwrap_err().to_string();
-        assert!(err.ends_with("real.txt:2: expected 3 token ids, found 2"), "{err}");
+        assert!(
+            err.ends_with("real.txt:2: expected 3 token ids, found 2"),
+            "{err}"
+        );
         fs::write(&path, "1 2 x\n").unwrap();
-        assert!(TokenSequences::load_text(&path).unwrap_err().to_string().contains(":1: expected token ids, found `x`"));
-        let missing = TokenSequences::load_text(&dir.path().join("none.txt")).unwrap_err().to_string();
+        assert!(TokenSequences::load_text(&path)
+            .unwrap_err()
+            .to_string()
+            .contains(":1: expected token ids, found `x`"));
+        let missing = TokenSequences::load_text(&dir.path().join("none.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("none.txt"));
     }
 
     #[test]
     fn epochs_visit_every_row_once_in_a_seeded_order() {
         let data = TokenSequences::new(1, (0..10).collect()).unwrap();
-        let epoch = |e| (0..5).flat_map(|b| data.epoch_batch(9, e, b, 2).tokens().to_vec()).collect::<Vec<_>>();
+        let epoch = |e| {
+            (0..5)
+                .flat_map(|b| data.epoch_batch(9, e, b, 2).tokens().to_vec())
+                .collect::<Vec<_>>()
+        };
         let mut first = epoch(0);
         assert_eq!(first, epoch(0));
         assert_ne!(first, epoch(1));

@@ -22,9 +22,15 @@ const LATEST: &str = "latest";
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that a
 /// reader sees either the old file or the complete new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = fs::File::create(&tmp)?;
@@ -54,12 +60,18 @@ impl Checkpoint {
         if !weights.is_file() {
             return Err(Error::checkpoint(&weights, "missing checkpoint weights"));
         }
-        let tensors = candle_core::safetensors::load(&weights, device)
-            .map_err(|e| Error::checkpoint(&weights, format!("not a readable safetensors file: {e}")))?;
+        let tensors = candle_core::safetensors::load(&weights, device).map_err(|e| {
+            Error::checkpoint(&weights, format!("not a readable safetensors file: {e}"))
+        })?;
         let state_path = dir.join(STATE);
         let text = fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        let state = serde_json::from_str(&text).map_err(|e| Error::checkpoint(&state_path, format!("invalid JSON: {e}")))?;
-        Ok(Self { dir, tensors, state })
+        let state = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&state_path, format!("invalid JSON: {e}")))?;
+        Ok(Self {
+            dir,
+            tensors,
+            state,
+        })
     }
 
     /// Reads a file saved beside the weights (e.g. `config.toml`).
@@ -82,9 +94,15 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
         }
     }
     if !path.exists() {
-        return Err(Error::checkpoint(path, "no such checkpoint or run directory"));
+        return Err(Error::checkpoint(
+            path,
+            "no such checkpoint or run directory",
+        ));
     }
-    Err(Error::checkpoint(path, "not a checkpoint: expected weights.safetensors or checkpoints/latest"))
+    Err(Error::checkpoint(
+        path,
+        "not a checkpoint: expected weights.safetensors or checkpoints/latest",
+    ))
 }
 
 /// The `checkpoints/` directory of one run.
@@ -96,7 +114,10 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// `keep_last` complete checkpoints are kept; older ones are removed after a new one is in place.
     pub fn new(run_dir: &Path, keep_last: usize) -> Self {
-        Self { root: run_dir.join("checkpoints"), keep_last: keep_last.max(1) }
+        Self {
+            root: run_dir.join("checkpoints"),
+            keep_last: keep_last.max(1),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -104,17 +125,27 @@ impl CheckpointStore {
     }
 
     /// Writes checkpoint `step` atomically and points `latest` at it.
-    pub fn save(&self, step: u64, tensors: Vec<(String, Tensor)>, state: &serde_json::Value, extra_files: &[(&str, &str)]) -> Result<PathBuf> {
+    pub fn save(
+        &self,
+        step: u64,
+        tensors: Vec<(String, Tensor)>,
+        state: &serde_json::Value,
+        extra_files: &[(&str, &str)],
+    ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let name = format!("step-{step:08}");
         let final_dir = self.root.join(&name);
-        let tmp_dir = self.root.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp_dir = self
+            .root
+            .join(format!(".{name}.{}.tmp", std::process::id()));
         let _ = fs::remove_dir_all(&tmp_dir);
         fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
         let map: HashMap<String, Tensor> = tensors.into_iter().collect();
         let weights = tmp_dir.join(WEIGHTS);
-        candle_core::safetensors::save(&map, &weights).map_err(|e| Error::checkpoint(&weights, e.to_string()))?;
-        let state_text = serde_json::to_string_pretty(state).map_err(|e| Error::checkpoint(&tmp_dir, e.to_string()))?;
+        candle_core::safetensors::save(&map, &weights)
+            .map_err(|e| Error::checkpoint(&weights, e.to_string()))?;
+        let state_text = serde_json::to_string_pretty(state)
+            .map_err(|e| Error::checkpoint(&tmp_dir, e.to_string()))?;
         write_atomic(&tmp_dir.join(STATE), state_text.as_bytes())?;
         for (file, text) in extra_files {
             write_atomic(&tmp_dir.join(file), text.as_bytes())?;
@@ -145,7 +176,10 @@ impl CheckpointStore {
         let mut steps: Vec<PathBuf> = fs::read_dir(&self.root)
             .map_err(|e| Error::io(&self.root, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("step-")))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+            })
             .collect();
         steps.sort();
         let excess = steps.len().saturating_sub(self.keep_last);
@@ -166,15 +200,30 @@ mod tests {
         let store = CheckpointStore::new(run.path(), 2);
         for step in [10u64, 20, 30] {
             let t = Tensor::new(&[step as f32, 1.0], &Device::Cpu).unwrap();
-            store.save(step, vec![("w".into(), t)], &serde_json::json!({ "step": step }), &[("config.toml", "seed = 1\n")]).unwrap();
+            store
+                .save(
+                    step,
+                    vec![("w".into(), t)],
+                    &serde_json::json!({ "step": step }),
+                    &[("config.toml", "seed = 1\n")],
+                )
+                .unwrap();
         }
         let ckpt = Checkpoint::load(run.path(), &Device::Cpu).unwrap();
         assert_eq!(ckpt.state["step"], 30);
         assert_eq!(ckpt.tensors["w"].to_vec1::<f32>().unwrap(), vec![30.0, 1.0]);
         assert_eq!(ckpt.read_extra("config.toml").unwrap(), "seed = 1\n");
-        let kept: Vec<_> = fs::read_dir(store.root()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().into_string().unwrap()).filter(|n| n.starts_with("step")).collect();
+        let kept: Vec<_> = fs::read_dir(store.root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("step"))
+            .collect();
         assert_eq!(kept.len(), 2);
-        let missing = Checkpoint::load(&run.path().join("nope"), &Device::Cpu).err().unwrap().to_string();
+        let missing = Checkpoint::load(&run.path().join("nope"), &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(missing.contains("no such checkpoint"), "{missing}");
     }
 }

@@ -26,7 +26,10 @@ pub fn check_gradient_flow(loss: &Tensor, params: &ParamStore) -> Result<()> {
     if dead.is_empty() {
         Ok(())
     } else {
-        Err(Error::GradientFlow(format!("no gradient reaches: {}", dead.join(", "))))
+        Err(Error::GradientFlow(format!(
+            "no gradient reaches: {}",
+            dead.join(", ")
+        )))
     }
 }
 
@@ -40,15 +43,41 @@ mod tests {
     fn names_the_variable_cut_off_by_a_no_backward_op() {
         let mut rng = SeededRng::new(0);
         let mut params = ParamStore::new(&Device::Cpu);
-        let a = params.create("a", (2, 3), Init::Normal { mean: 0.0, std: 1.0 }, &mut rng).unwrap();
-        let b = params.create("b", (2, 3), Init::Normal { mean: 0.0, std: 1.0 }, &mut rng).unwrap();
+        let a = params
+            .create(
+                "a",
+                (2, 3),
+                Init::Normal {
+                    mean: 0.0,
+                    std: 1.0,
+                },
+                &mut rng,
+            )
+            .unwrap();
+        let b = params
+            .create(
+                "b",
+                (2, 3),
+                Init::Normal {
+                    mean: 0.0,
+                    std: 1.0,
+                },
+                &mut rng,
+            )
+            .unwrap();
         // softmax_last_dim has no backward: `b` gets nothing, and the check must say so.
         let loss = (a.sqr().unwrap().sum_all().unwrap()
-            + candle_nn::ops::softmax_last_dim(&b).unwrap().sqr().unwrap().sum_all().unwrap())
+            + candle_nn::ops::softmax_last_dim(&b)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap())
         .unwrap();
         let err = check_gradient_flow(&loss, &params).unwrap_err().to_string();
         assert!(err.contains("b") && !err.contains("a,"), "{err}");
-        let fine = (a.sqr().unwrap().sum_all().unwrap() + b.sqr().unwrap().sum_all().unwrap()).unwrap();
+        let fine =
+            (a.sqr().unwrap().sum_all().unwrap() + b.sqr().unwrap().sum_all().unwrap()).unwrap();
         check_gradient_flow(&fine, &params).unwrap();
     }
 }

@@ -54,10 +54,18 @@ impl AdversarialLoss {
     /// Loss the discriminator minimises.
     pub fn discriminator_loss(&self, real: &Tensor, fake: &Tensor) -> Result<Tensor> {
         let loss = match self {
-            Self::Minimax | Self::NonSaturating => (softplus(&real.neg()?)?.mean_all()? + softplus(fake)?.mean_all()?)?,
-            Self::Wasserstein { .. } | Self::WganGp { .. } => (fake.mean_all()? - real.mean_all()?)?,
-            Self::Hinge => ((1.0 - real)?.relu()?.mean_all()? + (fake + 1.0)?.relu()?.mean_all()?)?,
-            Self::LeastSquares => (((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)? * 0.5)?,
+            Self::Minimax | Self::NonSaturating => {
+                (softplus(&real.neg()?)?.mean_all()? + softplus(fake)?.mean_all()?)?
+            }
+            Self::Wasserstein { .. } | Self::WganGp { .. } => {
+                (fake.mean_all()? - real.mean_all()?)?
+            }
+            Self::Hinge => {
+                ((1.0 - real)?.relu()?.mean_all()? + (fake + 1.0)?.relu()?.mean_all()?)?
+            }
+            Self::LeastSquares => {
+                (((real - 1.0)?.sqr()?.mean_all()? + fake.sqr()?.mean_all()?)? * 0.5)?
+            }
             Self::Rsgan => softplus(&(fake - real)?)?.mean_all()?,
         };
         Ok(loss)
@@ -68,7 +76,9 @@ impl AdversarialLoss {
         let loss = match self {
             Self::Minimax => softplus(fake)?.mean_all()?.neg()?,
             Self::NonSaturating => softplus(&fake.neg()?)?.mean_all()?,
-            Self::Wasserstein { .. } | Self::WganGp { .. } | Self::Hinge => fake.mean_all()?.neg()?,
+            Self::Wasserstein { .. } | Self::WganGp { .. } | Self::Hinge => {
+                fake.mean_all()?.neg()?
+            }
             Self::LeastSquares => ((fake - 1.0)?.sqr()?.mean_all()? * 0.5)?,
             Self::Rsgan => softplus(&(real - fake)?)?.mean_all()?,
         };
@@ -99,8 +109,12 @@ impl AdversarialLoss {
 
     pub fn validate(&self) -> Result<()> {
         match self {
-            Self::Wasserstein { clip } if *clip <= 0.0 => Err(Error::Config("wasserstein clip must be > 0".into())),
-            Self::WganGp { lambda } if *lambda < 0.0 => Err(Error::Config("wgan_gp lambda must be >= 0".into())),
+            Self::Wasserstein { clip } if *clip <= 0.0 => {
+                Err(Error::Config("wasserstein clip must be > 0".into()))
+            }
+            Self::WganGp { lambda } if *lambda < 0.0 => {
+                Err(Error::Config("wgan_gp lambda must be >= 0".into()))
+            }
             _ => Ok(()),
         }
     }
@@ -113,7 +127,12 @@ impl AdversarialLoss {
 /// the gradient itself. candle detaches gradients unless `CANDLE_GRAD_DO_NOT_DETACH=1` was set
 /// before the thread's first backward pass; without it this returns
 /// [`Error::SecondOrderGradientsDisabled`] rather than a penalty that silently trains nothing.
-pub fn gradient_penalty<F>(critic: F, real: &Tensor, fake: &Tensor, rng: &mut SeededRng) -> Result<Tensor>
+pub fn gradient_penalty<F>(
+    critic: F,
+    real: &Tensor,
+    fake: &Tensor,
+    rng: &mut SeededRng,
+) -> Result<Tensor>
 where
     F: Fn(&Tensor) -> Result<Tensor>,
 {
@@ -124,11 +143,14 @@ where
     let mut alpha_shape = vec![1usize; real.rank()];
     alpha_shape[0] = batch;
     let alpha = rng.uniform(alpha_shape, 0.0, 1.0, real.device())?;
-    let mixed = (real.detach().broadcast_mul(&alpha)? + fake.detach().broadcast_mul(&(1.0 - &alpha)?)?)?;
+    let mixed =
+        (real.detach().broadcast_mul(&alpha)? + fake.detach().broadcast_mul(&(1.0 - &alpha)?)?)?;
     let mixed = Var::from_tensor(&mixed)?;
     let scores = critic(mixed.as_tensor())?;
     let grads = scores.sum_all()?.backward()?;
-    let grad = grads.get(&mixed).ok_or_else(|| Error::GradientFlow("critic output does not depend on its input".into()))?;
+    let grad = grads
+        .get(&mixed)
+        .ok_or_else(|| Error::GradientFlow("critic output does not depend on its input".into()))?;
     let norms = (grad.flatten_from(1)?.sqr()?.sum(D::Minus1)? + 1e-12)?.sqrt()?;
     Ok((norms - 1.0)?.sqr()?.mean_all()?)
 }
@@ -140,7 +162,9 @@ where
 pub fn second_order_gradients_enabled() -> Result<bool> {
     let v = Var::new(1f32, &candle_core::Device::Cpu)?;
     let first = v.as_tensor().sqr()?.sqr()?.backward()?;
-    let dv = first.get(&v).ok_or_else(|| Error::GradientFlow("probe has no gradient".into()))?;
+    let dv = first
+        .get(&v)
+        .ok_or_else(|| Error::GradientFlow("probe has no gradient".into()))?;
     let second = dv.backward()?;
     let curvature = match second.get(&v) {
         Some(g) => g.to_scalar::<f32>()?,
@@ -179,12 +203,36 @@ mod tests {
         let (real, fake) = (t(&[0.5, -1.0]), t(&[2.0, -0.5]));
         let mean = |xs: [f64; 2]| (xs[0] + xs[1]) / 2.0;
         let cases: Vec<(AdversarialLoss, f64, f64)> = vec![
-            (AdversarialLoss::Minimax, mean([sp(-r[0]), sp(-r[1])]) + mean([sp(f[0]), sp(f[1])]), -mean([sp(f[0]), sp(f[1])])),
-            (AdversarialLoss::NonSaturating, mean([sp(-r[0]), sp(-r[1])]) + mean([sp(f[0]), sp(f[1])]), mean([sp(-f[0]), sp(-f[1])])),
-            (AdversarialLoss::Wasserstein { clip: 0.01 }, mean(f) - mean(r), -mean(f)),
-            (AdversarialLoss::Hinge, mean([0.5, 2.0]) + mean([3.0, 0.5]), -mean(f)),
-            (AdversarialLoss::LeastSquares, 0.5 * (mean([0.25, 4.0]) + mean([4.0, 0.25])), 0.5 * mean([1.0, 2.25])),
-            (AdversarialLoss::Rsgan, mean([sp(f[0] - r[0]), sp(f[1] - r[1])]), mean([sp(r[0] - f[0]), sp(r[1] - f[1])])),
+            (
+                AdversarialLoss::Minimax,
+                mean([sp(-r[0]), sp(-r[1])]) + mean([sp(f[0]), sp(f[1])]),
+                -mean([sp(f[0]), sp(f[1])]),
+            ),
+            (
+                AdversarialLoss::NonSaturating,
+                mean([sp(-r[0]), sp(-r[1])]) + mean([sp(f[0]), sp(f[1])]),
+                mean([sp(-f[0]), sp(-f[1])]),
+            ),
+            (
+                AdversarialLoss::Wasserstein { clip: 0.01 },
+                mean(f) - mean(r),
+                -mean(f),
+            ),
+            (
+                AdversarialLoss::Hinge,
+                mean([0.5, 2.0]) + mean([3.0, 0.5]),
+                -mean(f),
+            ),
+            (
+                AdversarialLoss::LeastSquares,
+                0.5 * (mean([0.25, 4.0]) + mean([4.0, 0.25])),
+                0.5 * mean([1.0, 2.25]),
+            ),
+            (
+                AdversarialLoss::Rsgan,
+                mean([sp(f[0] - r[0]), sp(f[1] - r[1])]),
+                mean([sp(r[0] - f[0]), sp(r[1] - f[1])]),
+            ),
         ];
         for (loss, d, g) in cases {
             let got_d = val(loss.discriminator_loss(&real, &fake).unwrap()) as f64;
@@ -200,20 +248,27 @@ mod tests {
             let real = Var::new(&[100f32, -100.0], &Device::Cpu).unwrap();
             let fake = Var::new(&[-100f32, 100.0], &Device::Cpu).unwrap();
             for total in [
-                loss.discriminator_loss(real.as_tensor(), fake.as_tensor()).unwrap(),
-                loss.generator_loss(real.as_tensor(), fake.as_tensor()).unwrap(),
+                loss.discriminator_loss(real.as_tensor(), fake.as_tensor())
+                    .unwrap(),
+                loss.generator_loss(real.as_tensor(), fake.as_tensor())
+                    .unwrap(),
             ] {
                 assert!(val(total.clone()).is_finite(), "{loss:?}");
                 let grads = total.backward().unwrap();
                 for v in [&real, &fake] {
                     if let Some(g) = grads.get(v) {
-                        assert!(g.to_vec1::<f32>().unwrap().iter().all(|x| x.is_finite()), "{loss:?}");
+                        assert!(
+                            g.to_vec1::<f32>().unwrap().iter().all(|x| x.is_finite()),
+                            "{loss:?}"
+                        );
                     }
                 }
             }
         }
         // A confidently wrong discriminator pays about 100 per sample, not inf.
-        let d = AdversarialLoss::NonSaturating.discriminator_loss(&t(&[-100.0]), &t(&[-100.0])).unwrap();
+        let d = AdversarialLoss::NonSaturating
+            .discriminator_loss(&t(&[-100.0]), &t(&[-100.0]))
+            .unwrap();
         assert!((val(d) - 100.0).abs() < 1e-3);
     }
 

@@ -28,7 +28,11 @@ impl MetricsLog {
             if path.exists() {
                 let kept: Vec<String> = read_records(path)?
                     .into_iter()
-                    .filter(|r| r.get("step").and_then(Value::as_u64).is_some_and(|s| s <= limit))
+                    .filter(|r| {
+                        r.get("step")
+                            .and_then(Value::as_u64)
+                            .is_some_and(|s| s <= limit)
+                    })
                     .map(|r| r.to_string() + "\n")
                     .collect();
                 crate::checkpoint::write_atomic(path, kept.concat().as_bytes())?;
@@ -39,8 +43,15 @@ impl MetricsLog {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self { path: path.to_path_buf(), file })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -49,7 +60,9 @@ impl MetricsLog {
 
     pub fn write(&mut self, record: &Value) -> Result<()> {
         let line = record.to_string() + "\n";
-        self.file.write_all(line.as_bytes()).map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| Error::io(&self.path, e))?;
         self.file.flush().map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -63,8 +76,9 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(&line)
-            .map_err(|e| Error::checkpoint(path, format!("line {}: not a JSON object: {e}", i + 1)))?;
+        let value = serde_json::from_str(&line).map_err(|e| {
+            Error::checkpoint(path, format!("line {}: not a JSON object: {e}", i + 1))
+        })?;
         out.push(value);
     }
     Ok(out)

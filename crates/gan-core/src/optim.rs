@@ -20,9 +20,15 @@ pub enum LrSchedule {
     #[default]
     Constant,
     /// Linear warm-up from 0, then linear decay to `final_factor`.
-    Linear { warmup_steps: u64, final_factor: f64 },
+    Linear {
+        warmup_steps: u64,
+        final_factor: f64,
+    },
     /// Linear warm-up from 0, then cosine decay to `final_factor`.
-    Cosine { warmup_steps: u64, final_factor: f64 },
+    Cosine {
+        warmup_steps: u64,
+        final_factor: f64,
+    },
 }
 
 impl LrSchedule {
@@ -30,15 +36,25 @@ impl LrSchedule {
     pub fn factor(&self, step: u64, total_steps: u64) -> f64 {
         let (warmup, final_factor, cosine) = match *self {
             LrSchedule::Constant => return 1.0,
-            LrSchedule::Linear { warmup_steps, final_factor } => (warmup_steps, final_factor, false),
-            LrSchedule::Cosine { warmup_steps, final_factor } => (warmup_steps, final_factor, true),
+            LrSchedule::Linear {
+                warmup_steps,
+                final_factor,
+            } => (warmup_steps, final_factor, false),
+            LrSchedule::Cosine {
+                warmup_steps,
+                final_factor,
+            } => (warmup_steps, final_factor, true),
         };
         if step < warmup {
             return (step + 1) as f64 / warmup as f64;
         }
         let span = total_steps.saturating_sub(warmup).max(1) as f64;
         let progress = ((step - warmup) as f64 / span).min(1.0);
-        let decay = if cosine { 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()) } else { 1.0 - progress };
+        let decay = if cosine {
+            0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        } else {
+            1.0 - progress
+        };
         final_factor + (1.0 - final_factor) * decay
     }
 }
@@ -61,7 +77,15 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, grad_clip: None, schedule: LrSchedule::Constant }
+        Self {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            grad_clip: None,
+            schedule: LrSchedule::Constant,
+        }
     }
 }
 
@@ -112,7 +136,14 @@ impl Adam {
             first_moments.push(var.zeros_like()?);
         }
         let second_moments = first_moments.clone();
-        Ok(Self { config, names, vars, first_moments, second_moments, step: 0 })
+        Ok(Self {
+            config,
+            names,
+            vars,
+            first_moments,
+            second_moments,
+            step: 0,
+        })
     }
 
     pub fn config(&self) -> &AdamConfig {
@@ -159,7 +190,11 @@ impl Adam {
             // variables inside backward formulas); folding it into the moments undetached would
             // keep every past step's graph alive through the moment chain.
             let grad = grad.detach();
-            let grad = if clip_scale != 1.0 { (grad * clip_scale)? } else { grad };
+            let grad = if clip_scale != 1.0 {
+                (grad * clip_scale)?
+            } else {
+                grad
+            };
             let m = ((&self.first_moments[i] * c.beta1)? + (&grad * (1.0 - c.beta1))?)?;
             let v = ((&self.second_moments[i] * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
@@ -185,13 +220,31 @@ impl Adam {
     }
 
     /// Restores moments and the step count saved by [`Adam::state_tensors`].
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, prefix: &str, step: u64, source: &Path) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        step: u64,
+        source: &Path,
+    ) -> Result<()> {
         for (i, name) in self.names.iter().enumerate() {
-            for (kind, slot) in [("m", &mut self.first_moments[i]), ("v", &mut self.second_moments[i])] {
+            for (kind, slot) in [
+                ("m", &mut self.first_moments[i]),
+                ("v", &mut self.second_moments[i]),
+            ] {
                 let key = format!("{prefix}{kind}.{name}");
-                let t = tensors.get(&key).ok_or_else(|| Error::checkpoint(source, format!("missing optimizer tensor `{key}`")))?;
+                let t = tensors.get(&key).ok_or_else(|| {
+                    Error::checkpoint(source, format!("missing optimizer tensor `{key}`"))
+                })?;
                 if t.dims() != slot.dims() {
-                    return Err(Error::checkpoint(source, format!("optimizer tensor `{key}` has shape {:?}, expected {:?}", t.dims(), slot.dims())));
+                    return Err(Error::checkpoint(
+                        source,
+                        format!(
+                            "optimizer tensor `{key}` has shape {:?}, expected {:?}",
+                            t.dims(),
+                            slot.dims()
+                        ),
+                    ));
                 }
                 *slot = t.to_device(slot.device())?;
             }
@@ -212,7 +265,12 @@ mod tests {
         let mut rng = SeededRng::new(0);
         let mut params = ParamStore::new(&Device::Cpu);
         let x = params.create("x", 3, Init::Const(5.0), &mut rng).unwrap();
-        let config = AdamConfig { lr: 0.1, beta1: 0.9, grad_clip: Some(1.0), ..Default::default() };
+        let config = AdamConfig {
+            lr: 0.1,
+            beta1: 0.9,
+            grad_clip: Some(1.0),
+            ..Default::default()
+        };
         let mut opt = Adam::new(&params, config).unwrap();
         let mut first_norm = 0.0;
         for step in 0..300 {
@@ -234,7 +292,17 @@ mod tests {
         // gradient tensor tracks ops, and an optimizer that stores it keeps the graph alive.
         let mut rng = SeededRng::new(1);
         let mut params = ParamStore::new(&Device::Cpu);
-        let w = params.create("w", (3, 2), Init::Normal { mean: 0.0, std: 1.0 }, &mut rng).unwrap();
+        let w = params
+            .create(
+                "w",
+                (3, 2),
+                Init::Normal {
+                    mean: 0.0,
+                    std: 1.0,
+                },
+                &mut rng,
+            )
+            .unwrap();
         let x = candle_core::Var::new(&[[1f32, 2.0, 3.0]], &Device::Cpu).unwrap();
         let loss = x.matmul(&w).unwrap().sqr().unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
@@ -248,11 +316,17 @@ mod tests {
 
     #[test]
     fn schedules_warm_up_and_decay() {
-        let s = LrSchedule::Linear { warmup_steps: 10, final_factor: 0.1 };
+        let s = LrSchedule::Linear {
+            warmup_steps: 10,
+            final_factor: 0.1,
+        };
         assert!((s.factor(0, 110) - 0.1).abs() < 1e-9);
         assert!((s.factor(10, 110) - 1.0).abs() < 1e-9);
         assert!((s.factor(110, 110) - 0.1).abs() < 1e-9);
-        let c = LrSchedule::Cosine { warmup_steps: 0, final_factor: 0.0 };
+        let c = LrSchedule::Cosine {
+            warmup_steps: 0,
+            final_factor: 0.0,
+        };
         assert!((c.factor(50, 100) - 0.5).abs() < 1e-9);
         assert_eq!(LrSchedule::Constant.factor(7, 9), 1.0);
     }

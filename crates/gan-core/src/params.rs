@@ -28,7 +28,10 @@ pub struct ParamStore {
 
 impl ParamStore {
     pub fn new(device: &Device) -> Self {
-        Self { device: device.clone(), vars: BTreeMap::new() }
+        Self {
+            device: device.clone(),
+            vars: BTreeMap::new(),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -36,10 +39,18 @@ impl ParamStore {
     }
 
     /// Creates the variable `name` with `shape`, drawing its initial value from `rng`.
-    pub fn create<S: Into<Shape>>(&mut self, name: &str, shape: S, init: Init, rng: &mut SeededRng) -> Result<Tensor> {
+    pub fn create<S: Into<Shape>>(
+        &mut self,
+        name: &str,
+        shape: S,
+        init: Init,
+        rng: &mut SeededRng,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         if self.vars.contains_key(name) {
-            return Err(Error::Config(format!("parameter `{name}` is created twice")));
+            return Err(Error::Config(format!(
+                "parameter `{name}` is created twice"
+            )));
         }
         let n = shape.elem_count();
         let data = match init {
@@ -72,12 +83,20 @@ impl ParamStore {
 
     /// The current values under `prefix` + name, for saving.
     pub fn tensors_with_prefix(&self, prefix: &str) -> Vec<(String, Tensor)> {
-        self.vars.iter().map(|(k, v)| (format!("{prefix}{k}"), v.as_tensor().clone())).collect()
+        self.vars
+            .iter()
+            .map(|(k, v)| (format!("{prefix}{k}"), v.as_tensor().clone()))
+            .collect()
     }
 
     /// Overwrites every variable with `tensors[prefix + name]`; a missing name or a different shape
     /// is an error naming `source` (the file it came from).
-    pub fn load_with_prefix(&self, tensors: &HashMap<String, Tensor>, prefix: &str, source: &Path) -> Result<()> {
+    pub fn load_with_prefix(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        source: &Path,
+    ) -> Result<()> {
         for (name, var) in &self.vars {
             let key = format!("{prefix}{name}");
             let value = tensors
@@ -86,7 +105,11 @@ impl ParamStore {
             if value.dims() != var.dims() {
                 return Err(Error::checkpoint(
                     source,
-                    format!("tensor `{key}` has shape {:?}, expected {:?}", value.dims(), var.dims()),
+                    format!(
+                        "tensor `{key}` has shape {:?}, expected {:?}",
+                        value.dims(),
+                        var.dims()
+                    ),
                 ));
             }
             var.set(&value.to_dtype(DType::F32)?.to_device(&self.device)?)?;

@@ -24,7 +24,9 @@ pub struct SeededRng {
 
 impl SeededRng {
     pub fn new(seed: u64) -> Self {
-        Self { inner: ChaCha8Rng::seed_from_u64(seed) }
+        Self {
+            inner: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 
     /// An independent stream derived from the run seed, a purpose and an index (an epoch, a
@@ -56,7 +58,9 @@ impl SeededRng {
     }
 
     pub fn uniform_vec(&mut self, n: usize, low: f32, high: f32) -> Vec<f32> {
-        (0..n).map(|_| low + (high - low) * self.inner.random::<f32>()).collect()
+        (0..n)
+            .map(|_| low + (high - low) * self.inner.random::<f32>())
+            .collect()
     }
 
     /// Standard normal draws by the Box-Muller transform.
@@ -85,13 +89,25 @@ impl SeededRng {
             .collect()
     }
 
-    pub fn uniform<S: Into<Shape>>(&mut self, shape: S, low: f32, high: f32, device: &Device) -> Result<Tensor> {
+    pub fn uniform<S: Into<Shape>>(
+        &mut self,
+        shape: S,
+        low: f32,
+        high: f32,
+        device: &Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         let data = self.uniform_vec(shape.elem_count(), low, high);
         Ok(Tensor::from_vec(data, shape, device)?)
     }
 
-    pub fn normal<S: Into<Shape>>(&mut self, shape: S, mean: f32, std: f32, device: &Device) -> Result<Tensor> {
+    pub fn normal<S: Into<Shape>>(
+        &mut self,
+        shape: S,
+        mean: f32,
+        std: f32,
+        device: &Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         let data = self.normal_vec(shape.elem_count(), mean, std);
         Ok(Tensor::from_vec(data, shape, device)?)
@@ -111,7 +127,13 @@ impl SeededRng {
         }
         let keep = 1.0 - p;
         let mask: Vec<f32> = (0..xs.elem_count())
-            .map(|_| if self.inner.random::<f32>() < keep { 1.0 / keep } else { 0.0 })
+            .map(|_| {
+                if self.inner.random::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
         Ok(xs.mul(&mask)?)
@@ -154,7 +176,10 @@ mod tests {
         let xs = SeededRng::new(11).normal_vec(20_000, 0.0, 1.0);
         let mean = xs.iter().sum::<f32>() / xs.len() as f32;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / xs.len() as f32;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "mean {mean} var {var}"
+        );
     }
 
     #[test]

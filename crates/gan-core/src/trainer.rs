@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::checkpoint::{write_atomic, Checkpoint, CheckpointStore};
-use crate::{Adam, AdamConfig, AdversarialLoss, Error, Metrics, MetricsLog, ParamStore, Result, SeededRng};
+use crate::{
+    Adam, AdamConfig, AdversarialLoss, Error, Metrics, MetricsLog, ParamStore, Result, SeededRng,
+};
 
 /// The phases of a run, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,8 +98,12 @@ impl TrainSchedule {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.adversarial_rounds > 0 && self.discriminator_steps_per_round + self.generator_steps_per_round == 0 {
-            return Err(Error::Config("an adversarial round needs at least one D or G step".into()));
+        if self.adversarial_rounds > 0
+            && self.discriminator_steps_per_round + self.generator_steps_per_round == 0
+        {
+            return Err(Error::Config(
+                "an adversarial round needs at least one D or G step".into(),
+            ));
         }
         if self.log_every == 0 {
             return Err(Error::Config("log_every must be at least 1".into()));
@@ -136,7 +142,8 @@ impl TrainerConfig {
     pub fn validate(&self) -> Result<()> {
         self.schedule.validate()?;
         self.loss.validate()?;
-        self.generator_pretrain_optim.validate("generator_pretrain_optim")?;
+        self.generator_pretrain_optim
+            .validate("generator_pretrain_optim")?;
         self.generator_optim.validate("generator_optim")?;
         self.discriminator_optim.validate("discriminator_optim")
     }
@@ -166,7 +173,10 @@ pub struct LossReport {
 
 impl LossReport {
     pub fn new(loss: Tensor) -> Self {
-        Self { loss, metrics: Metrics::new() }
+        Self {
+            loss,
+            metrics: Metrics::new(),
+        }
     }
     pub fn with(mut self, name: &str, value: f64) -> Self {
         self.metrics.insert(name.to_string(), value);
@@ -230,13 +240,20 @@ pub struct Trainer {
 impl Trainer {
     pub fn new(config: TrainerConfig, run_dir: &Path, options: RunOptions) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, run_dir: run_dir.to_path_buf(), options })
+        Ok(Self {
+            config,
+            run_dir: run_dir.to_path_buf(),
+            options,
+        })
     }
 
     pub fn run<T: GanTask>(&self, task: &mut T) -> Result<RunOutcome> {
         let cfg = &self.config;
         let schedule = &cfg.schedule;
-        let mut g_pretrain_opt = Adam::new(task.generator_params(), cfg.generator_pretrain_optim.clone())?;
+        let mut g_pretrain_opt = Adam::new(
+            task.generator_params(),
+            cfg.generator_pretrain_optim.clone(),
+        )?;
         let mut g_opt = Adam::new(task.generator_params(), cfg.generator_optim.clone())?;
         let mut d_opt = Adam::new(task.discriminator_params(), cfg.discriminator_optim.clone())?;
         let mut rng = SeededRng::new(cfg.seed);
@@ -250,18 +267,41 @@ impl Trainer {
                 let ckpt = Checkpoint::load(&dir, task.generator_params().device())?;
                 let state: CheckpointState = serde_json::from_value(ckpt.state.clone())
                     .map_err(|e| Error::checkpoint(&dir, format!("state.json: {e}")))?;
-                task.generator_params().load_with_prefix(&ckpt.tensors, "generator.", &dir)?;
-                task.discriminator_params().load_with_prefix(&ckpt.tensors, "discriminator.", &dir)?;
-                g_pretrain_opt.load_state(&ckpt.tensors, "optim.generator_pretrain.", state.optimizer_steps[0], &dir)?;
-                g_opt.load_state(&ckpt.tensors, "optim.generator.", state.optimizer_steps[1], &dir)?;
-                d_opt.load_state(&ckpt.tensors, "optim.discriminator.", state.optimizer_steps[2], &dir)?;
+                task.generator_params()
+                    .load_with_prefix(&ckpt.tensors, "generator.", &dir)?;
+                task.discriminator_params().load_with_prefix(
+                    &ckpt.tensors,
+                    "discriminator.",
+                    &dir,
+                )?;
+                g_pretrain_opt.load_state(
+                    &ckpt.tensors,
+                    "optim.generator_pretrain.",
+                    state.optimizer_steps[0],
+                    &dir,
+                )?;
+                g_opt.load_state(
+                    &ckpt.tensors,
+                    "optim.generator.",
+                    state.optimizer_steps[1],
+                    &dir,
+                )?;
+                d_opt.load_state(
+                    &ckpt.tensors,
+                    "optim.discriminator.",
+                    state.optimizer_steps[2],
+                    &dir,
+                )?;
                 rng = state.rng;
                 step = state.step;
                 last_eval = state.last_eval;
                 resumed_from = Some(step);
             }
         }
-        let mut log = MetricsLog::open(&self.run_dir.join("metrics.jsonl"), resumed_from.or(self.options.resume.then_some(0)))?;
+        let mut log = MetricsLog::open(
+            &self.run_dir.join("metrics.jsonl"),
+            resumed_from.or(self.options.resume.then_some(0)),
+        )?;
 
         let total = schedule.total_steps();
         let progress = if self.options.quiet {
@@ -269,30 +309,48 @@ impl Trainer {
         } else {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})")
-                    .expect("static template"),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})",
+                )
+                .expect("static template"),
             );
             bar
         };
         progress.set_position(step);
         let started = Instant::now();
 
-        let save = |step: u64, rng: &SeededRng, last_eval: &Metrics, opts: [&Adam; 3], task: &T| -> Result<PathBuf> {
+        let save = |step: u64,
+                    rng: &SeededRng,
+                    last_eval: &Metrics,
+                    opts: [&Adam; 3],
+                    task: &T|
+         -> Result<PathBuf> {
             let mut tensors = task.generator_params().tensors_with_prefix("generator.");
-            tensors.extend(task.discriminator_params().tensors_with_prefix("discriminator."));
+            tensors.extend(
+                task.discriminator_params()
+                    .tensors_with_prefix("discriminator."),
+            );
             tensors.extend(opts[0].state_tensors("optim.generator_pretrain."));
             tensors.extend(opts[1].state_tensors("optim.generator."));
             tensors.extend(opts[2].state_tensors("optim.discriminator."));
             let state = CheckpointState {
                 step,
                 rng: rng.clone(),
-                optimizer_steps: [opts[0].step_count(), opts[1].step_count(), opts[2].step_count()],
+                optimizer_steps: [
+                    opts[0].step_count(),
+                    opts[1].step_count(),
+                    opts[2].step_count(),
+                ],
                 last_eval: last_eval.clone(),
                 config: self.options.config_json.clone(),
             };
             let state = serde_json::to_value(&state).map_err(|e| Error::Config(e.to_string()))?;
-            let files: Vec<(&str, &str)> =
-                self.options.checkpoint_files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let files: Vec<(&str, &str)> = self
+                .options
+                .checkpoint_files
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
             store.save(step, tensors, &state, &files)
         };
 
@@ -314,13 +372,19 @@ impl Trainer {
             match phase {
                 Phase::GeneratorPretrain => {
                     let report = task.generator_pretrain_loss(&mut ctx)?;
-                    let factor = cfg.generator_pretrain_optim.schedule.factor(phase_step, phase_len);
+                    let factor = cfg
+                        .generator_pretrain_optim
+                        .schedule
+                        .factor(phase_step, phase_len);
                     let stats = g_pretrain_opt.step(&report.loss.backward()?, factor)?;
                     add_report(&mut record, "g_", &report, stats)?;
                 }
                 Phase::DiscriminatorPretrain => {
                     let report = task.discriminator_pretrain_loss(&mut ctx)?;
-                    let factor = cfg.discriminator_optim.schedule.factor(phase_step, phase_len);
+                    let factor = cfg
+                        .discriminator_optim
+                        .schedule
+                        .factor(phase_step, phase_len);
                     let stats = d_opt.step(&report.loss.backward()?, factor)?;
                     clip_weights(task.discriminator_params(), &cfg.loss)?;
                     add_report(&mut record, "d_", &report, stats)?;
@@ -329,7 +393,10 @@ impl Trainer {
                     for k in 0..schedule.discriminator_steps_per_round {
                         ctx.update_in_round = k;
                         let report = task.discriminator_loss(&mut ctx)?;
-                        let factor = cfg.discriminator_optim.schedule.factor(phase_step, phase_len);
+                        let factor = cfg
+                            .discriminator_optim
+                            .schedule
+                            .factor(phase_step, phase_len);
                         let stats = d_opt.step(&report.loss.backward()?, factor)?;
                         clip_weights(task.discriminator_params(), &cfg.loss)?;
                         add_report(&mut record, "d_", &report, stats)?;
@@ -352,7 +419,9 @@ impl Trainer {
                     .filter_map(|k| record.get(*k).map(|v| format!("{k} {v:.4}")))
                     .collect();
                 progress.set_message(format!("{} {}", phase.name(), summary.join(" ")));
-                log.write(&record_json("train", step, phase, phase_step, started, &record))?;
+                log.write(&record_json(
+                    "train", step, phase, phase_step, started, &record,
+                ))?;
             }
             let eval_every = match phase {
                 Phase::Adversarial => schedule.adversarial_eval_every,
@@ -361,13 +430,37 @@ impl Trainer {
             if phase_done || (eval_every > 0 && (phase_step + 1) % eval_every == 0) {
                 let mut eval_rng = SeededRng::derive(cfg.seed, "evaluation", step);
                 last_eval = task.evaluate(&mut eval_rng)?;
-                log.write(&record_json("eval", step, phase, phase_step + 1, started, &last_eval))?;
-                let shown: Vec<String> = last_eval.iter().take(3).map(|(k, v)| format!("{k} {v:.3}")).collect();
-                progress.println(format!("step {step} {} eval: {}", phase.name(), shown.join(", ")));
+                log.write(&record_json(
+                    "eval",
+                    step,
+                    phase,
+                    phase_step + 1,
+                    started,
+                    &last_eval,
+                ))?;
+                let shown: Vec<String> = last_eval
+                    .iter()
+                    .take(3)
+                    .map(|(k, v)| format!("{k} {v:.3}"))
+                    .collect();
+                progress.println(format!(
+                    "step {step} {} eval: {}",
+                    phase.name(),
+                    shown.join(", ")
+                ));
             }
             let halting = self.options.halt_after.is_some_and(|h| step >= h);
-            if phase_done || halting || (schedule.checkpoint_every > 0 && step % schedule.checkpoint_every == 0) {
-                save(step, &rng, &last_eval, [&g_pretrain_opt, &g_opt, &d_opt], task)?;
+            if phase_done
+                || halting
+                || (schedule.checkpoint_every > 0 && step % schedule.checkpoint_every == 0)
+            {
+                save(
+                    step,
+                    &rng,
+                    &last_eval,
+                    [&g_pretrain_opt, &g_opt, &d_opt],
+                    task,
+                )?;
             }
         }
         if total == 0 {
@@ -378,10 +471,16 @@ impl Trainer {
         progress.finish_and_clear();
         let completed = step >= total;
         if completed {
-            let text = serde_json::to_string_pretty(&last_eval).map_err(|e| Error::Config(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&last_eval)
+                .map_err(|e| Error::Config(e.to_string()))?;
             write_atomic(&self.run_dir.join("final_metrics.json"), text.as_bytes())?;
         }
-        Ok(RunOutcome { steps_done: step, completed, final_metrics: last_eval, resumed_from })
+        Ok(RunOutcome {
+            steps_done: step,
+            completed,
+            final_metrics: last_eval,
+            resumed_from,
+        })
     }
 }
 
@@ -395,7 +494,12 @@ struct CheckpointState {
     config: Value,
 }
 
-fn add_report(record: &mut Metrics, prefix: &str, report: &LossReport, stats: crate::optim::StepStats) -> Result<()> {
+fn add_report(
+    record: &mut Metrics,
+    prefix: &str,
+    report: &LossReport,
+    stats: crate::optim::StepStats,
+) -> Result<()> {
     // Several updates per round: keep the mean of each quantity.
     let mut put = |key: String, value: f64| {
         let count_key = format!("{key}#n");
@@ -404,7 +508,13 @@ fn add_report(record: &mut Metrics, prefix: &str, report: &LossReport, stats: cr
         record.insert(key, (old * n + value) / (n + 1.0));
         record.insert(count_key, n + 1.0);
     };
-    put(format!("{prefix}loss"), report.loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+    put(
+        format!("{prefix}loss"),
+        report
+            .loss
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?,
+    );
     put(format!("{prefix}grad_norm"), stats.grad_norm);
     put(format!("{prefix}lr"), stats.lr);
     for (k, v) in &report.metrics {
@@ -413,7 +523,14 @@ fn add_report(record: &mut Metrics, prefix: &str, report: &LossReport, stats: cr
     Ok(())
 }
 
-fn record_json(kind: &str, step: u64, phase: Phase, phase_step: u64, started: Instant, metrics: &Metrics) -> Value {
+fn record_json(
+    kind: &str,
+    step: u64,
+    phase: Phase,
+    phase_step: u64,
+    started: Instant,
+    metrics: &Metrics,
+) -> Value {
     let mut obj = json!({
         "kind": kind,
         "step": step,

@@ -20,8 +20,17 @@ fn penalty_matches_closed_form_and_reaches_critic_weights() {
         assert!((penalty.to_scalar::<f32>().unwrap() - 16.0).abs() < 1e-4);
         // d/dw (|w| - 1)^2 = 2 (|w| - 1) w / |w| = (4.8, 6.4).
         let grads = penalty.backward().unwrap();
-        let g: Vec<f32> = grads.get(&w).expect("critic weights get a gradient").flatten_all().unwrap().to_vec1().unwrap();
-        assert!((g[0] - 4.8).abs() < 1e-3 && (g[1] - 6.4).abs() < 1e-3, "{g:?}");
+        let g: Vec<f32> = grads
+            .get(&w)
+            .expect("critic weights get a gradient")
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!(
+            (g[0] - 4.8).abs() < 1e-3 && (g[1] - 6.4).abs() < 1e-3,
+            "{g:?}"
+        );
     })
     .join()
     .unwrap();

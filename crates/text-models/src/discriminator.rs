@@ -48,21 +48,37 @@ impl DiscriminatorConfig {
 
     /// RelGAN's discriminator (TextGAN-PyTorch `RelGAN_D`; RelGAN paper Sec. 2.3).
     pub fn relgan() -> Self {
-        Self { embed_dim: 64, num_rep: 64, filter_sizes: vec![2, 3, 4, 5], num_filters: vec![300; 4], dropout: 0.25 }
+        Self {
+            embed_dim: 64,
+            num_rep: 64,
+            filter_sizes: vec![2, 3, 4, 5],
+            num_filters: vec![300; 4],
+            dropout: 0.25,
+        }
     }
 
     pub fn validate(&self, seq_len: usize) -> Result<()> {
         if self.num_rep == 0 || self.embed_dim % self.num_rep != 0 {
-            return Err(Error::Config(format!("discriminator embed_dim {} must be a multiple of num_rep {}", self.embed_dim, self.num_rep)));
+            return Err(Error::Config(format!(
+                "discriminator embed_dim {} must be a multiple of num_rep {}",
+                self.embed_dim, self.num_rep
+            )));
         }
         if self.filter_sizes.is_empty() || self.filter_sizes.len() != self.num_filters.len() {
-            return Err(Error::Config("discriminator needs as many num_filters as filter_sizes, at least one".into()));
+            return Err(Error::Config(
+                "discriminator needs as many num_filters as filter_sizes, at least one".into(),
+            ));
         }
         if let Some(&f) = self.filter_sizes.iter().find(|&&f| f == 0 || f > seq_len) {
-            return Err(Error::Config(format!("filter width {f} does not fit sequences of length {seq_len}")));
+            return Err(Error::Config(format!(
+                "filter width {f} does not fit sequences of length {seq_len}"
+            )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::Config(format!("dropout {} must be in [0, 1)", self.dropout)));
+            return Err(Error::Config(format!(
+                "dropout {} must be in [0, 1)",
+                self.dropout
+            )));
         }
         Ok(())
     }
@@ -94,12 +110,26 @@ pub struct CnnDiscriminator {
 }
 
 impl CnnDiscriminator {
-    pub fn new(config: DiscriminatorConfig, vocab_size: usize, seq_len: usize, device: &Device, rng: &mut SeededRng) -> Result<Self> {
+    pub fn new(
+        config: DiscriminatorConfig,
+        vocab_size: usize,
+        seq_len: usize,
+        device: &Device,
+        rng: &mut SeededRng,
+    ) -> Result<Self> {
         config.validate(seq_len)?;
         let mut params = ParamStore::new(device);
         let es = config.embed_dim / config.num_rep;
-        let normal = |fan: usize| Init::Normal { mean: 0.0, std: 1.0 / (fan as f32).sqrt() };
-        let embedding = params.create("embedding", (vocab_size, config.embed_dim), normal(config.embed_dim), rng)?;
+        let normal = |fan: usize| Init::Normal {
+            mean: 0.0,
+            std: 1.0 / (fan as f32).sqrt(),
+        };
+        let embedding = params.create(
+            "embedding",
+            (vocab_size, config.embed_dim),
+            normal(config.embed_dim),
+            rng,
+        )?;
         let mut convs = Vec::new();
         for (&f, &n) in config.filter_sizes.iter().zip(&config.num_filters) {
             let w = params.create(&format!("conv{f}.weight"), (f * es, n), normal(f * es), rng)?;
@@ -111,7 +141,16 @@ impl CnnDiscriminator {
         let highway_b = params.create("highway.bias", feat, Init::Const(0.0), rng)?;
         let out_w = params.create("output.weight", (feat, 1), normal(feat), rng)?;
         let out_b = params.create("output.bias", 1, Init::Const(0.0), rng)?;
-        Ok(Self { config, params, embedding, convs, highway_w, highway_b, out_w, out_b })
+        Ok(Self {
+            config,
+            params,
+            embedding,
+            convs,
+            highway_w,
+            highway_b,
+            out_w,
+            out_b,
+        })
     }
 
     pub fn config(&self) -> &DiscriminatorConfig {
@@ -125,40 +164,59 @@ impl CnnDiscriminator {
     }
 
     /// Logits `[B * num_rep]`. With `dropout_rng`, dropout is applied (training); without, not.
-    pub fn forward(&self, input: DiscriminatorInput, dropout_rng: Option<&mut SeededRng>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        input: DiscriminatorInput,
+        dropout_rng: Option<&mut SeededRng>,
+    ) -> Result<Tensor> {
         let emb = match input {
             DiscriminatorInput::Tokens(ids) => {
                 let (b, t) = ids.dims2()?;
-                self.embedding.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.embed_dim))?
+                self.embedding
+                    .index_select(&ids.flatten_all()?, 0)?
+                    .reshape((b, t, self.config.embed_dim))?
             }
             DiscriminatorInput::OneHot(x) => {
                 let (b, t, v) = x.dims3()?;
-                x.reshape((b * t, v))?.matmul(&self.embedding)?.reshape((b, t, self.config.embed_dim))?
+                x.reshape((b * t, v))?.matmul(&self.embedding)?.reshape((
+                    b,
+                    t,
+                    self.config.embed_dim,
+                ))?
             }
         };
         let (b, t, _) = emb.dims3()?;
-        let (r, es) = (self.config.num_rep, self.config.embed_dim / self.config.num_rep);
+        let (r, es) = (
+            self.config.num_rep,
+            self.config.embed_dim / self.config.num_rep,
+        );
         // [B, T, R, Es] -> [B, R, T, Es] -> [B*R, T, Es]: each representation is a sequence.
-        let x = if r == 1 { emb } else { emb.reshape((b, t, r, es))?.transpose(1, 2)?.contiguous()?.reshape((b * r, t, es))? };
+        let x = if r == 1 {
+            emb
+        } else {
+            emb.reshape((b, t, r, es))?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b * r, t, es))?
+        };
         let mut pooled = Vec::with_capacity(self.convs.len());
         for (f, w, bias) in &self.convs {
-            let windows = t - f + 1;
-            // Convolution as one matmul over all windows: [B*R*windows, f*Es] x [f*Es, n].
-            let cols: Vec<Tensor> = (0..*f).map(|k| x.narrow(1, k, windows)).collect::<candle_core::Result<_>>()?;
-            let patches = Tensor::cat(&cols, 2)?.reshape((b * r * windows, f * es))?;
-            let n = w.dim(1)?;
-            let maps = patches.matmul(w)?.broadcast_add(bias)?.relu()?.reshape((b * r, windows, n))?;
-            pooled.push(maps.max(1)?);
+            pooled.push(crate::kernels::conv_max_pool(&x, w, bias, *f)?);
         }
         let features = Tensor::cat(&pooled, 1)?;
-        let gate_in = features.matmul(&self.highway_w)?.broadcast_add(&self.highway_b)?;
+        let gate_in = features
+            .matmul(&self.highway_w)?
+            .broadcast_add(&self.highway_b)?;
         let gate = candle_nn::ops::sigmoid(&gate_in)?;
         let highway = ((&gate * gate_in.relu()?)? + ((1.0 - &gate)? * &features)?)?;
         let highway = match dropout_rng {
             Some(rng) => rng.dropout(&highway, self.config.dropout)?,
             None => highway,
         };
-        Ok(highway.matmul(&self.out_w)?.broadcast_add(&self.out_b)?.squeeze(D::Minus1)?)
+        Ok(highway
+            .matmul(&self.out_w)?
+            .broadcast_add(&self.out_b)?
+            .squeeze(D::Minus1)?)
     }
 
     /// Probability that each sequence is real, averaged over its representations: `[B]`.

@@ -24,7 +24,12 @@ pub struct OracleEvaluator {
 
 impl OracleEvaluator {
     pub fn new(oracle: Oracle, held_out: TokenSequences, num_samples: usize) -> Self {
-        Self { oracle, held_out, num_samples, floor: None }
+        Self {
+            oracle,
+            held_out,
+            num_samples,
+            floor: None,
+        }
     }
 }
 

@@ -24,17 +24,29 @@ pub struct GeneratorConfig {
 
 impl Default for GeneratorConfig {
     fn default() -> Self {
-        Self { vocab_size: 5000, embed_dim: 32, hidden_dim: 32, seq_len: 20, start_token: 0 }
+        Self {
+            vocab_size: 5000,
+            embed_dim: 32,
+            hidden_dim: 32,
+            seq_len: 20,
+            start_token: 0,
+        }
     }
 }
 
 impl GeneratorConfig {
     pub fn validate(&self) -> Result<()> {
         if self.vocab_size < 2 || self.embed_dim == 0 || self.hidden_dim == 0 || self.seq_len == 0 {
-            return Err(Error::Config("generator needs vocab_size >= 2 and non-zero embed_dim, hidden_dim, seq_len".into()));
+            return Err(Error::Config(
+                "generator needs vocab_size >= 2 and non-zero embed_dim, hidden_dim, seq_len"
+                    .into(),
+            ));
         }
         if self.start_token as usize >= self.vocab_size {
-            return Err(Error::Config(format!("start_token {} outside the vocabulary of {}", self.start_token, self.vocab_size)));
+            return Err(Error::Config(format!(
+                "start_token {} outside the vocabulary of {}",
+                self.start_token, self.vocab_size
+            )));
         }
         Ok(())
     }
@@ -55,6 +67,30 @@ pub struct LstmGenerator {
     out_bias: Tensor,
 }
 
+/// Draws next tokens from hidden states on the host, through the fused sampling kernel.
+struct TokenDraw<'a> {
+    sampling: &'a SamplingConfig,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl TokenDraw<'_> {
+    /// One token per row of `hidden` (`[B, H]`), one uniform per row from `rng`.
+    fn draw(&self, hidden: &Tensor, rng: &mut SeededRng) -> Result<Vec<u32>> {
+        let (rows, hidden_dim) = hidden.dims2()?;
+        let h = hidden.flatten_all()?.to_vec1::<f32>()?;
+        let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
+        Ok(kernels::sample_rows(
+            &h,
+            &self.weight,
+            &self.bias,
+            hidden_dim,
+            self.sampling,
+            &uniforms,
+        ))
+    }
+}
+
 /// Rows sampled at once: bounds memory when drawing 10,000 sequences.
 const SAMPLE_CHUNK: usize = 1024;
 
@@ -66,11 +102,19 @@ impl LstmGenerator {
 
     /// Like [`LstmGenerator::new`], with every parameter drawn from `N(0, std^2)` instead (the
     /// random oracle of TextGAN-PyTorch uses std 1).
-    pub fn with_init(config: GeneratorConfig, device: &Device, rng: &mut SeededRng, std: Option<f32>) -> Result<Self> {
+    pub fn with_init(
+        config: GeneratorConfig,
+        device: &Device,
+        rng: &mut SeededRng,
+        std: Option<f32>,
+    ) -> Result<Self> {
         config.validate()?;
         let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_dim);
         let mut params = ParamStore::new(device);
-        let normal = |fan: usize| Init::Normal { mean: 0.0, std: std.unwrap_or(1.0 / (fan as f32).sqrt()) };
+        let normal = |fan: usize| Init::Normal {
+            mean: 0.0,
+            std: std.unwrap_or(1.0 / (fan as f32).sqrt()),
+        };
         params.create("embedding", (v, e), normal(e), rng)?;
         params.create("lstm.w_ih", (e, 4 * h), normal(e), rng)?;
         params.create("lstm.w_hh", (h, 4 * h), normal(h), rng)?;
@@ -84,7 +128,10 @@ impl LstmGenerator {
     pub fn from_params(config: GeneratorConfig, params: ParamStore) -> Result<Self> {
         config.validate()?;
         let get = |name: &str| -> Result<Tensor> {
-            params.get(name).map(|v| v.as_tensor().clone()).ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
+            params
+                .get(name)
+                .map(|v| v.as_tensor().clone())
+                .ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
         };
         Ok(Self {
             embedding: get("embedding")?,
@@ -127,13 +174,21 @@ impl LstmGenerator {
     }
 
     fn zero_state(&self, batch: usize) -> Result<State> {
-        let z = Tensor::zeros((batch, self.config.hidden_dim), candle_core::DType::F32, self.device())?;
+        let z = Tensor::zeros(
+            (batch, self.config.hidden_dim),
+            candle_core::DType::F32,
+            self.device(),
+        )?;
         Ok((z.clone(), z))
     }
 
     /// Input projection of token ids `[N]`: `embedding[ids] @ W_ih + b`, `[N, 4H]`.
     fn project_tokens(&self, ids: &Tensor) -> Result<Tensor> {
-        Ok(self.embedding.index_select(ids, 0)?.matmul(&self.w_ih)?.broadcast_add(&self.bias)?)
+        Ok(self
+            .embedding
+            .index_select(ids, 0)?
+            .matmul(&self.w_ih)?
+            .broadcast_add(&self.bias)?)
     }
 
     /// Teacher-forced inputs: the start token, then each sequence without its last token.
@@ -151,11 +206,18 @@ impl LstmGenerator {
     fn hidden_states(&self, seqs: &TokenSequences) -> Result<Tensor> {
         let (b, t) = (seqs.len(), seqs.seq_len());
         if t != self.config.seq_len {
-            return Err(Error::Shape(format!("sequences of length {t}, generator expects {}", self.config.seq_len)));
+            return Err(Error::Shape(format!(
+                "sequences of length {t}, generator expects {}",
+                self.config.seq_len
+            )));
         }
         let inputs = Tensor::from_vec(self.shifted_inputs(seqs), b * t, self.device())?;
         // The input projection is hoisted out of the time loop: one [B*T, E] x [E, 4H] matmul.
-        let proj = self.project_tokens(&inputs)?.reshape((b, t, 4 * self.config.hidden_dim))?.transpose(0, 1)?.contiguous()?;
+        let proj = self
+            .project_tokens(&inputs)?
+            .reshape((b, t, 4 * self.config.hidden_dim))?
+            .transpose(0, 1)?
+            .contiguous()?;
         let mut state = self.zero_state(b)?;
         let mut hs = Vec::with_capacity(t);
         for step in 0..t {
@@ -175,7 +237,13 @@ impl LstmGenerator {
     /// rewards as weights this is the REINFORCE loss.
     pub fn weighted_nll(&self, seqs: &TokenSequences, weights: &[f32]) -> Result<Tensor> {
         let hidden = self.hidden_states(seqs)?;
-        kernels::linear_cross_entropy(&hidden, &self.out_weight, &self.out_bias, seqs.tokens(), weights)
+        kernels::linear_cross_entropy(
+            &hidden,
+            &self.out_weight,
+            &self.out_bias,
+            seqs.tokens(),
+            weights,
+        )
     }
 
     /// Per-token negative log-likelihood, no gradient.
@@ -184,7 +252,12 @@ impl LstmGenerator {
         for start in (0..seqs.len()).step_by(SAMPLE_CHUNK) {
             let chunk = seqs.slice(start, (start + SAMPLE_CHUNK).min(seqs.len()));
             let hidden = self.hidden_states(&chunk)?.detach();
-            out.extend(kernels::row_nll(&hidden, &self.out_weight.detach(), &self.out_bias.detach(), chunk.tokens())?);
+            out.extend(kernels::row_nll(
+                &hidden,
+                &self.out_weight.detach(),
+                &self.out_bias.detach(),
+                chunk.tokens(),
+            )?);
         }
         Ok(out)
     }
@@ -203,8 +276,7 @@ impl LstmGenerator {
         mut state: State,
         mut last: Vec<u32>,
         steps: usize,
-        sampling: &SamplingConfig,
-        weights: &(Vec<f32>, Vec<f32>),
+        draw: &TokenDraw,
         rng: &mut SeededRng,
         out: &mut [Vec<u32>],
     ) -> Result<()> {
@@ -212,9 +284,7 @@ impl LstmGenerator {
         for _ in 0..steps {
             let ids = Tensor::from_slice(&last, rows, self.device())?;
             state = self.cell(&self.project_tokens(&ids)?, &state)?;
-            let h = state.0.flatten_all()?.to_vec1::<f32>()?;
-            let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
-            last = kernels::sample_rows(&h, &weights.0, &weights.1, self.config.hidden_dim, sampling, &uniforms);
+            last = draw.draw(&state.0, rng)?;
             for (seq, &tok) in out.iter_mut().zip(&last) {
                 seq.push(tok);
             }
@@ -222,20 +292,36 @@ impl LstmGenerator {
         Ok(())
     }
 
-    fn host_output_weights(&self) -> Result<(Vec<f32>, Vec<f32>)> {
-        Ok((self.out_weight.flatten_all()?.to_vec1::<f32>()?, self.out_bias.to_vec1::<f32>()?))
+    fn token_draw<'a>(&self, sampling: &'a SamplingConfig) -> Result<TokenDraw<'a>> {
+        Ok(TokenDraw {
+            sampling,
+            weight: self.out_weight.flatten_all()?.to_vec1::<f32>()?,
+            bias: self.out_bias.to_vec1::<f32>()?,
+        })
     }
 
     /// Draws `n` sequences, batched, every token from `rng` (one uniform per row and position).
-    pub fn sample(&self, n: usize, sampling: &SamplingConfig, rng: &mut SeededRng) -> Result<TokenSequences> {
+    pub fn sample(
+        &self,
+        n: usize,
+        sampling: &SamplingConfig,
+        rng: &mut SeededRng,
+    ) -> Result<TokenSequences> {
         sampling.validate()?;
-        let weights = self.host_output_weights()?;
+        let draw = self.token_draw(sampling)?;
         let mut tokens = Vec::with_capacity(n * self.config.seq_len);
         for start in (0..n).step_by(SAMPLE_CHUNK) {
             let rows = SAMPLE_CHUNK.min(n - start);
             let mut out = vec![Vec::with_capacity(self.config.seq_len); rows];
             let state = self.zero_state(rows)?;
-            self.continue_sampling(state, vec![self.config.start_token; rows], self.config.seq_len, sampling, &weights, rng, &mut out)?;
+            self.continue_sampling(
+                state,
+                vec![self.config.start_token; rows],
+                self.config.seq_len,
+                &draw,
+                rng,
+                &mut out,
+            )?;
             tokens.extend(out.into_iter().flatten());
         }
         Ok(TokenSequences::new(self.config.seq_len, tokens)?)
@@ -244,13 +330,18 @@ impl LstmGenerator {
     /// SeqGAN's Monte-Carlo rollouts. For each prefix length `g` in `1..T`, every sequence of
     /// `seqs` is completed `rollouts` times by sampling from the generator after its first `g`
     /// tokens. Returns, for each `g`, the `rollouts * B` completed sequences (rollout-major).
-    pub fn rollouts(&self, seqs: &TokenSequences, rollouts: usize, rng: &mut SeededRng) -> Result<Vec<TokenSequences>> {
+    pub fn rollouts(
+        &self,
+        seqs: &TokenSequences,
+        rollouts: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<TokenSequences>> {
         let (b, t) = (seqs.len(), seqs.seq_len());
         let rows = rollouts * b;
         let tiled: Vec<usize> = (0..rollouts).flat_map(|_| 0..b).collect();
         let tiled = seqs.select(&tiled);
-        let weights = self.host_output_weights()?;
         let sampling = SamplingConfig::default();
+        let draw = self.token_draw(&sampling)?;
         // State after the start token; each iteration then consumes one more real token.
         let start = Tensor::from_slice(&vec![self.config.start_token; rows], rows, self.device())?;
         let mut state = self.cell(&self.project_tokens(&start)?, &self.zero_state(rows)?)?;
@@ -261,13 +352,11 @@ impl LstmGenerator {
             state = self.cell(&self.project_tokens(&ids)?, &state)?;
             // Branch: sample positions given..T from the state that has read tokens 0..given.
             let mut out: Vec<Vec<u32>> = tiled.rows().map(|r| r[..given].to_vec()).collect();
-            let h = state.0.flatten_all()?.to_vec1::<f32>()?;
-            let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
-            let first = kernels::sample_rows(&h, &weights.0, &weights.1, self.config.hidden_dim, &sampling, &uniforms);
+            let first = draw.draw(&state.0, rng)?;
             for (seq, &tok) in out.iter_mut().zip(&first) {
                 seq.push(tok);
             }
-            self.continue_sampling(state.clone(), first, t - given - 1, &sampling, &weights, rng, &mut out)?;
+            self.continue_sampling(state.clone(), first, t - given - 1, &draw, rng, &mut out)?;
             completed.push(TokenSequences::new(t, out.into_iter().flatten().collect())?);
         }
         Ok(completed)
@@ -277,7 +366,13 @@ impl LstmGenerator {
     /// differentiable relaxation `softmax(beta * (logits + gumbel))`, `[B, T, V]`, and the sampled
     /// ids. The next input is the sampled token's embedding, as in RelGAN. With
     /// `straight_through`, the forward value is the hard one-hot and the gradient the soft one's.
-    pub fn gumbel_sample(&self, batch: usize, beta: f64, straight_through: bool, rng: &mut SeededRng) -> Result<(Tensor, TokenSequences)> {
+    pub fn gumbel_sample(
+        &self,
+        batch: usize,
+        beta: f64,
+        straight_through: bool,
+        rng: &mut SeededRng,
+    ) -> Result<(Tensor, TokenSequences)> {
         let (t, v) = (self.config.seq_len, self.config.vocab_size);
         let mut state = self.zero_state(batch)?;
         let mut last = vec![self.config.start_token; batch];
@@ -286,7 +381,10 @@ impl LstmGenerator {
         for step in 0..t {
             let ids = Tensor::from_slice(&last, batch, self.device())?;
             state = self.cell(&self.project_tokens(&ids)?, &state)?;
-            let logits = state.0.matmul(&self.out_weight)?.broadcast_add(&self.out_bias)?;
+            let logits = state
+                .0
+                .matmul(&self.out_weight)?
+                .broadcast_add(&self.out_bias)?;
             let perturbed = (logits + rng.gumbel((batch, v), self.device())?)?;
             last = perturbed.argmax(D::Minus1)?.to_vec1::<u32>()?;
             let relaxed = candle_nn::ops::softmax(&(perturbed * beta)?, D::Minus1)?;

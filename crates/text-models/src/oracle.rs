@@ -18,7 +18,12 @@ pub struct Oracle {
 /// SeqGAN's `target_params` names with their shapes for vocabulary `v`, embedding `e`, hidden `h`.
 fn seqgan_tensor_shapes(v: usize, e: usize, h: usize) -> Vec<(&'static str, Vec<usize>)> {
     let mut shapes = vec![("g_embeddings", vec![v, e])];
-    for (w, u, b) in [("Wi", "Ui", "bi"), ("Wf", "Uf", "bf"), ("Wog", "Uog", "bog"), ("Wc", "Uc", "bc")] {
+    for (w, u, b) in [
+        ("Wi", "Ui", "bi"),
+        ("Wf", "Uf", "bf"),
+        ("Wog", "Uog", "bog"),
+        ("Wc", "Uc", "bc"),
+    ] {
         shapes.push((w, vec![e, h]));
         shapes.push((u, vec![h, h]));
         shapes.push((b, vec![h]));
@@ -33,19 +38,38 @@ impl Oracle {
     /// equations in its SOURCE.md). Sizes are read from the file and checked against each other;
     /// a missing tensor or a wrong shape is an error naming the file and the tensor.
     pub fn load_seqgan(path: &Path, seq_len: usize, device: &Device) -> Result<Self> {
-        let err = |message: String| Error::Oracle { path: path.to_path_buf(), message };
+        let err = |message: String| Error::Oracle {
+            path: path.to_path_buf(),
+            message,
+        };
         if !path.is_file() {
             return Err(err("oracle file not found".into()));
         }
-        let tensors: HashMap<String, Tensor> =
-            candle_core::safetensors::load(path, device).map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
-        let emb = tensors.get("g_embeddings").ok_or_else(|| err("missing tensor `g_embeddings`".into()))?;
-        let (v, e) = emb.dims2().map_err(|_| err(format!("`g_embeddings` has shape {:?}, expected [vocab, emb]", emb.dims())))?;
-        let h = tensors.get("Ui").map(|t| t.dims().first().copied().unwrap_or(0)).ok_or_else(|| err("missing tensor `Ui`".into()))?;
+        let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, device)
+            .map_err(|e| err(format!("not a readable safetensors file ({e})")))?;
+        let emb = tensors
+            .get("g_embeddings")
+            .ok_or_else(|| err("missing tensor `g_embeddings`".into()))?;
+        let (v, e) = emb.dims2().map_err(|_| {
+            err(format!(
+                "`g_embeddings` has shape {:?}, expected [vocab, emb]",
+                emb.dims()
+            ))
+        })?;
+        let h = tensors
+            .get("Ui")
+            .map(|t| t.dims().first().copied().unwrap_or(0))
+            .ok_or_else(|| err("missing tensor `Ui`".into()))?;
         for (name, shape) in seqgan_tensor_shapes(v, e, h) {
-            let t = tensors.get(name).ok_or_else(|| err(format!("missing tensor `{name}`")))?;
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| err(format!("missing tensor `{name}`")))?;
             if t.dims() != shape.as_slice() {
-                return Err(err(format!("tensor `{name}` has shape {:?}, expected {:?}", t.dims(), shape)));
+                return Err(err(format!(
+                    "tensor `{name}` has shape {:?}, expected {:?}",
+                    t.dims(),
+                    shape
+                )));
             }
         }
         let get = |n: &str| tensors[n].to_dtype(candle_core::DType::F32);
@@ -64,7 +88,13 @@ impl Oracle {
         .into_iter()
         .map(|(k, t)| (k.to_string(), t))
         .collect();
-        let config = GeneratorConfig { vocab_size: v, embed_dim: e, hidden_dim: h, seq_len, start_token: 0 };
+        let config = GeneratorConfig {
+            vocab_size: v,
+            embed_dim: e,
+            hidden_dim: h,
+            seq_len,
+            start_token: 0,
+        };
         // Build with throwaway values, then overwrite every parameter from the file.
         let model = LstmGenerator::new(config, device, &mut SeededRng::new(0))?;
         model.params().load_with_prefix(&named, "", path)?;
@@ -75,7 +105,9 @@ impl Oracle {
     /// Results on it are comparable only between runs with the same seed and sizes.
     pub fn random(config: GeneratorConfig, seed: u64, device: &Device) -> Result<Self> {
         let mut rng = SeededRng::derive(seed, "oracle", 0);
-        Ok(Self { model: LstmGenerator::with_init(config, device, &mut rng, Some(1.0))? })
+        Ok(Self {
+            model: LstmGenerator::with_init(config, device, &mut rng, Some(1.0))?,
+        })
     }
 
     pub fn config(&self) -> &GeneratorConfig {

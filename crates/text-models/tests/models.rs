@@ -6,20 +6,41 @@ use candle_core::{Device, Tensor};
 use gan_core::gradient_flow::check_gradient_flow;
 use gan_core::SeededRng;
 use socgan_data::TokenSequences;
-use text_models::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput, GeneratorConfig, LstmGenerator, Oracle, SamplingConfig};
+use text_models::{
+    CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput, GeneratorConfig, LstmGenerator,
+    Oracle, SamplingConfig,
+};
 
 const CPU: &Device = &Device::Cpu;
 
 fn tiny_config() -> GeneratorConfig {
-    GeneratorConfig { vocab_size: 40, embed_dim: 8, hidden_dim: 12, seq_len: 10, start_token: 0 }
+    GeneratorConfig {
+        vocab_size: 40,
+        embed_dim: 8,
+        hidden_dim: 12,
+        seq_len: 10,
+        start_token: 0,
+    }
 }
 
 fn tiny_seqgan_d() -> DiscriminatorConfig {
-    DiscriminatorConfig { embed_dim: 16, num_rep: 1, filter_sizes: vec![1, 2, 5, 10], num_filters: vec![6, 8, 8, 4], dropout: 0.25 }
+    DiscriminatorConfig {
+        embed_dim: 16,
+        num_rep: 1,
+        filter_sizes: vec![1, 2, 5, 10],
+        num_filters: vec![6, 8, 8, 4],
+        dropout: 0.25,
+    }
 }
 
 fn tiny_relgan_d() -> DiscriminatorConfig {
-    DiscriminatorConfig { embed_dim: 16, num_rep: 8, filter_sizes: vec![2, 3], num_filters: vec![6, 6], dropout: 0.25 }
+    DiscriminatorConfig {
+        embed_dim: 16,
+        num_rep: 8,
+        filter_sizes: vec![2, 3],
+        num_filters: vec![6, 6],
+        dropout: 0.25,
+    }
 }
 
 #[test]
@@ -36,17 +57,25 @@ fn generator_gradient_flow_mle_and_reinforce() {
 fn discriminators_gradient_flow_on_tokens_and_soft_inputs_and_relgan_reaches_generator() {
     let mut rng = SeededRng::new(2);
     let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
-    for cfg in [tiny_seqgan_d(), tiny_relgan_d(), DiscriminatorConfig::relgan()] {
+    for cfg in [
+        tiny_seqgan_d(),
+        tiny_relgan_d(),
+        DiscriminatorConfig::relgan(),
+    ] {
         let d = CnnDiscriminator::new(cfg.clone(), 40, 10, CPU, &mut rng).unwrap();
         let data = g.sample(5, &SamplingConfig::default(), &mut rng).unwrap();
         let ids = data.to_tensor(CPU).unwrap();
-        let logits = d.forward(DiscriminatorInput::Tokens(&ids), Some(&mut rng)).unwrap();
+        let logits = d
+            .forward(DiscriminatorInput::Tokens(&ids), Some(&mut rng))
+            .unwrap();
         assert_eq!(logits.dims(), &[5 * cfg.num_rep]);
         check_gradient_flow(&logits.sqr().unwrap().mean_all().unwrap(), d.params()).unwrap();
         // RelGAN's generator update: gradients through the Gumbel-softmax relaxation reach every
         // generator parameter, and the discriminator's.
         let (soft, _) = g.gumbel_sample(5, 10.0, false, &mut rng).unwrap();
-        let fake = d.forward(DiscriminatorInput::OneHot(&soft), Some(&mut rng)).unwrap();
+        let fake = d
+            .forward(DiscriminatorInput::OneHot(&soft), Some(&mut rng))
+            .unwrap();
         let loss = fake.mean_all().unwrap();
         check_gradient_flow(&loss, g.params()).unwrap();
         check_gradient_flow(&loss, d.params()).unwrap();
@@ -58,12 +87,28 @@ fn straight_through_gumbel_is_hard_forward_and_differentiable() {
     let mut rng = SeededRng::new(3);
     let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
     let (st, tokens) = g.gumbel_sample(4, 1.0, true, &mut rng).unwrap();
-    let ids = st.argmax(2).unwrap().flatten_all().unwrap().to_vec1::<u32>().unwrap();
+    let ids = st
+        .argmax(2)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<u32>()
+        .unwrap();
     assert_eq!(ids, tokens.tokens());
-    let ones = st.max(2).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let ones = st
+        .max(2)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     assert!(ones.iter().all(|x| (x - 1.0).abs() < 1e-5));
     let weights = rng.normal((40,), 0.0, 1.0, CPU).unwrap();
-    check_gradient_flow(&st.broadcast_mul(&weights).unwrap().sum_all().unwrap(), g.params()).unwrap();
+    check_gradient_flow(
+        &st.broadcast_mul(&weights).unwrap().sum_all().unwrap(),
+        g.params(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -73,9 +118,20 @@ fn one_hot_input_equals_token_input() {
         let d = CnnDiscriminator::new(cfg, 40, 10, CPU, &mut rng).unwrap();
         let seqs = TokenSequences::new(10, (0..30).map(|i| (i * 7 % 40) as u32).collect()).unwrap();
         let ids = seqs.to_tensor(CPU).unwrap();
-        let onehot = text_models::generator::one_hot(seqs.tokens(), 40, CPU).unwrap().reshape((3, 10, 40)).unwrap();
-        let a = d.forward(DiscriminatorInput::Tokens(&ids), None).unwrap().to_vec1::<f32>().unwrap();
-        let b = d.forward(DiscriminatorInput::OneHot(&onehot), None).unwrap().to_vec1::<f32>().unwrap();
+        let onehot = text_models::generator::one_hot(seqs.tokens(), 40, CPU)
+            .unwrap()
+            .reshape((3, 10, 40))
+            .unwrap();
+        let a = d
+            .forward(DiscriminatorInput::Tokens(&ids), None)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let b = d
+            .forward(DiscriminatorInput::OneHot(&onehot), None)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-5);
         }
@@ -104,20 +160,57 @@ fn rollouts_keep_the_prefix_and_complete_to_full_length() {
 #[test]
 fn sampling_is_seeded_and_batch_independent() {
     let g = LstmGenerator::new(tiny_config(), CPU, &mut SeededRng::new(6)).unwrap();
-    let a = g.sample(50, &SamplingConfig::default(), &mut SeededRng::new(9)).unwrap();
-    let b = g.sample(50, &SamplingConfig::default(), &mut SeededRng::new(9)).unwrap();
+    let a = g
+        .sample(50, &SamplingConfig::default(), &mut SeededRng::new(9))
+        .unwrap();
+    let b = g
+        .sample(50, &SamplingConfig::default(), &mut SeededRng::new(9))
+        .unwrap();
     assert_eq!(a, b);
     // Samples follow the model: their NLL under it is near its own entropy, far below uniform.
-    let nll = g.mean_nll(&g.sample(2000, &SamplingConfig::default(), &mut SeededRng::new(1)).unwrap()).unwrap();
-    let cold = g.mean_nll(&g.sample(2000, &SamplingConfig { temperature: 0.3, ..Default::default() }, &mut SeededRng::new(1)).unwrap()).unwrap();
-    assert!(cold < nll && nll < (40f64).ln() + 0.5, "cold {cold} nll {nll}");
+    let nll = g
+        .mean_nll(
+            &g.sample(2000, &SamplingConfig::default(), &mut SeededRng::new(1))
+                .unwrap(),
+        )
+        .unwrap();
+    let cold = g
+        .mean_nll(
+            &g.sample(
+                2000,
+                &SamplingConfig {
+                    temperature: 0.3,
+                    ..Default::default()
+                },
+                &mut SeededRng::new(1),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    assert!(
+        cold < nll && nll < (40f64).ln() + 0.5,
+        "cold {cold} nll {nll}"
+    );
 }
 
 /// SeqGAN's oracle equations, written out independently (row-vector convention, separate gate
 /// matrices, START = 0), to check the loader's mapping onto the generator's fused gates.
-fn seqgan_reference_nll(p: &HashMap<&str, Vec<f32>>, v: usize, e: usize, h: usize, seq: &[u32]) -> f64 {
+fn seqgan_reference_nll(
+    p: &HashMap<&str, Vec<f32>>,
+    v: usize,
+    e: usize,
+    h: usize,
+    seq: &[u32],
+) -> f64 {
     let matvec = |x: &[f32], w: &[f32], cols: usize| -> Vec<f32> {
-        (0..cols).map(|j| x.iter().enumerate().map(|(i, xi)| xi * w[i * cols + j]).sum()).collect()
+        (0..cols)
+            .map(|j| {
+                x.iter()
+                    .enumerate()
+                    .map(|(i, xi)| xi * w[i * cols + j])
+                    .sum()
+            })
+            .collect()
     };
     let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
     let (mut hs, mut cs) = (vec![0f32; h], vec![0f32; h]);
@@ -128,24 +221,49 @@ fn seqgan_reference_nll(p: &HashMap<&str, Vec<f32>>, v: usize, e: usize, h: usiz
             let (a, bb) = (matvec(&x, &p[w], h), matvec(&hs, &p[u], h));
             (0..h).map(|j| a[j] + bb[j] + p[b][j]).collect()
         };
-        let (i, f, o, c) = (gate("Wi", "Ui", "bi"), gate("Wf", "Uf", "bf"), gate("Wog", "Uog", "bog"), gate("Wc", "Uc", "bc"));
+        let (i, f, o, c) = (
+            gate("Wi", "Ui", "bi"),
+            gate("Wf", "Uf", "bf"),
+            gate("Wog", "Uog", "bog"),
+            gate("Wc", "Uc", "bc"),
+        );
         for j in 0..h {
             cs[j] = sig(f[j]) * cs[j] + sig(i[j]) * c[j].tanh();
             hs[j] = sig(o[j]) * cs[j].tanh();
         }
-        let logits: Vec<f32> = matvec(&hs, &p["Wo"], v).iter().zip(&p["bo"]).map(|(a, b)| a + b).collect();
+        let logits: Vec<f32> = matvec(&hs, &p["Wo"], v)
+            .iter()
+            .zip(&p["bo"])
+            .map(|(a, b)| a + b)
+            .collect();
         let m = logits.iter().cloned().fold(f32::MIN, f32::max);
-        let lse = m as f64 + logits.iter().map(|l| ((l - m) as f64).exp()).sum::<f64>().ln();
+        let lse = m as f64
+            + logits
+                .iter()
+                .map(|l| ((l - m) as f64).exp())
+                .sum::<f64>()
+                .ln();
         total += lse - logits[tok as usize] as f64;
         x = p["g_embeddings"][tok as usize * e..(tok as usize + 1) * e].to_vec();
     }
     total / seq.len() as f64
 }
 
-fn write_seqgan_params(path: &std::path::Path, v: usize, e: usize, h: usize, bad: Option<&str>) -> HashMap<&'static str, Vec<f32>> {
+fn write_seqgan_params(
+    path: &std::path::Path,
+    v: usize,
+    e: usize,
+    h: usize,
+    bad: Option<&str>,
+) -> HashMap<&'static str, Vec<f32>> {
     let mut rng = SeededRng::new(11);
     let mut shapes: Vec<(&'static str, Vec<usize>)> = vec![("g_embeddings", vec![v, e])];
-    for (w, u, b) in [("Wi", "Ui", "bi"), ("Wf", "Uf", "bf"), ("Wog", "Uog", "bog"), ("Wc", "Uc", "bc")] {
+    for (w, u, b) in [
+        ("Wi", "Ui", "bi"),
+        ("Wf", "Uf", "bf"),
+        ("Wog", "Uog", "bog"),
+        ("Wc", "Uc", "bc"),
+    ] {
         shapes.extend([(w, vec![e, h]), (u, vec![h, h]), (b, vec![h])]);
     }
     shapes.extend([("Wo", vec![h, v]), ("bo", vec![v])]);
@@ -157,7 +275,10 @@ fn write_seqgan_params(path: &std::path::Path, v: usize, e: usize, h: usize, bad
         }
         let n: usize = shape.iter().product();
         let data = rng.normal_vec(n, 0.0, 1.0);
-        tensors.insert(name.to_string(), Tensor::from_vec(data.clone(), shape, CPU).unwrap());
+        tensors.insert(
+            name.to_string(),
+            Tensor::from_vec(data.clone(), shape, CPU).unwrap(),
+        );
         values.insert(name, data);
     }
     candle_core::safetensors::save(&tensors, path).unwrap();
@@ -175,8 +296,15 @@ fn seqgan_oracle_loader_matches_the_published_equations() {
     let ours = oracle.model().token_nll(&seqs).unwrap();
     for (row, seq) in seqs.rows().enumerate() {
         let expected = seqgan_reference_nll(&values, v, e, h, seq);
-        let got = ours[row * 8..(row + 1) * 8].iter().map(|&x| x as f64).sum::<f64>() / 8.0;
-        assert!((got - expected).abs() < 1e-4, "row {row}: {got} vs {expected}");
+        let got = ours[row * 8..(row + 1) * 8]
+            .iter()
+            .map(|&x| x as f64)
+            .sum::<f64>()
+            / 8.0;
+        assert!(
+            (got - expected).abs() < 1e-4,
+            "row {row}: {got} vs {expected}"
+        );
     }
 }
 
@@ -185,10 +313,26 @@ fn oracle_loader_errors_name_file_and_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.safetensors");
     write_seqgan_params(&path, 30, 6, 5, Some("Uf"));
-    let err = Oracle::load_seqgan(&path, 8, CPU).err().unwrap().to_string();
-    assert!(err.contains("bad.safetensors") && err.contains("`Uf` has shape [6, 5], expected [5, 5]"), "{err}");
-    let missing = Oracle::load_seqgan(&dir.path().join("none.safetensors"), 8, CPU).err().unwrap().to_string();
-    assert!(missing.contains("none.safetensors: oracle file not found"), "{missing}");
+    let err = Oracle::load_seqgan(&path, 8, CPU)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("bad.safetensors") && err.contains("`Uf` has shape [6, 5], expected [5, 5]"),
+        "{err}"
+    );
+    let missing = Oracle::load_seqgan(&dir.path().join("none.safetensors"), 8, CPU)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        missing.contains("none.safetensors: oracle file not found"),
+        "{missing}"
+    );
     std::fs::write(&path, b"not safetensors").unwrap();
-    assert!(Oracle::load_seqgan(&path, 8, CPU).err().unwrap().to_string().contains("not a readable safetensors"));
+    assert!(Oracle::load_seqgan(&path, 8, CPU)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("not a readable safetensors"));
 }

@@ -13,8 +13,11 @@
 //!   `dh`; the partial `dh` are summed in block order, so results do not depend on the number of
 //!   threads.
 
+pub mod conv;
 pub mod fast_math;
 pub mod reference;
+
+pub use conv::conv_max_pool;
 
 use std::sync::{Arc, Mutex};
 
@@ -52,8 +55,14 @@ fn sgemm(
     // Bounds of the furthest element each operand touches.
     assert!(dst.len() > (m - 1) * dst_rs + (n - 1), "dst too small");
     if k > 0 {
-        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs, "lhs too small");
-        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs, "rhs too small");
+        assert!(
+            lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs,
+            "lhs too small"
+        );
+        assert!(
+            rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs,
+            "rhs too small"
+        );
     }
     // SAFETY: the asserts above keep every access inside the slices; dst does not alias lhs/rhs
     // (it is a distinct &mut).
@@ -83,16 +92,32 @@ fn sgemm(
 }
 
 /// `logits[r, :] = bias + hidden[r, :] @ weight` for the rows of one tile.
-fn tile_logits(hidden: &[f32], weight: &[f32], bias: &[f32], hidden_dim: usize, vocab: usize, logits: &mut [f32]) {
+fn tile_logits(
+    hidden: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    hidden_dim: usize,
+    vocab: usize,
+    logits: &mut [f32],
+) {
     let rows = hidden.len() / hidden_dim;
     for r in 0..rows {
         logits[r * vocab..(r + 1) * vocab].copy_from_slice(bias);
     }
-    sgemm(rows, vocab, hidden_dim, logits, vocab, true, hidden, hidden_dim, 1, weight, vocab, 1);
+    sgemm(
+        rows, vocab, hidden_dim, logits, vocab, true, hidden, hidden_dim, 1, weight, vocab, 1,
+    );
 }
 
 /// Per-row log-sum-exp and cross-entropy `lse - logit[target]` of `hidden @ weight + bias`.
-fn forward_rows(hidden: &[f32], weight: &[f32], bias: &[f32], targets: &[u32], hidden_dim: usize, vocab: usize) -> (Vec<f32>, Vec<f32>) {
+fn forward_rows(
+    hidden: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    targets: &[u32],
+    hidden_dim: usize,
+    vocab: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let n = targets.len();
     let mut lse = vec![0f32; n];
     let mut nll = vec![0f32; n];
@@ -125,13 +150,19 @@ struct LinearCrossEntropy {
     lse: Mutex<Vec<f32>>,
 }
 
-fn cpu_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("linear_cross_entropy: {what} must be contiguous")))?;
+fn cpu_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| {
+        candle_core::Error::Msg(format!("linear_cross_entropy: {what} must be contiguous"))
+    })?;
     match storage {
         CpuStorage::F32(v) => Ok(&v[start..end]),
-        _ => Err(candle_core::Error::Msg(format!("linear_cross_entropy: {what} must be f32"))),
+        _ => Err(candle_core::Error::Msg(format!(
+            "linear_cross_entropy: {what} must be f32"
+        ))),
     }
 }
 
@@ -154,7 +185,11 @@ impl CustomOp3 for LinearCrossEntropy {
         let bias = cpu_slice(s3, l3, "bias")?;
         let (hidden_dim, vocab) = l2.shape().dims2()?;
         let (lse, nll) = forward_rows(hidden, weight, bias, &self.targets, hidden_dim, vocab);
-        let total: f64 = nll.iter().zip(self.row_weights.iter()).map(|(l, w)| *l as f64 * *w as f64).sum();
+        let total: f64 = nll
+            .iter()
+            .zip(self.row_weights.iter())
+            .map(|(l, w)| *l as f64 * *w as f64)
+            .sum();
         *self.lse.lock().expect("lse lock") = lse;
         Ok((CpuStorage::F32(vec![total as f32]), Shape::from(())))
     }
@@ -193,7 +228,20 @@ impl CustomOp3 for LinearCrossEntropy {
                     for r in 0..rows {
                         g[r * width..(r + 1) * width].copy_from_slice(&b[start..start + width]);
                     }
-                    sgemm(rows, width, hidden_dim, &mut g, width, true, h_tile, hidden_dim, 1, &w[start..], vocab, 1);
+                    sgemm(
+                        rows,
+                        width,
+                        hidden_dim,
+                        &mut g,
+                        width,
+                        true,
+                        h_tile,
+                        hidden_dim,
+                        1,
+                        &w[start..],
+                        vocab,
+                        1,
+                    );
                     for r in 0..rows {
                         let i = row0 + r;
                         let row = &mut g[r * width..(r + 1) * width];
@@ -210,9 +258,25 @@ impl CustomOp3 for LinearCrossEntropy {
                     }
                     let g_tile = &g[..rows * width];
                     // dW[:, block] += h_tile^T @ G
-                    sgemm(hidden_dim, width, rows, &mut dw, width, true, h_tile, 1, hidden_dim, g_tile, width, 1);
+                    sgemm(
+                        hidden_dim, width, rows, &mut dw, width, true, h_tile, 1, hidden_dim,
+                        g_tile, width, 1,
+                    );
                     // dh[tile] += G @ W[:, block]^T
-                    sgemm(rows, hidden_dim, width, &mut dh[row0 * hidden_dim..], hidden_dim, true, g_tile, width, 1, &w[start..], 1, vocab);
+                    sgemm(
+                        rows,
+                        hidden_dim,
+                        width,
+                        &mut dh[row0 * hidden_dim..],
+                        hidden_dim,
+                        true,
+                        g_tile,
+                        width,
+                        1,
+                        &w[start..],
+                        1,
+                        vocab,
+                    );
                 }
                 (dw, db, dh)
             })
@@ -224,7 +288,8 @@ impl CustomOp3 for LinearCrossEntropy {
         for (&start, (bw, bb, bh)) in blocks.iter().zip(&per_block) {
             let width = bb.len();
             for k in 0..hidden_dim {
-                dw[k * vocab + start..k * vocab + start + width].copy_from_slice(&bw[k * width..(k + 1) * width]);
+                dw[k * vocab + start..k * vocab + start + width]
+                    .copy_from_slice(&bw[k * width..(k + 1) * width]);
             }
             db[start..start + width].copy_from_slice(bb);
             for (acc, x) in dh.iter_mut().zip(bh) {
@@ -240,10 +305,20 @@ impl CustomOp3 for LinearCrossEntropy {
     }
 }
 
-fn check_shapes(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32], row_weights: Option<&[f32]>) -> Result<(usize, usize, usize)> {
+fn check_shapes(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+    row_weights: Option<&[f32]>,
+) -> Result<(usize, usize, usize)> {
     let (n, h) = hidden.dims2()?;
     let (h2, v) = weight.dims2()?;
-    if h != h2 || bias.dims() != [v] || targets.len() != n || row_weights.is_some_and(|w| w.len() != n) {
+    if h != h2
+        || bias.dims() != [v]
+        || targets.len() != n
+        || row_weights.is_some_and(|w| w.len() != n)
+    {
         return Err(Error::Shape(format!(
             "linear_cross_entropy: hidden {:?}, weight {:?}, bias {:?}, {} targets",
             hidden.dims(),
@@ -253,7 +328,9 @@ fn check_shapes(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32]
         )));
     }
     if let Some(&bad) = targets.iter().find(|&&t| t as usize >= v) {
-        return Err(Error::Shape(format!("token id {bad} outside the vocabulary of {v}")));
+        return Err(Error::Shape(format!(
+            "token id {bad} outside the vocabulary of {v}"
+        )));
     }
     Ok((n, h, v))
 }
@@ -268,7 +345,13 @@ fn use_fused(hidden: &Tensor, weight: &Tensor) -> bool {
 ///
 /// `hidden` is `[N, H]`, `weight` `[H, V]`, `bias` `[V]`. On CPU the fused kernel runs; on other
 /// devices, the reference composition of candle ops.
-pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32], row_weights: &[f32]) -> Result<Tensor> {
+pub fn linear_cross_entropy(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+    row_weights: &[f32],
+) -> Result<Tensor> {
     check_shapes(hidden, weight, bias, targets, Some(row_weights))?;
     if !use_fused(hidden, weight) {
         return reference::linear_cross_entropy(hidden, weight, bias, targets, row_weights);
@@ -278,11 +361,18 @@ pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, bias: &Tensor, tar
         row_weights: Arc::new(row_weights.to_vec()),
         lse: Mutex::new(Vec::new()),
     };
-    Ok(hidden.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?)
+    Ok(hidden
+        .contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?)
 }
 
 /// Per-row cross-entropy (negative log-likelihood of each target), no gradient.
-pub fn row_nll(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32]) -> Result<Vec<f32>> {
+pub fn row_nll(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+) -> Result<Vec<f32>> {
     let (_, h, v) = check_shapes(hidden, weight, bias, targets, None)?;
     if !use_fused(hidden, weight) {
         return reference::row_nll(hidden, weight, bias, targets);
@@ -307,14 +397,21 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { temperature: 1.0, top_k: None, top_p: None }
+        Self {
+            temperature: 1.0,
+            top_k: None,
+            top_p: None,
+        }
     }
 }
 
 impl SamplingConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
-            return Err(Error::Config(format!("temperature must be > 0, got {}", self.temperature)));
+            return Err(Error::Config(format!(
+                "temperature must be > 0, got {}",
+                self.temperature
+            )));
         }
         if self.top_k == Some(0) {
             return Err(Error::Config("top_k must be at least 1".into()));
@@ -329,7 +426,14 @@ impl SamplingConfig {
 /// Draws one token per row of `hidden` (`[B, H]`, row-major) from
 /// `softmax((hidden @ weight + bias) / temperature)`, restricted by top-k / top-p, by inverting
 /// the CDF at `uniforms[row]`. Rows are independent, so the result does not depend on threads.
-pub fn sample_rows(hidden: &[f32], weight: &[f32], bias: &[f32], hidden_dim: usize, config: &SamplingConfig, uniforms: &[f32]) -> Vec<u32> {
+pub fn sample_rows(
+    hidden: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    hidden_dim: usize,
+    config: &SamplingConfig,
+    uniforms: &[f32],
+) -> Vec<u32> {
     let vocab = bias.len();
     let rows = uniforms.len();
     let mut out = vec![0u32; rows];
@@ -340,14 +444,24 @@ pub fn sample_rows(hidden: &[f32], weight: &[f32], bias: &[f32], hidden_dim: usi
         .zip(out.par_chunks_mut(ROW_TILE))
         .zip(uniforms.par_chunks(ROW_TILE))
         .for_each_init(
-            || (vec![0f32; ROW_TILE * vocab], vec![0f32; vocab], Vec::<u32>::new()),
+            || {
+                (
+                    vec![0f32; ROW_TILE * vocab],
+                    vec![0f32; vocab],
+                    Vec::<u32>::new(),
+                )
+            },
             |(logits, probs, order), ((h, out), u)| {
                 tile_logits(h, weight, bias, hidden_dim, vocab, logits);
                 for r in 0..u.len() {
                     let row = &logits[r * vocab..(r + 1) * vocab];
                     let m = fast_math::max(row);
                     let total = fast_math::exp_shifted_sum(row, m, inv_t, probs);
-                    out[r] = if truncate { truncated_draw(probs, total, config, u[r], order) } else { cdf_draw(probs, total * u[r]) };
+                    out[r] = if truncate {
+                        truncated_draw(probs, total, config, u[r], order)
+                    } else {
+                        cdf_draw(probs, total * u[r])
+                    };
                 }
             },
         );
@@ -366,11 +480,21 @@ fn cdf_draw(probs: &[f32], target: f32) -> u32 {
     probs.iter().rposition(|&p| p > 0.0).unwrap_or(0) as u32
 }
 
-fn truncated_draw(probs: &[f32], total: f32, config: &SamplingConfig, u: f32, order: &mut Vec<u32>) -> u32 {
+fn truncated_draw(
+    probs: &[f32],
+    total: f32,
+    config: &SamplingConfig,
+    u: f32,
+    order: &mut Vec<u32>,
+) -> u32 {
     order.clear();
     order.extend(0..probs.len() as u32);
     let k = config.top_k.unwrap_or(probs.len()).min(probs.len());
-    let by_prob = |a: &u32, b: &u32| probs[*b as usize].total_cmp(&probs[*a as usize]).then(a.cmp(b));
+    let by_prob = |a: &u32, b: &u32| {
+        probs[*b as usize]
+            .total_cmp(&probs[*a as usize])
+            .then(a.cmp(b))
+    };
     if k < order.len() {
         order.select_nth_unstable_by(k - 1, by_prob);
         order.truncate(k);
@@ -418,7 +542,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     #[test]
@@ -427,10 +560,21 @@ mod tests {
         for (n, h, v) in [(300, 16, 1100), (7, 5, 513), (64, 32, 5000)] {
             let (hidden, weight, bias, targets, weights) = setup(n, h, v, n as u64);
             let fused = linear_cross_entropy(&hidden, &weight, &bias, &targets, &weights).unwrap();
-            let plain = reference::linear_cross_entropy(&hidden, &weight, &bias, &targets, &weights).unwrap();
-            let (lf, lp) = (fused.to_scalar::<f32>().unwrap(), plain.to_scalar::<f32>().unwrap());
-            assert!((lf - lp).abs() <= 1e-5 * lp.abs().max(1.0), "loss {lf} vs {lp}");
-            let (gf, gp) = ((fused * 3.0).unwrap().backward().unwrap(), (plain * 3.0).unwrap().backward().unwrap());
+            let plain =
+                reference::linear_cross_entropy(&hidden, &weight, &bias, &targets, &weights)
+                    .unwrap();
+            let (lf, lp) = (
+                fused.to_scalar::<f32>().unwrap(),
+                plain.to_scalar::<f32>().unwrap(),
+            );
+            assert!(
+                (lf - lp).abs() <= 1e-5 * lp.abs().max(1.0),
+                "loss {lf} vs {lp}"
+            );
+            let (gf, gp) = (
+                (fused * 3.0).unwrap().backward().unwrap(),
+                (plain * 3.0).unwrap().backward().unwrap(),
+            );
             for var in [&hidden, &weight, &bias] {
                 let d = max_diff(gf.get(var).unwrap(), gp.get(var).unwrap());
                 assert!(d < 1e-5, "gradient differs by {d} at {:?}", var.dims());
@@ -448,7 +592,10 @@ mod tests {
         }
         let mut bad = targets.clone();
         bad[3] = 300;
-        assert!(row_nll(&hidden, &weight, &bias, &bad).unwrap_err().to_string().contains("outside the vocabulary"));
+        assert!(row_nll(&hidden, &weight, &bias, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary"));
     }
 
     #[test]
@@ -472,11 +619,23 @@ mod tests {
         for (f, p) in full.iter().zip(probs) {
             assert!((f - p).abs() < 0.01, "{full:?}");
         }
-        let top2 = count(&SamplingConfig { top_k: Some(2), ..Default::default() });
-        assert!((top2[0] - 0.625).abs() < 0.01 && top2[2] == 0.0 && top2[3] == 0.0, "{top2:?}");
-        let nucleus = count(&SamplingConfig { top_p: Some(0.9), ..Default::default() });
+        let top2 = count(&SamplingConfig {
+            top_k: Some(2),
+            ..Default::default()
+        });
+        assert!(
+            (top2[0] - 0.625).abs() < 0.01 && top2[2] == 0.0 && top2[3] == 0.0,
+            "{top2:?}"
+        );
+        let nucleus = count(&SamplingConfig {
+            top_p: Some(0.9),
+            ..Default::default()
+        });
         assert!(nucleus[3] == 0.0 && nucleus[2] > 0.1, "{nucleus:?}");
-        let cold = count(&SamplingConfig { temperature: 0.05, ..Default::default() });
+        let cold = count(&SamplingConfig {
+            temperature: 0.05,
+            ..Default::default()
+        });
         assert!(cold[0] > 0.99, "{cold:?}");
     }
 }

@@ -5,7 +5,12 @@ use candle_core::{Tensor, D};
 
 use crate::Result;
 
-fn target_log_probs(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32]) -> Result<Tensor> {
+fn target_log_probs(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+) -> Result<Tensor> {
     let logits = hidden.matmul(weight)?.broadcast_add(bias)?;
     let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let index = Tensor::from_slice(targets, (targets.len(), 1), hidden.device())?;
@@ -13,13 +18,28 @@ fn target_log_probs(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[
 }
 
 /// `sum_i row_weights[i] * CE(hidden_i @ weight + bias, targets[i])`.
-pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32], row_weights: &[f32]) -> Result<Tensor> {
+pub fn linear_cross_entropy(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+    row_weights: &[f32],
+) -> Result<Tensor> {
     let lp = target_log_probs(hidden, weight, bias, targets)?;
     let w = Tensor::from_slice(row_weights, row_weights.len(), hidden.device())?;
     Ok((lp * w)?.sum_all()?.neg()?)
 }
 
 /// Per-row cross-entropy, no gradient.
-pub fn row_nll(hidden: &Tensor, weight: &Tensor, bias: &Tensor, targets: &[u32]) -> Result<Vec<f32>> {
-    Ok(target_log_probs(&hidden.detach(), &weight.detach(), &bias.detach(), targets)?.neg()?.to_vec1()?)
+pub fn row_nll(
+    hidden: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+) -> Result<Vec<f32>> {
+    Ok(
+        target_log_probs(&hidden.detach(), &weight.detach(), &bias.detach(), targets)?
+            .neg()?
+            .to_vec1()?,
+    )
 }

@@ -1,0 +1,275 @@
+//! `cargo xtask train`: MLE, then SeqGAN and RelGAN from the MLE generator, on the synthetic
+//! oracle; a table of NLL_oracle and NLL_gen beside the published figures.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{build_socgan, workspace_root};
+
+/// RelGAN paper (Nie et al., ICLR 2019), Table 1, length 20: NLL_oracle.
+const PUBLISHED: [(&str, f64); 6] = [
+    ("Real (oracle floor)", 5.750),
+    ("MLE", 9.038),
+    ("SeqGAN", 8.736),
+    ("RankGAN", 8.247),
+    ("LeakGAN", 7.038),
+    ("RelGAN(100)", 6.680),
+];
+
+/// Sizes of the quick and the full run.
+struct Protocol {
+    name: &'static str,
+    mle_epochs: u64,
+    mle_eval_every_epochs: u64,
+    /// MLE epoch the SeqGAN generator starts from (SeqGAN pretrains 120 epochs, RelGAN 150).
+    seqgan_init_epoch: u64,
+    seqgan_rounds: u64,
+    seqgan_rollouts: u64,
+    seqgan_d_pretrain_steps: u64,
+    seqgan_d_steps: u64,
+    seqgan_eval_every: u64,
+    relgan_rounds: u64,
+    relgan_d_steps: u64,
+    relgan_eval_every: u64,
+    eval_samples: u64,
+}
+
+const QUICK: Protocol = Protocol {
+    name: "quick",
+    mle_epochs: 12,
+    mle_eval_every_epochs: 4,
+    seqgan_init_epoch: 12,
+    seqgan_rounds: 20,
+    seqgan_rollouts: 8,
+    seqgan_d_pretrain_steps: 100,
+    seqgan_d_steps: 3,
+    seqgan_eval_every: 10,
+    relgan_rounds: 40,
+    relgan_d_steps: 3,
+    relgan_eval_every: 20,
+    eval_samples: 2000,
+};
+
+/// The papers' protocol: SeqGAN 120 MLE epochs, 200 rounds, 16 rollouts; RelGAN 150 MLE epochs,
+/// 3000 adversarial steps with 5 D steps each. SeqGAN's own D schedule (5 x 3 epochs over
+/// 20,000 sequences per round) is replaced by 15 minibatch steps: see docs/BENCHMARKS.md.
+const FULL: Protocol = Protocol {
+    name: "full",
+    mle_epochs: 150,
+    mle_eval_every_epochs: 10,
+    seqgan_init_epoch: 120,
+    seqgan_rounds: 200,
+    seqgan_rollouts: 16,
+    seqgan_d_pretrain_steps: 1500,
+    seqgan_d_steps: 15,
+    seqgan_eval_every: 10,
+    relgan_rounds: 3000,
+    relgan_d_steps: 5,
+    relgan_eval_every: 100,
+    eval_samples: 10_000,
+};
+
+struct Options {
+    protocol: &'static Protocol,
+    oracle: Option<PathBuf>,
+    out: Option<PathBuf>,
+    features: Vec<String>,
+    seed: u64,
+    only: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        protocol: &QUICK,
+        oracle: None,
+        out: None,
+        features: Vec::new(),
+        seed: 0,
+        only: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--full" => o.protocol = &FULL,
+            "--oracle" => o.oracle = Some(PathBuf::from(value("--oracle")?)),
+            "--out" => o.out = Some(PathBuf::from(value("--out")?)),
+            "--features" => o.features.push(value("--features")?),
+            "--seed" => {
+                o.seed = value("--seed")?
+                    .parse()
+                    .map_err(|_| "--seed takes a number".to_string())?
+            }
+            "--only" => o.only = Some(value("--only")?),
+            other => return Err(format!("train: unknown option `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+/// SeqGAN's fixed oracle from the workspace's shared data, if present.
+fn default_oracle() -> Option<PathBuf> {
+    let path = workspace_root()
+        .join("../shared/data/seqgan_oracle/seqgan_oracle_target_params.safetensors");
+    path.is_file().then(|| path.canonicalize().unwrap_or(path))
+}
+
+fn toml_path(p: &Path) -> String {
+    Value::String(p.display().to_string()).to_string()
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let p = o.protocol;
+    let out = o.out.clone().unwrap_or_else(|| {
+        workspace_root()
+            .join("runs")
+            .join(format!("oracle-{}", p.name))
+    });
+    fs::create_dir_all(out.join("configs")).map_err(|e| format!("{}: {e}", out.display()))?;
+    let oracle = match o.oracle.clone().or_else(default_oracle) {
+        Some(path) => {
+            println!("oracle: SeqGAN's fixed oracle, {}", path.display());
+            format!("{{ source = \"seqgan\", path = {} }}", toml_path(&path))
+        }
+        None => {
+            println!("oracle: ../shared/data/seqgan_oracle not found; using a seeded random oracle (not comparable to the papers' tables; pass --oracle FILE)");
+            "{ source = \"random\", seed = 1 }".to_string()
+        }
+    };
+    let socgan = build_socgan(&o.features)?;
+    let batches_per_epoch = 10_000 / 64;
+    let common = |dir: &str| {
+        format!(
+            "seed = {seed}\nout_dir = {out}\nbatch_size = 64\n",
+            seed = o.seed,
+            out = toml_path(&out.join(dir)),
+        )
+    };
+    let data = format!("[data]\nkind = \"oracle\"\noracle = {oracle}\nnum_train = 10000\nnum_test = 10000\neval_samples = {}\n", p.eval_samples);
+
+    let mle = format!(
+        "{}algorithm = {{ kind = \"mle\" }}\n{data}[schedule]\nmle_epochs = {}\nmle_eval_every_epochs = {}\ncheckpoint_every = {}\nkeep_checkpoints = 100\n",
+        common("mle"),
+        p.mle_epochs,
+        p.mle_eval_every_epochs,
+        p.mle_eval_every_epochs * batches_per_epoch
+    );
+    let seqgan_init = out.join("mle").join("checkpoints").join(format!(
+        "step-{:08}",
+        p.seqgan_init_epoch * batches_per_epoch
+    ));
+    // SeqGAN (Yu et al. 2017): its CNN discriminator, G Adam lr 0.01 as in pretraining, D lr 1e-4.
+    let seqgan = format!(
+        "{}algorithm = {{ kind = \"seqgan\", rollouts = {} }}\ninit_from = {}\nloss = {{ kind = \"non_saturating\" }}\n{data}\
+         [discriminator]\nembed_dim = 64\nnum_rep = 1\nfilter_sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]\n\
+         num_filters = [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]\ndropout = 0.25\n\
+         [schedule]\ndiscriminator_pretrain_steps = {}\nadversarial_rounds = {}\ndiscriminator_steps_per_round = {}\n\
+         adversarial_eval_every = {}\nlog_every = 1\ncheckpoint_every = {}\n\
+         [optim.generator]\nlr = 0.01\nbeta1 = 0.9\ngrad_clip = 5.0\n",
+        common("seqgan"),
+        p.seqgan_rollouts,
+        toml_path(&seqgan_init),
+        p.seqgan_d_pretrain_steps,
+        p.seqgan_rounds,
+        p.seqgan_d_steps,
+        p.seqgan_eval_every,
+        p.seqgan_eval_every,
+    );
+    // RelGAN (Nie et al. 2019): multi-representation CNN D, RSGAN loss, beta_max 100, Adam 1e-4.
+    let relgan = format!(
+        "{}algorithm = {{ kind = \"relgan\", beta_max = 100.0, straight_through = false }}\ninit_from = {}\n{data}\
+         [schedule]\nadversarial_rounds = {}\ndiscriminator_steps_per_round = {}\nadversarial_eval_every = {}\nlog_every = 1\ncheckpoint_every = {}\n",
+        common("relgan"),
+        toml_path(&out.join("mle")),
+        p.relgan_rounds,
+        p.relgan_d_steps,
+        p.relgan_eval_every,
+        p.relgan_eval_every,
+    );
+
+    let runs = [("mle", mle), ("seqgan", seqgan), ("relgan", relgan)];
+    for (name, config) in &runs {
+        if o.only.as_deref().is_some_and(|only| only != *name) {
+            continue;
+        }
+        let path = out.join("configs").join(format!("{name}.toml"));
+        fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!(
+            "== {name}: {} train --config {}",
+            socgan.display(),
+            path.display()
+        );
+        let status = Command::new(&socgan)
+            .args(["train", "--config"])
+            .arg(&path)
+            .arg("--overwrite")
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+        if !status.success() {
+            return Err(format!("{name} run failed"));
+        }
+    }
+    print_table(&out, p)
+}
+
+fn final_metrics(run: &Path) -> Option<Value> {
+    let text = fs::read_to_string(run.join("final_metrics.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn print_table(out: &Path, p: &Protocol) -> Result<(), String> {
+    let mut rows = Vec::new();
+    let mut floor = None;
+    for (name, label) in [
+        ("mle", "MLE"),
+        ("seqgan", "SeqGAN"),
+        ("relgan", "RelGAN(100)"),
+    ] {
+        if let Some(m) = final_metrics(&out.join(name)) {
+            floor = floor.or(m["nll_oracle_floor"].as_f64());
+            rows.push((label, m["nll_oracle"].as_f64(), m["nll_gen"].as_f64()));
+        }
+    }
+    let published = |label: &str| {
+        PUBLISHED
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, v)| format!("{v:.3}"))
+            .unwrap_or_default()
+    };
+    let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+    let mut table = format!(
+        "synthetic oracle, length 20 ({} protocol; NLL_oracle of {} samples)\n\n| model | NLL_oracle | NLL_gen | published NLL_oracle (RelGAN Table 1) |\n|---|---|---|---|\n",
+        p.name, p.eval_samples
+    );
+    table += &format!(
+        "| oracle floor | {} | - | {} |\n",
+        fmt(floor),
+        published("Real (oracle floor)")
+    );
+    for (label, nll_oracle, nll_gen) in rows {
+        table += &format!(
+            "| {label} | {} | {} | {} |\n",
+            fmt(nll_oracle),
+            fmt(nll_gen),
+            published(label)
+        );
+    }
+    println!("\n{table}");
+    let summary = out.join("summary.md");
+    fs::write(&summary, &table).map_err(|e| format!("{}: {e}", summary.display()))?;
+    println!(
+        "written: {} (loss curves: {}/*/loss_curve.svg)",
+        summary.display(),
+        out.display()
+    );
+    Ok(())
+}
