@@ -3,6 +3,7 @@
 //! Errors are printed as one line (`error: ...`) with a non-zero exit; nothing already written is
 //! replaced except through atomic renames.
 
+mod bench;
 mod charts;
 mod config;
 mod run;
@@ -38,6 +39,18 @@ enum Command {
     Generate(GenerateArgs),
     /// Evaluate a checkpoint with its run's protocol.
     Eval(EvalArgs),
+    /// Time one benchmark workload (used by `cargo xtask bench`).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// mle-epoch, sample-10k, seqgan-round, relgan-step or nll-oracle-10k.
+    #[arg(long)]
+    workload: String,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
 }
 
 #[derive(Args)]
@@ -121,6 +134,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train(args),
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench::run(&args.workload, args.repeats.max(1)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,41 @@ pub fn exp_shifted_in_place(xs: &mut [f32], shift: f32, factor: f32) {
     exp_shifted_in_place_generic(xs, shift, factor)
 }
 
+#[inline(always)]
+fn exp_shifted_sum_in_place_generic(xs: &mut [f32], shift: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = xs.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for j in 0..8 {
+            let e = exp_one(c[j] - shift);
+            c[j] = e;
+            acc[j] += e;
+        }
+    }
+    let mut total: f32 = acc.iter().sum();
+    for x in chunks.into_remainder() {
+        *x = exp_one(*x - shift);
+        total += *x;
+    }
+    total
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_shifted_sum_in_place_avx2(xs: &mut [f32], shift: f32) -> f32 {
+    exp_shifted_sum_in_place_generic(xs, shift)
+}
+
+/// `xs[i] = exp(xs[i] - shift)`, in place; returns the sum.
+pub fn exp_shifted_sum_in_place(xs: &mut [f32], shift: f32) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { exp_shifted_sum_in_place_avx2(xs, shift) };
+    }
+    exp_shifted_sum_in_place_generic(xs, shift)
+}
+
 /// Maximum of a non-empty slice (eight running maxima, so it vectorises).
 pub fn max(xs: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; 8];
