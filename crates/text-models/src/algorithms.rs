@@ -293,12 +293,11 @@ impl<E: SequenceEvaluator> GanTask for TextGan<E> {
                     straight_through,
                     ctx.rng,
                 )?;
-                let d_real = self
-                    .discriminator
-                    .forward(DiscriminatorInput::Tokens(&real_ids), Some(ctx.rng))?;
-                let d_fake = self
-                    .discriminator
-                    .forward(DiscriminatorInput::OneHot(&soft), Some(ctx.rng))?;
+                // The generator step needs D's gradient with respect to its input only.
+                let frozen = self.discriminator.frozen();
+                let d_real =
+                    frozen.forward(DiscriminatorInput::Tokens(&real_ids), Some(ctx.rng))?;
+                let d_fake = frozen.forward(DiscriminatorInput::OneHot(&soft), Some(ctx.rng))?;
                 let loss = ctx.loss.generator_loss(&d_real, &d_fake)?;
                 Ok(LossReport::new(loss).with("beta", beta))
             }

@@ -219,9 +219,30 @@ impl CnnDiscriminator {
             .squeeze(D::Minus1)?)
     }
 
+    /// The same discriminator with its weights detached: a generator update differentiates
+    /// through it to its input without computing (and discarding) gradients of its parameters,
+    /// which for RelGAN's highway layer are half the cost of the step.
+    pub fn frozen(&self) -> CnnDiscriminator {
+        let detach = |t: &Tensor| t.detach();
+        CnnDiscriminator {
+            config: self.config.clone(),
+            params: self.params.clone(),
+            embedding: detach(&self.embedding),
+            convs: self
+                .convs
+                .iter()
+                .map(|(f, w, b)| (*f, detach(w), detach(b)))
+                .collect(),
+            highway_w: detach(&self.highway_w),
+            highway_b: detach(&self.highway_b),
+            out_w: detach(&self.out_w),
+            out_b: detach(&self.out_b),
+        }
+    }
+
     /// Probability that each sequence is real, averaged over its representations: `[B]`.
     pub fn real_probability(&self, input: DiscriminatorInput) -> Result<Vec<f32>> {
-        let logits = self.forward(input, None)?.detach();
+        let logits = self.frozen().forward(input, None)?;
         let r = self.config.num_rep;
         let probs = candle_nn::ops::sigmoid(&logits)?;
         let b = probs.dim(0)? / r;

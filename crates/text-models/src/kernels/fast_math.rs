@@ -129,20 +129,38 @@ pub fn exp_shifted_sum_in_place(xs: &mut [f32], shift: f32) -> f32 {
     exp_shifted_sum_in_place_generic(xs, shift)
 }
 
-/// Maximum of a non-empty slice (eight running maxima, so it vectorises).
-pub fn max(xs: &[f32]) -> f32 {
+#[inline(always)]
+fn max_generic(xs: &[f32]) -> f32 {
+    // Plain comparisons (not f32::max, whose NaN handling blocks vectorisation); logits are
+    // finite here.
     let mut acc = [f32::NEG_INFINITY; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {
         for j in 0..8 {
-            acc[j] = acc[j].max(c[j]);
+            acc[j] = if c[j] > acc[j] { c[j] } else { acc[j] };
         }
     }
-    let mut m = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for &x in chunks.remainder() {
-        m = m.max(x);
+    let mut m = f32::NEG_INFINITY;
+    for &x in acc.iter().chain(chunks.remainder()) {
+        m = if x > m { x } else { m };
     }
     m
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn max_avx2(xs: &[f32]) -> f32 {
+    max_generic(xs)
+}
+
+/// Maximum of a non-empty slice of finite values.
+pub fn max(xs: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { max_avx2(xs) };
+    }
+    max_generic(xs)
 }
 
 #[cfg(test)]

@@ -278,6 +278,17 @@ impl CustomOp3 for LinearCrossEntropy {
         }
         let scale: Vec<f32> = self.row_weights.iter().map(|x| x * upstream).collect();
         let targets = &self.targets;
+        let device = hidden.device();
+        if let Saved::Softmax { mut exps, inv_sums } = saved {
+            let (dh, dw, db) = backward_from_softmax(
+                &mut exps, &inv_sums, &scale, targets, &h, &w, hidden_dim, vocab,
+            );
+            return Ok((
+                Some(Tensor::from_vec(dh, (n, hidden_dim), device)?),
+                Some(Tensor::from_vec(dw, (hidden_dim, vocab), device)?),
+                Some(Tensor::from_vec(db, vocab, device)?),
+            ));
+        }
 
         let blocks: Vec<usize> = (0..vocab).step_by(VOCAB_BLOCK).collect();
         // Each block: (dW columns [H, width], db [width], partial dh [N, H]).
@@ -292,18 +303,7 @@ impl CustomOp3 for LinearCrossEntropy {
                 for row0 in (0..n).step_by(BACKWARD_ROW_TILE) {
                     let rows = BACKWARD_ROW_TILE.min(n - row0);
                     let h_tile = &h[row0 * hidden_dim..(row0 + rows) * hidden_dim];
-                    if let Saved::Softmax { exps, inv_sums } = &saved {
-                        // (p - onehot) * w_i * upstream, from the kept numerators.
-                        for r in 0..rows {
-                            let i = row0 + r;
-                            let s = scale[i];
-                            let factor = inv_sums[i] * s;
-                            let src = &exps[i * vocab + start..i * vocab + start + width];
-                            for (dst, e) in g[r * width..(r + 1) * width].iter_mut().zip(src) {
-                                *dst = e * factor;
-                            }
-                        }
-                    } else if let Saved::LogSumExp(lse) = &saved {
+                    if let Saved::LogSumExp(lse) = &saved {
                         // Recompute the logits of the tile, then (p - onehot) * w_i * upstream.
                         for r in 0..rows {
                             g[r * width..(r + 1) * width].copy_from_slice(&b[start..start + width]);
@@ -382,13 +382,76 @@ impl CustomOp3 for LinearCrossEntropy {
                 *acc += *x;
             }
         }
-        let device = hidden.device();
         Ok((
             Some(Tensor::from_vec(dh, (n, hidden_dim), device)?),
             Some(Tensor::from_vec(dw, (hidden_dim, vocab), device)?),
             Some(Tensor::from_vec(db, vocab, device)?),
         ))
     }
+}
+
+/// Backward from the kept softmax numerators, in place: each tile of rows becomes
+/// `G = (p - onehot) * w_i * upstream`, then `dh[tile] = G @ W^T` and a partial `dW = h^T @ G`,
+/// `db = colsum(G)`. Tiles have a fixed size and partials are summed in tile order, so the result
+/// does not depend on the number of threads.
+#[allow(clippy::too_many_arguments)]
+fn backward_from_softmax(
+    exps: &mut [f32],
+    inv_sums: &[f32],
+    scale: &[f32],
+    targets: &[u32],
+    h: &[f32],
+    w: &[f32],
+    hidden_dim: usize,
+    vocab: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = targets.len();
+    let mut dh = vec![0f32; n * hidden_dim];
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = exps
+        .par_chunks_mut(BACKWARD_ROW_TILE * vocab)
+        .zip(dh.par_chunks_mut(BACKWARD_ROW_TILE * hidden_dim))
+        .enumerate()
+        .map(|(tile, (g, dh_tile))| {
+            let row0 = tile * BACKWARD_ROW_TILE;
+            let rows = g.len() / vocab;
+            let mut db = vec![0f32; vocab];
+            for r in 0..rows {
+                let i = row0 + r;
+                let row = &mut g[r * vocab..(r + 1) * vocab];
+                let factor = inv_sums[i] * scale[i];
+                for (x, acc) in row.iter_mut().zip(db.iter_mut()) {
+                    *x *= factor;
+                    *acc += *x;
+                }
+                row[targets[i] as usize] -= scale[i];
+                db[targets[i] as usize] -= scale[i];
+            }
+            let h_tile = &h[row0 * hidden_dim..(row0 + rows) * hidden_dim];
+            // dh[tile] = G @ W^T
+            sgemm(
+                rows, hidden_dim, vocab, dh_tile, hidden_dim, false, g, vocab, 1, w, 1, vocab,
+            );
+            // partial dW = h_tile^T @ G
+            let mut dw = vec![0f32; hidden_dim * vocab];
+            sgemm(
+                hidden_dim, vocab, rows, &mut dw, vocab, false, h_tile, 1, hidden_dim, g, vocab, 1,
+            );
+            (dw, db)
+        })
+        .collect();
+    let mut parts = partials.into_iter();
+    let (mut dw, mut db) = parts
+        .next()
+        .unwrap_or_else(|| (vec![0f32; hidden_dim * vocab], vec![0f32; vocab]));
+    for (pw, pb) in parts {
+        for (a, b) in dw.iter_mut().zip(&pw) {
+            *a += b;
+        }
+        for (a, b) in db.iter_mut().zip(&pb) {
+            *a += b;
+        }
+    }
+    (dh, dw, db)
 }
 
 fn check_shapes(
