@@ -1,10 +1,12 @@
 //! `cargo xtask`: project tasks that shell out to cargo and the `socgan` binary.
 //!
+//! - `cargo xtask bench`: speed and peak memory against PyTorch peers, side by side.
 //! - `cargo xtask train`: the synthetic-oracle benchmark at a quick size (the embedded default);
 //!   `--full` runs the papers' protocol. Prints the NLL table and writes everything under `runs/`.
 //!
 //! Pass `--features cuda` to build socgan with CUDA.
 
+mod bench;
 mod train;
 
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("train") | None => train::run(args.get(1..).unwrap_or(&[])),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{}", USAGE);
             Ok(())
@@ -32,7 +35,9 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task> [options]
 tasks:
   train [--full] [--oracle FILE] [--out DIR] [--features cuda] [--seed N]
-        synthetic-oracle benchmark: MLE, SeqGAN, RelGAN; prints the NLL table";
+        synthetic-oracle benchmark: MLE, SeqGAN, RelGAN; prints the NLL table
+  bench [--threads 1,2] [--repeats 3] [--workloads a,b] [--out DIR]
+        speed and memory against PyTorch peers, run alternately; prints ratios";
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {

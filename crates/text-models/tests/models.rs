@@ -344,8 +344,14 @@ fn frozen_discriminator_passes_gradients_to_the_generator_only() {
     let d = CnnDiscriminator::new(tiny_relgan_d(), 40, 10, CPU, &mut rng).unwrap();
     let (soft, _) = g.gumbel_sample(3, 5.0, false, &mut rng).unwrap();
     let live = d.forward(DiscriminatorInput::OneHot(&soft), None).unwrap();
-    let frozen = d.frozen().forward(DiscriminatorInput::OneHot(&soft), None).unwrap();
-    assert_eq!(live.to_vec1::<f32>().unwrap(), frozen.to_vec1::<f32>().unwrap());
+    let frozen = d
+        .frozen()
+        .forward(DiscriminatorInput::OneHot(&soft), None)
+        .unwrap();
+    assert_eq!(
+        live.to_vec1::<f32>().unwrap(),
+        frozen.to_vec1::<f32>().unwrap()
+    );
     let grads = frozen.mean_all().unwrap().backward().unwrap();
     assert!(d.params().vars().iter().all(|v| grads.get(v).is_none()));
     check_gradient_flow(&frozen.mean_all().unwrap(), g.params()).unwrap();

@@ -1,0 +1,300 @@
+//! `cargo xtask bench`: socgan's workloads side by side with PyTorch peers, alternating
+//! (socgan, peer, socgan, peer, ...) at each thread count; ratios are computed pair by pair and
+//! their median reported, so that load on a shared machine hits both sides alike.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::{build_socgan, workspace_root};
+
+struct Options {
+    threads: Vec<usize>,
+    repeats: usize,
+    workloads: Vec<String>,
+    out: PathBuf,
+    features: Vec<String>,
+}
+
+const WORKLOADS: [&str; 5] = [
+    "mle-epoch",
+    "sample-10k",
+    "seqgan-round",
+    "relgan-step",
+    "nll-oracle-10k",
+];
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        threads: vec![1, 2],
+        repeats: 3,
+        workloads: WORKLOADS.iter().map(|s| s.to_string()).collect(),
+        out: workspace_root().join("runs").join("bench"),
+        features: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--threads" => {
+                o.threads = value("--threads")?
+                    .split(',')
+                    .map(|t| {
+                        t.trim()
+                            .parse()
+                            .map_err(|_| format!("bad thread count `{t}`"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--repeats" => {
+                o.repeats = value("--repeats")?
+                    .parse()
+                    .map_err(|_| "--repeats takes a number".to_string())?
+            }
+            "--workloads" => {
+                o.workloads = value("--workloads")?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect();
+                if let Some(bad) = o
+                    .workloads
+                    .iter()
+                    .find(|w| !WORKLOADS.contains(&w.as_str()))
+                {
+                    return Err(format!(
+                        "unknown workload `{bad}`; one of {}",
+                        WORKLOADS.join(", ")
+                    ));
+                }
+            }
+            "--out" => o.out = PathBuf::from(value("--out")?),
+            "--features" => o.features.push(value("--features")?),
+            other => return Err(format!("bench: unknown option `{other}`")),
+        }
+    }
+    Ok(o)
+}
+
+/// The Python that has torch: the project's `.peers-venv` (see ../shared/peers/README.md) or the
+/// system's.
+fn torch_python() -> Option<PathBuf> {
+    let venv = workspace_root().join(".peers-venv/bin/python");
+    let candidates = [venv, PathBuf::from("python3")];
+    candidates.into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import torch"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// `key=value` fields of a peer's output line.
+fn fields(text: &str) -> Vec<(String, String)> {
+    text.split_whitespace()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn field(fs: &[(String, String)], key: &str) -> Option<f64> {
+    fs.iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+struct Sample {
+    seconds: f64,
+    peak_rss_mb: f64,
+}
+
+fn run_socgan(socgan: &Path, workload: &str, threads: usize) -> Result<Sample, String> {
+    let out = Command::new(socgan)
+        .args(["bench", "--workload", workload])
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .output()
+        .map_err(|e| format!("cannot run socgan: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "socgan bench {workload} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value =
+        serde_json::from_str(line.trim()).map_err(|e| format!("socgan bench output: {e}"))?;
+    Ok(Sample {
+        seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
+        peak_rss_mb: v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+    })
+}
+
+/// Runs the peer of `workload`; workloads 1-2 share one process of the shared MLE script.
+fn run_peer(python: &Path, workload: &str, threads: usize) -> Result<Sample, String> {
+    let root = workspace_root();
+    let peers = root.join("benches/peers");
+    let mut cmd = Command::new(python);
+    match workload {
+        "mle-epoch" | "sample-10k" => {
+            let script = root.join("../shared/peers/torch_lstm_mle.py");
+            if !script.is_file() {
+                return Err(format!("{} not found", script.display()));
+            }
+            cmd.arg(peers.join("peak_rss.py"))
+                .arg(script)
+                .arg(threads.to_string());
+        }
+        "seqgan-round" => {
+            cmd.arg(peers.join("seqgan_round.py"))
+                .arg(threads.to_string())
+                .arg("1");
+        }
+        "relgan-step" => {
+            cmd.arg(peers.join("relgan_step.py"))
+                .arg(threads.to_string())
+                .arg("1");
+        }
+        _ => {
+            cmd.arg(peers.join("nll_oracle.py"))
+                .arg(threads.to_string())
+                .arg("1");
+        }
+    }
+    let out = cmd
+        .current_dir(&peers)
+        .output()
+        .map_err(|e| format!("cannot run the peer: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "peer of {workload} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let fs = fields(&String::from_utf8_lossy(&out.stdout));
+    let seconds = match workload {
+        "mle-epoch" => field(&fs, "mle_epoch_s"),
+        "sample-10k" => field(&fs, "sample_10k_s"),
+        _ => field(&fs, "seconds"),
+    };
+    Ok(Sample {
+        seconds: seconds.unwrap_or(f64::NAN),
+        peak_rss_mb: field(&fs, "peak_rss_mb").unwrap_or(f64::NAN),
+    })
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.retain(|x| x.is_finite());
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let o = parse(args)?;
+    let socgan = build_socgan(&o.features)?;
+    let python = torch_python();
+    match &python {
+        Some(py) => println!("peer: PyTorch via {}", py.display()),
+        None => println!(
+            "peer: torch is not installed (python3 -m venv .peers-venv && .peers-venv/bin/pip install torch numpy); reporting socgan's figures only"
+        ),
+    }
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for &threads in &o.threads {
+        for workload in &o.workloads {
+            let (mut ours, mut theirs, mut ratios, mut ours_mem, mut theirs_mem) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            for rep in 0..o.repeats {
+                let a = run_socgan(&socgan, workload, threads)?;
+                eprintln!(
+                    "  {workload} threads={threads} rep={rep}: socgan {:.3}s",
+                    a.seconds
+                );
+                ours.push(a.seconds);
+                ours_mem.push(a.peak_rss_mb);
+                if let Some(py) = &python {
+                    match run_peer(py, workload, threads) {
+                        Ok(b) => {
+                            eprintln!(
+                                "  {workload} threads={threads} rep={rep}: torch  {:.3}s",
+                                b.seconds
+                            );
+                            ratios.push(b.seconds / a.seconds);
+                            theirs.push(b.seconds);
+                            theirs_mem.push(b.peak_rss_mb);
+                        }
+                        Err(e) => eprintln!("  {e}"),
+                    }
+                }
+            }
+            let max = |xs: &[f64]| xs.iter().copied().fold(f64::NAN, f64::max);
+            records.push(json!({
+                "workload": workload,
+                "threads": threads,
+                "repeats": o.repeats,
+                "socgan_median_s": median(ours),
+                "peer_median_s": median(theirs.clone()),
+                "speedup_median_of_pairs": median(ratios),
+                "socgan_peak_rss_mb": max(&ours_mem),
+                "peer_peak_rss_mb": max(&theirs_mem),
+            }));
+        }
+    }
+    let mut table = format!(
+        "CPU: {cpu}; {} pairs per row, run alternately; speedup = peer seconds / socgan seconds, median over pairs\n\n\
+         | workload | threads | socgan s | PyTorch s | speedup | socgan peak MB | PyTorch peak MB |\n|---|---|---|---|---|---|---|\n",
+        o.repeats
+    );
+    let f = |v: &Value, k: &str, digits: usize| {
+        v[k].as_f64()
+            .filter(|x| x.is_finite())
+            .map(|x| format!("{x:.digits$}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for r in &records {
+        table += &format!(
+            "| {} | {} | {} | {} | {}x | {} | {} |\n",
+            r["workload"].as_str().unwrap_or(""),
+            r["threads"],
+            f(r, "socgan_median_s", 3),
+            f(r, "peer_median_s", 3),
+            f(r, "speedup_median_of_pairs", 2),
+            f(r, "socgan_peak_rss_mb", 0),
+            f(r, "peer_peak_rss_mb", 0)
+        );
+    }
+    println!("\n{table}");
+    fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    let json_path = o.out.join("bench.json");
+    let doc = json!({ "cpu": cpu, "records": records });
+    fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    )
+    .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    fs::write(o.out.join("bench.md"), &table).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    println!("written: {} and bench.md", json_path.display());
+    Ok(())
+}
