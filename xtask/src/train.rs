@@ -73,7 +73,7 @@ const FULL: Protocol = Protocol {
     seqgan_eval_every: 10,
     relgan_rounds: 3000,
     relgan_d_steps: 5,
-    relgan_eval_every: 100,
+    relgan_eval_every: 50,
     relgan_lr: 1e-4,
     eval_samples: 10_000,
 };

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use gan_core::{AdamConfig, AdversarialLoss, TrainSchedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
+use socgan_data::posts::Normalizer;
+use socgan_data::tokenizer::TokenizerKind;
 use text_models::{Algorithm, DiscriminatorConfig, GeneratorConfig};
 
 /// Where the oracle of a synthetic run comes from.
@@ -37,6 +39,58 @@ pub enum DataConfig {
         #[serde(default)]
         data_seed: u64,
     },
+    /// Real text: one post per line (`.txt`), CSV/TSV (a column), JSONL (a field) or TweetEval
+    /// files; normalised, tokenised, encoded to `generator.seq_len` ids (tokens, `<eos>`,
+    /// `<pad>`s). Evaluated by BLEU-2..5 and Self-BLEU-2..5 of `num_hypotheses` samples against
+    /// the whole test set, and NLL_gen on the test set.
+    Text {
+        train: PathBuf,
+        test: PathBuf,
+        /// Column (CSV/TSV) or field (JSONL) holding the text.
+        #[serde(default = "default_text_field")]
+        text_field: String,
+        /// Replace invalid UTF-8 instead of stopping at it.
+        #[serde(default)]
+        lossy: bool,
+        #[serde(default)]
+        normalize: Normalizer,
+        #[serde(default)]
+        tokenizer: TokenizerConfig,
+        #[serde(default = "default_hypotheses")]
+        num_hypotheses: usize,
+    },
+}
+
+/// The tokenizer of a text run: trained on the training posts, or a pretrained `tokenizer.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenizerConfig {
+    pub kind: TokenizerKind,
+    /// Largest vocabulary, special tokens included.
+    pub vocab_size: usize,
+    pub min_frequency: u64,
+    /// Use this `tokenizer.json` instead of training one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<PathBuf>,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        Self {
+            kind: TokenizerKind::WordLevel,
+            vocab_size: 30_000,
+            min_frequency: 1,
+            pretrained: None,
+        }
+    }
+}
+
+fn default_text_field() -> String {
+    "text".to_string()
+}
+fn default_hypotheses() -> usize {
+    // TextGAN-PyTorch scores 200 generated sentences (RelGAN 100).
+    200
 }
 
 fn default_10k() -> usize {
@@ -180,14 +234,29 @@ impl RunConfig {
                 self.algorithm.name()
             );
         }
-        let DataConfig::Oracle {
-            num_train,
-            num_test,
-            eval_samples,
-            ..
-        } = &self.data;
-        if *num_train < self.batch_size || *num_test == 0 || *eval_samples == 0 {
-            bail!("data: num_train must be at least batch_size ({}), num_test and eval_samples at least 1", self.batch_size);
+        match &self.data {
+            DataConfig::Oracle {
+                num_train,
+                num_test,
+                eval_samples,
+                ..
+            } => {
+                if *num_train < self.batch_size || *num_test == 0 || *eval_samples == 0 {
+                    bail!("data: num_train must be at least batch_size ({}), num_test and eval_samples at least 1", self.batch_size);
+                }
+            }
+            DataConfig::Text {
+                num_hypotheses,
+                tokenizer,
+                ..
+            } => {
+                if *num_hypotheses < 2 {
+                    bail!("data: num_hypotheses must be at least 2 (Self-BLEU compares each with the others)");
+                }
+                if tokenizer.vocab_size < 5 {
+                    bail!("data.tokenizer.vocab_size must exceed the 4 special tokens");
+                }
+            }
         }
         Ok(())
     }

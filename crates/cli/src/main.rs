@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use gan_core::metrics::read_records;
 use gan_core::trainer::RunOptions;
 use gan_core::{AdversarialLoss, Checkpoint, GanTask, SeededRng, Trainer};
+use socgan_data::tokenizer::TextTokenizer;
 use text_models::{SamplingConfig, SequenceEvaluator};
 
 use crate::config::RunConfig;
@@ -79,6 +80,9 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Replace invalid UTF-8 in text data (counted) instead of stopping (sets `data.lossy`).
+    #[arg(long)]
+    lossy: bool,
 }
 
 #[derive(Args)]
@@ -156,7 +160,10 @@ fn train(args: TrainArgs) -> Result<()> {
             toml::Value::String(dir.display().to_string())
         ));
     }
-    let config = RunConfig::load(&args.config, &overrides)?;
+    if args.lossy {
+        overrides.push("data.lossy=true".to_string());
+    }
+    let mut config = RunConfig::load(&args.config, &overrides)?;
     if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
         // The gradient penalty differentiates a gradient: candle keeps that graph only with this
         // set before the first backward pass (still single-threaded here).
@@ -170,17 +177,28 @@ fn train(args: TrainArgs) -> Result<()> {
             run_dir.display()
         );
     }
+    let device = run::device()?;
+    // A resumed text run keeps the tokenizer it was trained with.
+    let saved_tokenizer = run_dir.join("tokenizer.json");
+    let keep_tokenizer =
+        (args.resume && saved_tokenizer.is_file()).then_some(saved_tokenizer.as_path());
+    // Data errors surface here, before anything in the run directory is touched.
+    let prepared = run::prepare(&mut config, &device, keep_tokenizer)?;
     if args.overwrite && run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)
             .with_context(|| format!("{}: cannot remove", run_dir.display()))?;
     }
     let config_toml = config.to_toml()?;
     gan_core::checkpoint::write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
-
-    let device = run::device()?;
-    let data = run::oracle_data(&config, &device)?;
-    let batches_per_epoch = data.train.batches_per_epoch(config.batch_size) as u64;
-    let mut task = run::text_gan(&config, data, &device)?;
+    let mut checkpoint_files = vec![("config.toml".to_string(), config_toml)];
+    let tokenizer = prepared.tokenizer.clone();
+    if let Some(tok) = &tokenizer {
+        let json = tok.to_json()?;
+        gan_core::checkpoint::write_atomic(&saved_tokenizer, json.as_bytes())?;
+        checkpoint_files.push(("tokenizer.json".to_string(), json));
+    }
+    let batches_per_epoch = prepared.train.batches_per_epoch(config.batch_size) as u64;
+    let mut task = run::text_gan(&config, prepared, &device)?;
     if !args.quiet {
         eprintln!(
             "socgan: {} on {} ({} generator / {} discriminator parameters) -> {}",
@@ -196,7 +214,7 @@ fn train(args: TrainArgs) -> Result<()> {
         resume: args.resume,
         halt_after: args.halt_after,
         config_json: serde_json::to_value(&config)?,
-        checkpoint_files: vec![("config.toml".to_string(), config_toml)],
+        checkpoint_files,
     };
     let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?
         .run(&mut task)?;
@@ -212,7 +230,11 @@ fn train(args: TrainArgs) -> Result<()> {
             &SamplingConfig::default(),
             &mut SeededRng::derive(config.seed, "samples", 0),
         )?;
-        samples.save_text(&run_dir.join("samples.txt"))?;
+        write_samples(
+            &samples,
+            tokenizer.as_ref(),
+            Some(&run_dir.join("samples.txt")),
+        )?;
     }
     let summary = serde_json::json!({
         "run": run_dir.display().to_string(),
@@ -234,6 +256,39 @@ fn checkpoint_config(checkpoint: &std::path::Path) -> Result<(RunConfig, Checkpo
     Ok((config, ckpt))
 }
 
+/// The tokenizer saved beside a text run's checkpoint, if any.
+fn checkpoint_tokenizer(ckpt: &Checkpoint) -> Option<std::path::PathBuf> {
+    let path = ckpt.dir.join("tokenizer.json");
+    path.is_file().then_some(path)
+}
+
+/// Writes samples as text (decoded) for a text run, as ids otherwise; to `output` atomically, or
+/// to standard output.
+fn write_samples(
+    samples: &socgan_data::TokenSequences,
+    tokenizer: Option<&TextTokenizer>,
+    output: Option<&std::path::Path>,
+) -> Result<()> {
+    let mut out = String::new();
+    for row in samples.rows() {
+        match tokenizer {
+            Some(tok) => out.push_str(&tok.decode(row)?),
+            None => out.push_str(
+                &row.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        }
+        out.push('\n');
+    }
+    match output {
+        Some(path) => gan_core::checkpoint::write_atomic(path, out.as_bytes())?,
+        None => print!("{out}"),
+    }
+    Ok(())
+}
+
 fn generate(args: GenerateArgs) -> Result<()> {
     let sampling = SamplingConfig {
         temperature: args.temperature,
@@ -252,40 +307,29 @@ fn generate(args: GenerateArgs) -> Result<()> {
         &sampling,
         &mut SeededRng::derive(args.seed, "generate", 0),
     )?;
-    match &args.output {
-        Some(path) => samples.save_text(path)?,
-        None => {
-            let mut out = String::new();
-            for row in samples.rows() {
-                out.push_str(
-                    &row.iter()
-                        .map(|t| t.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                );
-                out.push('\n');
-            }
-            print!("{out}");
-        }
-    }
+    let tokenizer = checkpoint_tokenizer(&ckpt)
+        .map(|p| TextTokenizer::load(&p))
+        .transpose()?;
+    write_samples(&samples, tokenizer.as_ref(), args.output.as_deref())?;
     Ok(())
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
     let (mut config, ckpt) = checkpoint_config(&args.checkpoint)?;
     if let Some(n) = args.samples {
-        let config::DataConfig::Oracle { eval_samples, .. } = &mut config.data;
-        *eval_samples = n;
+        match &mut config.data {
+            config::DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
+            config::DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,
+        }
     }
     let device = run::device()?;
-    let data = run::oracle_data(&config, &device)?;
+    let tokenizer = checkpoint_tokenizer(&ckpt);
+    let mut prepared = run::prepare(&mut config, &device, tokenizer.as_deref())?;
     let generator = run::generator(&config, &device)?;
     generator
         .params()
         .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
-    let mut evaluator =
-        text_models::OracleEvaluator::new(data.oracle, data.test, data.eval_samples);
-    let metrics = evaluator.evaluate(
+    let metrics = prepared.evaluator.evaluate(
         &generator,
         &mut SeededRng::derive(args.seed, "evaluation", 0),
     )?;

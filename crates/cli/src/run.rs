@@ -5,9 +5,13 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use gan_core::{Checkpoint, SeededRng};
+use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+use socgan_data::tokenizer::TextTokenizer;
 use socgan_data::TokenSequences;
+use text_models::evaluation::ToWords;
 use text_models::{
-    CnnDiscriminator, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, TextGan,
+    CnnDiscriminator, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, SequenceEvaluator,
+    TextEvaluator, TextGan,
 };
 
 use crate::config::{DataConfig, OracleSource, RunConfig};
@@ -20,6 +24,114 @@ pub fn device() -> Result<Device> {
     }
     #[cfg(not(feature = "cuda"))]
     Ok(Device::Cpu)
+}
+
+/// What a run trains on and how it is scored.
+pub struct Prepared {
+    pub train: TokenSequences,
+    pub evaluator: Box<dyn SequenceEvaluator>,
+    /// The tokenizer of a text run.
+    pub tokenizer: Option<TextTokenizer>,
+}
+
+/// Builds the data and evaluator of `config`. A text run trains its tokenizer (or loads
+/// `tokenizer`, e.g. the one saved beside a checkpoint) and records the vocabulary size and
+/// `<bos>` id in `config.generator`.
+pub fn prepare(
+    config: &mut RunConfig,
+    device: &Device,
+    tokenizer: Option<&Path>,
+) -> Result<Prepared> {
+    match config.data.clone() {
+        DataConfig::Oracle { .. } => {
+            let data = oracle_data(config, device)?;
+            Ok(Prepared {
+                train: data.train,
+                evaluator: Box::new(OracleEvaluator::new(
+                    data.oracle,
+                    data.test,
+                    data.eval_samples,
+                )),
+                tokenizer: None,
+            })
+        }
+        DataConfig::Text {
+            train,
+            test,
+            text_field,
+            lossy,
+            normalize,
+            tokenizer: tk,
+            num_hypotheses,
+        } => {
+            let read = |path: &Path| -> Result<Vec<String>> {
+                let format = match PostFormat::from_extension(path) {
+                    PostFormat::Delimited {
+                        delimiter, label, ..
+                    } => PostFormat::Delimited {
+                        delimiter,
+                        text: text_field.clone(),
+                        label,
+                    },
+                    PostFormat::Jsonl { label, .. } => PostFormat::Jsonl {
+                        text: text_field.clone(),
+                        label,
+                    },
+                    other => other,
+                };
+                let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
+                let texts = reader
+                    .by_ref()
+                    .map(|p| p.map(|p| normalize.apply(&p.text)))
+                    .collect::<socgan_data::Result<Vec<_>>>()?;
+                if reader.replaced_invalid_utf8() > 0 {
+                    eprintln!(
+                        "socgan: {}: replaced invalid UTF-8 in {} posts",
+                        path.display(),
+                        reader.replaced_invalid_utf8()
+                    );
+                }
+                Ok(texts.into_iter().filter(|t| !t.is_empty()).collect())
+            };
+            let train_texts = read(&train)?;
+            let test_texts = read(&test)?;
+            let tok = match tokenizer.or(tk.pretrained.as_deref()) {
+                Some(path) => TextTokenizer::load(path)?,
+                None => TextTokenizer::train(
+                    train_texts.iter(),
+                    tk.kind,
+                    tk.vocab_size,
+                    tk.min_frequency,
+                )?,
+            };
+            config.generator.vocab_size = tok.vocab_size();
+            config.generator.start_token = tok.bos_id();
+            let seq_len = config.generator.seq_len;
+            let encode = |texts: &[String]| -> Result<TokenSequences> {
+                let mut ids = Vec::with_capacity(texts.len() * seq_len);
+                for t in texts {
+                    ids.extend(tok.encode_fixed(t, seq_len)?);
+                }
+                Ok(TokenSequences::new(seq_len, ids)?)
+            };
+            let train = encode(&train_texts)?;
+            let test = encode(&test_texts)?;
+            let decoder = tok.clone();
+            let to_words: ToWords = Box::new(move |ids| {
+                decoder
+                    .decode(ids)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            });
+            Ok(Prepared {
+                train,
+                evaluator: Box::new(TextEvaluator::new(test, to_words, num_hypotheses)),
+                tokenizer: Some(tok),
+            })
+        }
+    }
 }
 
 /// The oracle and its samples.
@@ -37,7 +149,10 @@ pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
         num_test,
         eval_samples,
         data_seed,
-    } = &config.data;
+    } = &config.data
+    else {
+        bail!("not an oracle run");
+    };
     let g = &config.generator;
     let oracle = match oracle {
         OracleSource::Seqgan { path } => {
@@ -101,9 +216,9 @@ pub fn load_generator(generator: &LstmGenerator, checkpoint: &Path, device: &Dev
 /// The task the trainer runs.
 pub fn text_gan(
     config: &RunConfig,
-    data: OracleData,
+    data: Prepared,
     device: &Device,
-) -> Result<TextGan<OracleEvaluator>> {
+) -> Result<TextGan<Box<dyn SequenceEvaluator>>> {
     let generator = generator(config, device)?;
     if let Some(init) = &config.init_from {
         load_generator(&generator, init, device)
@@ -116,13 +231,12 @@ pub fn text_gan(
         device,
         &mut SeededRng::derive(config.seed, "init", 1),
     )?;
-    let evaluator = OracleEvaluator::new(data.oracle, data.test, data.eval_samples);
     Ok(TextGan::new(
         generator,
         discriminator,
         data.train,
         config.algorithm.clone(),
         config.batch_size,
-        evaluator,
+        data.evaluator,
     )?)
 }

@@ -10,6 +10,12 @@ pub trait SequenceEvaluator {
     fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics>;
 }
 
+impl<T: SequenceEvaluator + ?Sized> SequenceEvaluator for Box<T> {
+    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+        (**self).evaluate(generator, rng)
+    }
+}
+
 /// The synthetic-oracle protocol (SeqGAN, LeakGAN, RelGAN Table 1):
 /// - `nll_oracle`: the oracle's mean per-token NLL of `num_samples` generator samples;
 /// - `nll_gen`: the generator's mean per-token NLL of held-out oracle samples (a NLL_oracle far
@@ -45,5 +51,68 @@ impl SequenceEvaluator for OracleEvaluator {
             ("nll_gen".to_string(), generator.mean_nll(&self.held_out)?),
             ("nll_oracle_floor".to_string(), floor),
         ]))
+    }
+}
+
+/// Turns a generated id sequence into the words BLEU compares (decoding, cutting at `<eos>`).
+pub type ToWords = Box<dyn Fn(&[u32]) -> Vec<String> + Send>;
+
+/// The real-text protocol (Texygen, RelGAN Table 2, TextGAN-PyTorch):
+/// - `bleu{n}` for n = 2..5: mean NLTK sentence BLEU (method1 smoothing) of `num_hypotheses`
+///   generated sentences against every test sentence;
+/// - `self_bleu{n}`: each of those sentences against the others;
+/// - `nll_gen`: the generator's mean NLL of the test sequences over all positions, padding
+///   included, as the papers compute it.
+pub struct TextEvaluator {
+    test: TokenSequences,
+    to_words: ToWords,
+    references: crate::bleu::NgramIndex,
+    words: crate::bleu::WordIds,
+    pub num_hypotheses: usize,
+    pub sampling: SamplingConfig,
+}
+
+impl TextEvaluator {
+    pub fn new(test: TokenSequences, to_words: ToWords, num_hypotheses: usize) -> Self {
+        let mut words = crate::bleu::WordIds::default();
+        let references: Vec<Vec<u32>> = test
+            .rows()
+            .map(|row| words.encode(&to_words(row).join(" ")))
+            .collect();
+        // One index up to order 5 serves every BLEU order.
+        let references = crate::bleu::NgramIndex::new(&references, 5);
+        Self {
+            test,
+            to_words,
+            references,
+            words,
+            num_hypotheses,
+            sampling: SamplingConfig::default(),
+        }
+    }
+}
+
+impl SequenceEvaluator for TextEvaluator {
+    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+        let samples = generator.sample(self.num_hypotheses, &self.sampling, rng)?;
+        let hypotheses: Vec<Vec<u32>> = samples
+            .rows()
+            .map(|row| self.words.encode(&(self.to_words)(row).join(" ")))
+            .collect();
+        let mut metrics = Metrics::new();
+        let index = &self.references;
+        for n in 2..=5 {
+            let total: f64 = hypotheses
+                .iter()
+                .map(|h| index.sentence_bleu(h, n, None))
+                .sum();
+            metrics.insert(format!("bleu{n}"), total / hypotheses.len().max(1) as f64);
+            metrics.insert(
+                format!("self_bleu{n}"),
+                crate::bleu::self_bleu(&hypotheses, n),
+            );
+        }
+        metrics.insert("nll_gen".to_string(), generator.mean_nll(&self.test)?);
+        Ok(metrics)
     }
 }

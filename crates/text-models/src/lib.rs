@@ -5,6 +5,7 @@
 //! fused CPU kernels of [`kernels`], with candle reference implementations beside them.
 
 pub mod algorithms;
+pub mod bleu;
 pub mod discriminator;
 pub mod error;
 pub mod evaluation;
@@ -15,7 +16,7 @@ pub mod oracle;
 pub use algorithms::{Algorithm, TextGan};
 pub use discriminator::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput};
 pub use error::{Error, Result};
-pub use evaluation::{OracleEvaluator, SequenceEvaluator};
+pub use evaluation::{OracleEvaluator, SequenceEvaluator, TextEvaluator};
 pub use generator::{GeneratorConfig, LstmGenerator};
 pub use kernels::SamplingConfig;
 pub use oracle::Oracle;
