@@ -500,3 +500,31 @@ fn lossy_flag_replaces_invalid_utf8() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("replaced invalid UTF-8 in 1 posts"));
 }
+
+#[test]
+fn data_stats_counts_posts_tokens_and_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("posts.jsonl");
+    std::fs::write(
+        &path,
+        "{\"text\": \"@ann hello world\"}\n{\"text\": \"hello\"}\n{\"text\": \"\"}\n",
+    )
+    .unwrap();
+    let v = stdout_json(&socgan(&[
+        "data",
+        "stats",
+        path.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(v["posts"], 3);
+    assert_eq!(v["empty_posts"], 1);
+    assert_eq!(v["tokens"], 4);
+    assert_eq!(v["vocabulary"], 3, "@ann is normalised to @user");
+    assert_eq!(v["length_histogram"], serde_json::json!([1, 1, 0, 1]));
+    assert_eq!(v["top_tokens"][0], serde_json::json!(["hello", 2]));
+    std::fs::write(&path, "{\"text\": 1}\n{\"body\": 2}\n").unwrap();
+    assert_one_line_error(
+        &socgan(&["data", "stats", path.to_str().unwrap()]),
+        &["posts.jsonl:2: expected a string field `text`"],
+    );
+}

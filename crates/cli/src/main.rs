@@ -7,6 +7,7 @@ mod bench;
 mod charts;
 mod config;
 mod run;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,27 @@ enum Command {
     Eval(EvalArgs),
     /// Time one benchmark workload (used by `cargo xtask bench`).
     Bench(BenchArgs),
+    /// Inspect data.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Posts, tokens, vocabulary, length histogram and top tokens of a corpus file.
+    Stats {
+        file: PathBuf,
+        /// Column (CSV/TSV) or field (JSONL) holding the text.
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        #[arg(long)]
+        lossy: bool,
+        /// How many of the most frequent tokens to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -139,6 +161,13 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench::run(&args.workload, args.repeats.max(1)),
+        Command::Data(DataCommand::Stats {
+            file,
+            text_field,
+            lossy,
+            top,
+            json,
+        }) => stats::run(&file, &text_field, lossy, top, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
