@@ -33,6 +33,7 @@ impl SequenceEvaluator for NoEvaluation {
     fn evaluate(&mut self, _: &LstmGenerator, _: &mut SeededRng) -> text_models::Result<Metrics> {
         Ok(Metrics::new())
     }
+    fn set_sampling(&mut self, _: SamplingConfig) {}
 }
 
 fn random_sequences(rng: &mut SeededRng, vocab: usize, len: usize) -> Result<TokenSequences> {

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::prelude::*;
+
 use serde_json::Value;
 
 /// One line of a chart: a name and its (step, value) points.
@@ -111,6 +112,35 @@ pub fn run_panels(records: &[Value]) -> Vec<Panel> {
     .into_iter()
     .filter(|p| !p.series.is_empty())
     .collect()
+}
+
+/// The quality-diversity view of "Language GANs Falling Short" (Caccia et al. 2020): one curve
+/// per model, one point per sampling temperature. Text runs plot BLEU-4 (quality) against
+/// Self-BLEU-4 (lower is more diverse); oracle runs NLL_oracle against NLL_gen.
+pub fn quality_diversity_panel(curves: &[(String, Vec<(f32, gan_core::Metrics)>)]) -> Panel {
+    let text = curves
+        .iter()
+        .any(|(_, pts)| pts.iter().any(|(_, m)| m.contains_key("bleu4")));
+    let (x_key, y_key, title, x_label) = if text {
+        ("self_bleu4", "bleu4", "quality-diversity: BLEU-4 (up: quality) against Self-BLEU-4 (left: diversity), one point per temperature", "Self-BLEU-4")
+    } else {
+        ("nll_gen", "nll_oracle", "quality-diversity: NLL_oracle (down: quality) against NLL_gen (left: coverage), one point per temperature", "NLL_gen")
+    };
+    let series = curves
+        .iter()
+        .map(|(name, pts)| Series {
+            name: name.clone(),
+            points: pts
+                .iter()
+                .filter_map(|(_, m)| Some((*m.get(x_key)?, *m.get(y_key)?)))
+                .collect(),
+        })
+        .collect();
+    Panel {
+        title: title.to_string(),
+        x_label: x_label.to_string(),
+        series,
+    }
 }
 
 /// Draws `panels` one above the other into an SVG file, written atomically.

@@ -130,8 +130,15 @@ struct GenerateArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    #[arg(long)]
-    checkpoint: PathBuf,
+    /// Checkpoint(s); several, with --temperatures, draw one quality-diversity curve each.
+    #[arg(long, required = true, num_args = 1..)]
+    checkpoint: Vec<PathBuf>,
+    /// Sweep the sampling temperature (e.g. 0.6,0.8,1.0,1.2): a quality-diversity table and chart.
+    #[arg(long, value_delimiter = ',')]
+    temperatures: Vec<f32>,
+    /// Where the quality-diversity chart goes (with --temperatures).
+    #[arg(long, default_value = "quality_diversity.svg")]
+    chart: PathBuf,
     /// Generator samples scored (default: the run's `eval_samples`).
     #[arg(long)]
     samples: Option<usize>,
@@ -344,27 +351,56 @@ fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let (mut config, ckpt) = checkpoint_config(&args.checkpoint)?;
-    if let Some(n) = args.samples {
-        match &mut config.data {
-            config::DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
-            config::DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,
+    let temperatures = if args.temperatures.is_empty() {
+        vec![1.0]
+    } else {
+        args.temperatures.clone()
+    };
+    let mut curves = Vec::new();
+    for checkpoint in &args.checkpoint {
+        let (mut config, ckpt) = checkpoint_config(checkpoint)?;
+        if let Some(n) = args.samples {
+            match &mut config.data {
+                config::DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
+                config::DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,
+            }
         }
+        let device = run::device()?;
+        let tokenizer = checkpoint_tokenizer(&ckpt);
+        let mut prepared = run::prepare(&mut config, &device, tokenizer.as_deref())?;
+        let generator = run::generator(&config, &device)?;
+        generator
+            .params()
+            .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
+        let mut points = Vec::new();
+        for &temperature in &temperatures {
+            let sampling = SamplingConfig {
+                temperature,
+                ..Default::default()
+            };
+            sampling.validate()?;
+            prepared.evaluator.set_sampling(sampling);
+            let metrics = prepared.evaluator.evaluate(
+                &generator,
+                &mut SeededRng::derive(args.seed, "evaluation", 0),
+            )?;
+            println!(
+                "{}",
+                serde_json::json!({ "checkpoint": ckpt.dir.display().to_string(), "algorithm": config.algorithm.name(), "temperature": temperature, "metrics": metrics })
+            );
+            points.push((temperature, metrics));
+        }
+        curves.push((
+            format!("{} ({})", config.algorithm.name(), checkpoint.display()),
+            points,
+        ));
     }
-    let device = run::device()?;
-    let tokenizer = checkpoint_tokenizer(&ckpt);
-    let mut prepared = run::prepare(&mut config, &device, tokenizer.as_deref())?;
-    let generator = run::generator(&config, &device)?;
-    generator
-        .params()
-        .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
-    let metrics = prepared.evaluator.evaluate(
-        &generator,
-        &mut SeededRng::derive(args.seed, "evaluation", 0),
-    )?;
-    println!(
-        "{}",
-        serde_json::json!({ "checkpoint": ckpt.dir.display().to_string(), "metrics": metrics })
-    );
+    if !args.temperatures.is_empty() {
+        charts::write_svg(&args.chart, &[charts::quality_diversity_panel(&curves)])?;
+        eprintln!(
+            "socgan: quality-diversity chart written to {}",
+            args.chart.display()
+        );
+    }
     Ok(())
 }

@@ -8,11 +8,16 @@ use crate::{LstmGenerator, Oracle, Result, SamplingConfig};
 /// Scores a generator; called by the training loop at its evaluation points.
 pub trait SequenceEvaluator {
     fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics>;
+    /// How generated samples are drawn (the temperature sweep of a quality-diversity curve).
+    fn set_sampling(&mut self, sampling: SamplingConfig);
 }
 
 impl<T: SequenceEvaluator + ?Sized> SequenceEvaluator for Box<T> {
     fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
         (**self).evaluate(generator, rng)
+    }
+    fn set_sampling(&mut self, sampling: SamplingConfig) {
+        (**self).set_sampling(sampling)
     }
 }
 
@@ -25,6 +30,7 @@ pub struct OracleEvaluator {
     pub oracle: Oracle,
     pub held_out: TokenSequences,
     pub num_samples: usize,
+    pub sampling: SamplingConfig,
     floor: Option<f64>,
 }
 
@@ -34,6 +40,7 @@ impl OracleEvaluator {
             oracle,
             held_out,
             num_samples,
+            sampling: SamplingConfig::default(),
             floor: None,
         }
     }
@@ -41,7 +48,7 @@ impl OracleEvaluator {
 
 impl SequenceEvaluator for OracleEvaluator {
     fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
-        let samples = generator.sample(self.num_samples, &SamplingConfig::default(), rng)?;
+        let samples = generator.sample(self.num_samples, &self.sampling, rng)?;
         let floor = match self.floor {
             Some(f) => f,
             None => *self.floor.insert(self.oracle.nll(&self.held_out)?),
@@ -51,6 +58,9 @@ impl SequenceEvaluator for OracleEvaluator {
             ("nll_gen".to_string(), generator.mean_nll(&self.held_out)?),
             ("nll_oracle_floor".to_string(), floor),
         ]))
+    }
+    fn set_sampling(&mut self, sampling: SamplingConfig) {
+        self.sampling = sampling;
     }
 }
 
@@ -114,5 +124,8 @@ impl SequenceEvaluator for TextEvaluator {
         }
         metrics.insert("nll_gen".to_string(), generator.mean_nll(&self.test)?);
         Ok(metrics)
+    }
+    fn set_sampling(&mut self, sampling: SamplingConfig) {
+        self.sampling = sampling;
     }
 }

@@ -215,16 +215,10 @@ impl LstmGenerator {
         // The input projection is hoisted out of the time loop: one [B*T, E] x [E, 4H] matmul.
         let proj = self
             .project_tokens(&inputs)?
-            .reshape((b, t, 4 * self.config.hidden_dim))?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let mut state = self.zero_state(b)?;
-        let mut hs = Vec::with_capacity(t);
-        for step in 0..t {
-            state = self.cell(&proj.get(step)?, &state)?;
-            hs.push(state.0.clone());
-        }
-        Ok(Tensor::stack(&hs, 1)?.reshape((b * t, self.config.hidden_dim))?)
+            .reshape((b, t, 4 * self.config.hidden_dim))?;
+        // The whole recurrence, forward and backward, as one fused op on CPU.
+        let hs = kernels::lstm_sequence(&proj, &self.w_hh)?;
+        Ok(hs.reshape((b * t, self.config.hidden_dim))?)
     }
 
     /// Mean per-token negative log-likelihood of `seqs` (the MLE loss), differentiable.

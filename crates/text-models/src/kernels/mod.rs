@@ -15,9 +15,11 @@
 
 pub mod conv;
 pub mod fast_math;
+pub mod lstm;
 pub mod reference;
 
 pub use conv::conv_max_pool;
+pub use lstm::lstm_sequence;
 
 use std::sync::{Arc, Mutex};
 
