@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use gan_core::{AdamConfig, AdversarialLoss, TrainSchedule, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use socgan_data::posts::Normalizer;
-use socgan_data::tokenizer::TokenizerKind;
+use socgan_data::tokenizer::{PreTokenizer, TokenizerKind};
 use text_models::{Algorithm, DiscriminatorConfig, GeneratorConfig};
 
 /// Where the oracle of a synthetic run comes from.
@@ -66,6 +66,7 @@ pub enum DataConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TokenizerConfig {
     pub kind: TokenizerKind,
+    pub pre_tokenizer: PreTokenizer,
     /// Largest vocabulary, special tokens included.
     pub vocab_size: usize,
     pub min_frequency: u64,
@@ -78,6 +79,7 @@ impl Default for TokenizerConfig {
     fn default() -> Self {
         Self {
             kind: TokenizerKind::WordLevel,
+            pre_tokenizer: PreTokenizer::default(),
             vocab_size: 30_000,
             min_frequency: 1,
             pretrained: None,

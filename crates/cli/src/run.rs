@@ -100,6 +100,7 @@ pub fn prepare(
                 None => TextTokenizer::train(
                     train_texts.iter(),
                     tk.kind,
+                    tk.pre_tokenizer,
                     tk.vocab_size,
                     tk.min_frequency,
                 )?,

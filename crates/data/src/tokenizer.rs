@@ -9,7 +9,7 @@ use std::path::Path;
 use tokenizers::models::bpe::{BpeTrainer, BPE};
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainer};
 use tokenizers::models::TrainerWrapper;
-use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+use tokenizers::pre_tokenizers::whitespace::{Whitespace, WhitespaceSplit};
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::{Error, Result};
@@ -27,6 +27,18 @@ pub enum TokenizerKind {
     WordLevel,
     /// Byte-pair encoding over whitespace-separated words.
     Bpe,
+}
+
+/// How text is split into words before the tokenizer model sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreTokenizer {
+    /// Words and punctuation apart (`\w+|[^\w\s]+`), close to NLTK's `word_tokenize`, which
+    /// Texygen and TextGAN-PyTorch use for COCO captions ("wheel." -> "wheel", ".").
+    #[default]
+    WordsAndPunctuation,
+    /// Split on whitespace only (hashtags, mentions and emoticons stay whole).
+    Whitespace,
 }
 
 /// A `tokenizers` tokenizer with the special tokens the generator needs.
@@ -47,6 +59,7 @@ impl TextTokenizer {
     pub fn train<I, S>(
         texts: I,
         kind: TokenizerKind,
+        pre_tokenizer: PreTokenizer,
         vocab_size: usize,
         min_frequency: u64,
     ) -> Result<Self>
@@ -94,7 +107,10 @@ impl TextTokenizer {
             }
         };
         let mut tokenizer = Tokenizer::new(model);
-        tokenizer.with_pre_tokenizer(Some(WhitespaceSplit));
+        match pre_tokenizer {
+            PreTokenizer::WordsAndPunctuation => tokenizer.with_pre_tokenizer(Some(Whitespace {})),
+            PreTokenizer::Whitespace => tokenizer.with_pre_tokenizer(Some(WhitespaceSplit)),
+        };
         tokenizer
             .train(&mut trainer, texts)
             .map_err(|e| tk_error("training the tokenizer", e))?;
@@ -206,8 +222,16 @@ mod tests {
 
     #[test]
     fn word_level_is_deterministic_and_round_trips_through_tokenizer_json() {
-        let train =
-            || TextTokenizer::train(CORPUS.iter(), TokenizerKind::WordLevel, 100, 2).unwrap();
+        let train = || {
+            TextTokenizer::train(
+                CORPUS.iter(),
+                TokenizerKind::WordLevel,
+                PreTokenizer::Whitespace,
+                100,
+                2,
+            )
+            .unwrap()
+        };
         let (a, b) = (train(), train());
         assert_eq!(
             a.encode("a cat on a dog").unwrap(),
@@ -242,13 +266,35 @@ mod tests {
 
     #[test]
     fn bpe_trains_and_decodes() {
-        let t = TextTokenizer::train(CORPUS.iter(), TokenizerKind::Bpe, 60, 1).unwrap();
+        let t = TextTokenizer::train(
+            CORPUS.iter(),
+            TokenizerKind::Bpe,
+            PreTokenizer::Whitespace,
+            60,
+            1,
+        )
+        .unwrap();
         let ids = t.encode_fixed("a cat sat", 10).unwrap();
         assert!(t
             .decode(&ids)
             .unwrap()
             .replace(' ', "")
             .starts_with("acatsat"));
+    }
+
+    #[test]
+    fn words_and_punctuation_split_like_word_tokenize() {
+        let t = TextTokenizer::train(
+            ["a clock as the front wheel.", "a man, a plan."].iter(),
+            TokenizerKind::WordLevel,
+            PreTokenizer::WordsAndPunctuation,
+            100,
+            1,
+        )
+        .unwrap();
+        let ids = t.encode("the wheel.").unwrap();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(t.decode(&ids).unwrap(), "the wheel .");
     }
 
     #[test]
