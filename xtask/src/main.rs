@@ -34,8 +34,8 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: cargo xtask <task> [options]
 tasks:
-  train [--full] [--oracle FILE] [--out DIR] [--features cuda] [--seed N]
-        synthetic-oracle benchmark: MLE, SeqGAN, RelGAN; prints the NLL table
+  train [--full] [--dataset image_coco] [--oracle FILE] [--out DIR] [--features cuda] [--seed N] [--only mle|seqgan|relgan]
+        synthetic-oracle benchmark (or COCO captions): MLE, SeqGAN, RelGAN; prints the table
   bench [--threads 1,2] [--repeats 3] [--workloads a,b] [--out DIR]
         speed and memory against PyTorch peers, run alternately; prints ratios";
 

@@ -85,6 +85,8 @@ struct Options {
     features: Vec<String>,
     seed: u64,
     only: Option<String>,
+    /// A real-text data set instead of the oracle (`image_coco`).
+    dataset: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -95,6 +97,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         features: Vec::new(),
         seed: 0,
         only: None,
+        dataset: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -114,6 +117,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .map_err(|_| "--seed takes a number".to_string())?
             }
             "--only" => o.only = Some(value("--only")?),
+            "--dataset" => o.dataset = Some(value("--dataset")?),
             other => return Err(format!("train: unknown option `{other}`")),
         }
     }
@@ -134,13 +138,34 @@ fn toml_path(p: &Path) -> String {
 pub fn run(args: &[String]) -> Result<(), String> {
     let o = parse(args)?;
     let p = o.protocol;
+    let text = match o.dataset.as_deref() {
+        None => None,
+        Some("image_coco") => {
+            let dir = workspace_root().join("../shared/data/image_coco");
+            let (train, test) = (dir.join("image_coco.txt"), dir.join("image_coco_test.txt"));
+            if !train.is_file() || !test.is_file() {
+                return Err(format!(
+                    "{}: COCO captions not found (the hub download is not implemented yet; copy Texygen's image_coco.txt and test_coco.txt there)",
+                    dir.display()
+                ));
+            }
+            Some((train, test))
+        }
+        Some(other) => return Err(format!("unknown dataset `{other}` (known: image_coco)")),
+    };
+    let run_name = if text.is_some() {
+        "image_coco"
+    } else {
+        "oracle"
+    };
     let out = o.out.clone().unwrap_or_else(|| {
         workspace_root()
             .join("runs")
-            .join(format!("oracle-{}", p.name))
+            .join(format!("{run_name}-{}", p.name))
     });
     fs::create_dir_all(out.join("configs")).map_err(|e| format!("{}: {e}", out.display()))?;
     let oracle = match o.oracle.clone().or_else(default_oracle) {
+        _ if text.is_some() => String::new(),
         Some(path) => {
             println!("oracle: SeqGAN's fixed oracle, {}", path.display());
             format!("{{ source = \"seqgan\", path = {} }}", toml_path(&path))
@@ -159,7 +184,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             out = toml_path(&out.join(dir)),
         )
     };
-    let data = format!("[data]\nkind = \"oracle\"\noracle = {oracle}\nnum_train = 10000\nnum_test = 10000\neval_samples = {}\n", p.eval_samples);
+    let data = match &text {
+        // COCO captions as Texygen / RelGAN / TextGAN-PyTorch use them: words and punctuation apart,
+        // padded to 40 positions (the longest caption has 37 such tokens), 200 hypotheses scored.
+        Some((train, test)) => format!(
+            "[data]\nkind = \"text\"\ntrain = {}\ntest = {}\nnum_hypotheses = 200\n[generator]\nseq_len = 40\n",
+            toml_path(train),
+            toml_path(test)
+        ),
+        None => format!("[data]\nkind = \"oracle\"\noracle = {oracle}\nnum_train = 10000\nnum_test = 10000\neval_samples = {}\n", p.eval_samples),
+    };
 
     let mle = format!(
         "{}algorithm = {{ kind = \"mle\" }}\n{data}[schedule]\nmle_epochs = {}\nmle_eval_every_epochs = {}\ncheckpoint_every = {}\nkeep_checkpoints = 100\n",
@@ -225,7 +259,71 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return Err(format!("{name} run failed"));
         }
     }
-    print_table(&out, p)
+    if text.is_some() {
+        print_text_table(&out, p)
+    } else {
+        print_table(&out, p)
+    }
+}
+
+/// RelGAN paper (Nie et al. 2019) Table 2, COCO captions: BLEU-2..5 and NLL_gen; Texygen (Zhu et
+/// al. 2018) for MLE's Self-BLEU-2..5.
+const PUBLISHED_COCO: [(&str, [f64; 4], f64); 2] = [
+    ("MLE", [0.731, 0.497, 0.305, 0.189], 0.718),
+    ("RelGAN(100)", [0.849, 0.687, 0.502, 0.331], f64::NAN),
+];
+const TEXYGEN_MLE_SELF_BLEU: [f64; 4] = [0.916, 0.769, 0.583, 0.408];
+
+fn print_text_table(out: &Path, p: &Protocol) -> Result<(), String> {
+    let fmt = |v: Option<f64>| {
+        v.filter(|x| x.is_finite())
+            .map(|x| format!("{x:.3}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut table = format!(
+        "COCO captions ({} protocol; 200 hypotheses against the 10,000 test captions)\n\n\
+         | model | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 | NLL_gen |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        p.name
+    );
+    for (name, label) in [
+        ("mle", "MLE"),
+        ("seqgan", "SeqGAN"),
+        ("relgan", "RelGAN(100)"),
+    ] {
+        if let Some(m) = final_metrics(&out.join(name)) {
+            let get = |k: String| m[&k].as_f64();
+            let bleu: Vec<String> = (2..=5).map(|n| fmt(get(format!("bleu{n}")))).collect();
+            let selfb: Vec<String> = (2..=5).map(|n| fmt(get(format!("self_bleu{n}")))).collect();
+            table += &format!(
+                "| socgan {label} | {} | {} | {} |\n",
+                bleu.join(" | "),
+                selfb.join(" | "),
+                fmt(get("nll_gen".into()))
+            );
+        }
+    }
+    for (label, bleu, nll) in PUBLISHED_COCO {
+        let selfb: Vec<String> = if label == "MLE" {
+            TEXYGEN_MLE_SELF_BLEU
+                .iter()
+                .map(|v| format!("{v:.3}"))
+                .collect()
+        } else {
+            vec!["-".into(); 4]
+        };
+        let b: Vec<String> = bleu.iter().map(|v| format!("{v:.3}")).collect();
+        table += &format!(
+            "| published {label} | {} | {} | {} |\n",
+            b.join(" | "),
+            selfb.join(" | "),
+            fmt(Some(nll))
+        );
+    }
+    println!("\n{table}");
+    let summary = out.join("summary.md");
+    fs::write(&summary, &table).map_err(|e| format!("{}: {e}", summary.display()))?;
+    println!("written: {}", summary.display());
+    Ok(())
 }
 
 fn final_metrics(run: &Path) -> Option<Value> {
