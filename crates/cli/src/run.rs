@@ -65,20 +65,7 @@ pub fn prepare(
             num_hypotheses,
         } => {
             let read = |path: &Path| -> Result<Vec<String>> {
-                let format = match PostFormat::from_extension(path) {
-                    PostFormat::Delimited {
-                        delimiter, label, ..
-                    } => PostFormat::Delimited {
-                        delimiter,
-                        text: text_field.clone(),
-                        label,
-                    },
-                    PostFormat::Jsonl { label, .. } => PostFormat::Jsonl {
-                        text: text_field.clone(),
-                        label,
-                    },
-                    other => other,
-                };
+                let format = PostFormat::for_path(path, &text_field);
                 let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
                 let texts = reader
                     .by_ref()

@@ -10,20 +10,7 @@ use socgan_data::posts::{Normalizer, PostFormat, PostReader, ReadOptions};
 
 /// Counts posts, whitespace tokens and words; prints a summary (or JSON).
 pub fn run(path: &Path, text_field: &str, lossy: bool, top: usize, as_json: bool) -> Result<()> {
-    let format = match PostFormat::from_extension(path) {
-        PostFormat::Delimited {
-            delimiter, label, ..
-        } => PostFormat::Delimited {
-            delimiter,
-            text: text_field.to_string(),
-            label,
-        },
-        PostFormat::Jsonl { label, .. } => PostFormat::Jsonl {
-            text: text_field.to_string(),
-            label,
-        },
-        other => other,
-    };
+    let format = PostFormat::for_path(path, text_field);
     let normalizer = Normalizer::default();
     let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
     let (mut posts, mut empty, mut tokens) = (0usize, 0usize, 0usize);

@@ -74,6 +74,26 @@ impl PostFormat {
     }
 }
 
+impl PostFormat {
+    /// The format of `path` by its extension, reading the text from column or field `text_field`.
+    pub fn for_path(path: &Path, text_field: &str) -> Self {
+        match Self::from_extension(path) {
+            PostFormat::Delimited {
+                delimiter, label, ..
+            } => PostFormat::Delimited {
+                delimiter,
+                text: text_field.to_string(),
+                label,
+            },
+            PostFormat::Jsonl { label, .. } => PostFormat::Jsonl {
+                text: text_field.to_string(),
+                label,
+            },
+            other => other,
+        }
+    }
+}
+
 /// Reading options.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ReadOptions {

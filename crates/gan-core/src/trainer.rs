@@ -381,25 +381,29 @@ impl Trainer {
                 }
                 Phase::DiscriminatorPretrain => {
                     let report = task.discriminator_pretrain_loss(&mut ctx)?;
-                    let factor = cfg
-                        .discriminator_optim
-                        .schedule
-                        .factor(phase_step, phase_len);
-                    let stats = d_opt.step(&report.loss.backward()?, factor)?;
-                    clip_weights(task.discriminator_params(), &cfg.loss)?;
-                    add_report(&mut record, "d_", &report, stats)?;
+                    discriminator_update(
+                        task,
+                        &mut d_opt,
+                        cfg,
+                        report,
+                        phase_step,
+                        phase_len,
+                        &mut record,
+                    )?;
                 }
                 Phase::Adversarial => {
                     for k in 0..schedule.discriminator_steps_per_round {
                         ctx.update_in_round = k;
                         let report = task.discriminator_loss(&mut ctx)?;
-                        let factor = cfg
-                            .discriminator_optim
-                            .schedule
-                            .factor(phase_step, phase_len);
-                        let stats = d_opt.step(&report.loss.backward()?, factor)?;
-                        clip_weights(task.discriminator_params(), &cfg.loss)?;
-                        add_report(&mut record, "d_", &report, stats)?;
+                        discriminator_update(
+                            task,
+                            &mut d_opt,
+                            cfg,
+                            report,
+                            phase_step,
+                            phase_len,
+                            &mut record,
+                        )?;
                     }
                     for k in 0..schedule.generator_steps_per_round {
                         ctx.update_in_round = k;
@@ -544,6 +548,26 @@ fn record_json(
         }
     }
     obj
+}
+
+/// One discriminator update from `report`: optimizer step at the phase's learning rate, WGAN
+/// weight clipping where the loss asks for it, metrics into `record`.
+fn discriminator_update<T: GanTask>(
+    task: &T,
+    d_opt: &mut Adam,
+    cfg: &TrainerConfig,
+    report: LossReport,
+    phase_step: u64,
+    phase_len: u64,
+    record: &mut Metrics,
+) -> Result<()> {
+    let factor = cfg
+        .discriminator_optim
+        .schedule
+        .factor(phase_step, phase_len);
+    let stats = d_opt.step(&report.loss.backward()?, factor)?;
+    clip_weights(task.discriminator_params(), &cfg.loss)?;
+    add_report(record, "d_", &report, stats)
 }
 
 fn clip_weights(params: &ParamStore, loss: &AdversarialLoss) -> Result<()> {

@@ -231,18 +231,7 @@ mod tests {
             let b = Var::from_tensor(&rng.normal(n, -0.3, 0.5, d).unwrap()).unwrap();
             let fused = conv_max_pool(&x, &w, &b, width).unwrap();
             let plain = reference_conv_max_pool(&x, &w, &b, width).unwrap();
-            let diff = |a: &Tensor, c: &Tensor| {
-                (a - c)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            };
+            let diff = super::super::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((s, n), 0.0, 1.0, d).unwrap();
             let gf = (fused * &probe)

@@ -233,18 +233,7 @@ mod tests {
             let w = Var::from_tensor(&rng.normal((h, 4 * h), 0.0, 0.4, d).unwrap()).unwrap();
             let fused = lstm_sequence(&x, &w).unwrap();
             let plain = reference_lstm_sequence(&x, &w).unwrap();
-            let diff = |a: &Tensor, c: &Tensor| {
-                (a - c)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            };
+            let diff = super::super::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((b, t, h), 0.0, 1.0, d).unwrap();
             let gf = (fused * &probe)

@@ -675,6 +675,17 @@ fn truncated_draw(
     *order.last().expect("at least one token kept")
 }
 
+/// Largest absolute difference between two tensors (the kernel equivalence tests).
+#[cfg(test)]
+pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("same shapes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,19 +701,6 @@ mod tests {
         let targets: Vec<u32> = (0..n).map(|_| rng.below(v) as u32).collect();
         let weights = rng.uniform_vec(n, -1.0, 1.0);
         (hidden, weight, bias, targets, weights)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     #[test]
@@ -734,7 +732,7 @@ mod tests {
             );
             for var in [&hidden, &weight, &bias] {
                 let reference = gp.get(var).unwrap();
-                let d = max_diff(gf.get(var).unwrap(), reference);
+                let d = max_abs_diff(gf.get(var).unwrap(), reference);
                 // Relative to the gradient's scale: sums over thousands of rows round differently.
                 let scale = reference
                     .abs()
