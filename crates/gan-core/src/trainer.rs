@@ -318,6 +318,19 @@ impl Trainer {
         };
         progress.set_position(step);
         let started = Instant::now();
+        if step == 0 && total > 0 {
+            // Where the run starts (e.g. the MLE generator an adversarial run is initialised
+            // from), so that curves show the change a run makes.
+            let initial = task.evaluate(&mut SeededRng::derive(cfg.seed, "evaluation", 0))?;
+            log.write(&record_json(
+                "eval",
+                0,
+                schedule.locate(0).0,
+                0,
+                started,
+                &initial,
+            ))?;
+        }
 
         let save = |step: u64,
                     rng: &SeededRng,
