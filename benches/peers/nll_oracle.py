@@ -1,11 +1,9 @@
 """NLL_oracle of 10,000 sequences as TextGAN-PyTorch's NLL metric computes it: the oracle LSTM
 scores batches of 64 under no_grad, mean cross-entropy. Usage: nll_oracle.py [THREADS] [REPEATS]"""
-import time
-
 import torch
 import torch.nn as nn
 
-from textgan_models import B, L, N, V, LSTMGenerator, report, threads_from_argv
+from textgan_models import timed, B, L, N, V, LSTMGenerator, report, threads_from_argv
 
 
 def main():
@@ -23,13 +21,7 @@ def main():
                 total += criterion(pred, samples[i:i + B].reshape(-1)).item()
         return total / ((N + B - 1) // B)
 
-    nll()
-    times = []
-    for _ in range(repeats):
-        t = time.time()
-        nll()
-        times.append(time.time() - t)
-    report("nll-oracle-10k", threads, times)
+    report("nll-oracle-10k", threads, timed(lambda _: nll(), repeats))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,11 @@
 """One RelGAN adversarial step as TextGAN-PyTorch's RelGANInstructor makes it: 5 discriminator
 steps then one generator step, batch 64, RSGAN loss, Gumbel-softmax samples at temperature
 beta, Adam lr 1e-4, gradient clipping 5. Usage: relgan_step.py [THREADS] [REPEATS]"""
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from textgan_models import B, L, N, V, RelGAN_D, RelGANLSTMGenerator, optimize, report, threads_from_argv
+from textgan_models import timed, B, L, N, V, RelGAN_D, RelGANLSTMGenerator, optimize, report, threads_from_argv
 
 D_STEPS = 5
 
@@ -32,13 +30,8 @@ def main():
         d_real, d_fake = dis(real), dis(fake)
         optimize(g_opt, bce(d_fake - d_real, torch.ones_like(d_fake)), gen)
 
-    step(1.0)
-    times = []
-    for i in range(repeats):
-        t = time.time()
-        step(100.0 ** ((i + 1) / 3000))
-        times.append(time.time() - t)
-    report("relgan-step", threads, times)
+    # Step i of RelGAN's 3000-step temperature schedule (step 0 is the warm-up).
+    report("relgan-step", threads, timed(lambda i: step(100.0 ** (i / 3000)), repeats))
 
 
 if __name__ == "__main__":

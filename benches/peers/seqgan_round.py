@@ -2,13 +2,11 @@
 step (64 samples, rewards from 16 Monte-Carlo rollouts per prefix scored by the CNN
 discriminator, policy-gradient loss), then 15 discriminator minibatch steps (64 real, 64 fake).
 Usage: seqgan_round.py [THREADS] [REPEATS]"""
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from textgan_models import B, L, N, V, CNNDiscriminator, LSTMGenerator, optimize, report, threads_from_argv
+from textgan_models import timed, B, L, N, V, CNNDiscriminator, LSTMGenerator, optimize, report, threads_from_argv
 
 ROLLOUTS, D_STEPS = 16, 15
 
@@ -57,13 +55,7 @@ def main():
             loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
             optimize(d_opt, loss, dis)
 
-    round_()
-    times = []
-    for _ in range(repeats):
-        t = time.time()
-        round_()
-        times.append(time.time() - t)
-    report("seqgan-round", threads, times)
+    report("seqgan-round", threads, timed(lambda _: round_(), repeats))
 
 
 if __name__ == "__main__":

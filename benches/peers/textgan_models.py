@@ -21,6 +21,17 @@ def threads_from_argv():
     return threads, repeats
 
 
+def timed(work, repeats):
+    """Runs work(0) once untimed (warm-up), then work(1..repeats); returns the timings."""
+    work(0)
+    times = []
+    for i in range(1, repeats + 1):
+        t = time.time()
+        work(i)
+        times.append(time.time() - t)
+    return times
+
+
 def report(name, threads, times):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"torch workload={name} threads={threads} seconds={statistics.median(times):.4f} peak_rss_mb={peak:.1f}")
