@@ -78,6 +78,27 @@ const FULL: Protocol = Protocol {
     eval_samples: 10_000,
 };
 
+/// Real text (COCO captions): MLE stops at 10 epochs (held-out NLL_gen rises after about 8 with
+/// the 32-unit LSTM), SeqGAN as on the oracle, RelGAN with the paper's 5 D steps and Adam 1e-4 but
+/// 300 adversarial steps (of its 2,000+; each is ~6 s on two cores at length 40). 1,000
+/// hypotheses are scored during training; the report adds the papers' 200.
+const TEXT: Protocol = Protocol {
+    name: "text",
+    mle_epochs: 10,
+    mle_eval_every_epochs: 2,
+    seqgan_init_epoch: 10,
+    seqgan_rounds: 30,
+    seqgan_rollouts: 16,
+    seqgan_d_pretrain_steps: 300,
+    seqgan_d_steps: 15,
+    seqgan_eval_every: 5,
+    relgan_rounds: 300,
+    relgan_d_steps: 5,
+    relgan_eval_every: 25,
+    relgan_lr: 1e-4,
+    eval_samples: 1000,
+};
+
 struct Options {
     protocol: &'static Protocol,
     oracle: Option<PathBuf>,
@@ -136,7 +157,13 @@ fn toml_path(p: &Path) -> String {
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let o = parse(args)?;
+    let mut o = parse(args)?;
+    if o.dataset.is_some() {
+        if o.protocol.name == FULL.name {
+            return Err("--full is the oracle protocol; real text runs the `text` protocol".into());
+        }
+        o.protocol = &TEXT;
+    }
     let p = o.protocol;
     let text = match o.dataset.as_deref() {
         None => None,
@@ -188,9 +215,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         // COCO captions as Texygen / RelGAN / TextGAN-PyTorch use them: words and punctuation apart,
         // padded to 40 positions (the longest caption has 37 such tokens), 200 hypotheses scored.
         Some((train, test)) => format!(
-            "[data]\nkind = \"text\"\ntrain = {}\ntest = {}\nnum_hypotheses = 200\n[generator]\nseq_len = 40\n",
+            "[data]\nkind = \"text\"\ntrain = {}\ntest = {}\nnum_hypotheses = {}\n[generator]\nseq_len = 40\n",
             toml_path(train),
-            toml_path(test)
+            toml_path(test),
+            p.eval_samples
         ),
         None => format!("[data]\nkind = \"oracle\"\noracle = {oracle}\nnum_train = 10000\nnum_test = 10000\neval_samples = {}\n", p.eval_samples),
     };
@@ -202,10 +230,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
         p.mle_eval_every_epochs,
         p.mle_eval_every_epochs * batches_per_epoch
     );
-    let seqgan_init = out.join("mle").join("checkpoints").join(format!(
-        "step-{:08}",
-        p.seqgan_init_epoch * batches_per_epoch
-    ));
+    let seqgan_init = if p.seqgan_init_epoch == p.mle_epochs {
+        out.join("mle")
+    } else {
+        out.join("mle").join("checkpoints").join(format!(
+            "step-{:08}",
+            p.seqgan_init_epoch * batches_per_epoch
+        ))
+    };
     // SeqGAN (Yu et al. 2017): its CNN discriminator, G Adam lr 0.01 as in pretraining, D lr 1e-4.
     let seqgan = format!(
         "{}algorithm = {{ kind = \"seqgan\", rollouts = {} }}\ninit_from = {}\nloss = {{ kind = \"non_saturating\" }}\n{data}\
@@ -260,7 +292,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     if text.is_some() {
-        print_text_table(&out, p)
+        print_text_table(&out, p, &socgan)
     } else {
         print_table(&out, p)
     }
@@ -274,51 +306,134 @@ const PUBLISHED_COCO: [(&str, [f64; 4], f64); 2] = [
 ];
 const TEXYGEN_MLE_SELF_BLEU: [f64; 4] = [0.916, 0.769, 0.583, 0.408];
 
-fn print_text_table(out: &Path, p: &Protocol) -> Result<(), String> {
+/// Temperatures of the quality-diversity sweep (Caccia et al. 2020 sweep MLE's temperature to
+/// trade quality for diversity; each GAN gets the same sweep).
+const SWEEP_TEMPERATURES: &str = "0.6,0.8,0.9,1.0,1.1,1.3";
+
+/// Runs `socgan eval` and returns its JSON lines (one per checkpoint and temperature).
+fn socgan_eval(socgan: &Path, args: &[String]) -> Result<Vec<Value>, String> {
+    let output = Command::new(socgan)
+        .arg("eval")
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+    if !output.status.success() {
+        return Err(format!("socgan eval {} failed", args.join(" ")));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("socgan eval printed `{l}`: {e}")))
+        .collect()
+}
+
+const TEXT_MODELS: [(&str, &str); 3] = [
+    ("mle", "MLE"),
+    ("seqgan", "SeqGAN"),
+    ("relgan", "RelGAN(100)"),
+];
+
+fn print_text_table(out: &Path, p: &Protocol, socgan: &Path) -> Result<(), String> {
     let fmt = |v: Option<f64>| {
         v.filter(|x| x.is_finite())
             .map(|x| format!("{x:.3}"))
             .unwrap_or_else(|| "-".into())
     };
+    let row = |label: &str, hyps: &str, m: &Value| {
+        let get = |k: String| m[&k].as_f64();
+        let bleu: Vec<String> = (2..=5).map(|n| fmt(get(format!("bleu{n}")))).collect();
+        let selfb: Vec<String> = (2..=5).map(|n| fmt(get(format!("self_bleu{n}")))).collect();
+        format!(
+            "| {label} | {hyps} | {} | {} | {} |\n",
+            bleu.join(" | "),
+            selfb.join(" | "),
+            fmt(get("nll_gen".into()))
+        )
+    };
     let mut table = format!(
-        "COCO captions ({} protocol; 200 hypotheses against the 10,000 test captions)\n\n\
-         | model | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 | NLL_gen |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "COCO captions ({} protocol; hypotheses sampled at temperature 1, scored against the 10,000 test captions)\n\n\
+         | model | hypotheses | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 | NLL_gen |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         p.name
     );
-    for (name, label) in [
-        ("mle", "MLE"),
-        ("seqgan", "SeqGAN"),
-        ("relgan", "RelGAN(100)"),
-    ] {
-        if let Some(m) = final_metrics(&out.join(name)) {
-            let get = |k: String| m[&k].as_f64();
-            let bleu: Vec<String> = (2..=5).map(|n| fmt(get(format!("bleu{n}")))).collect();
-            let selfb: Vec<String> = (2..=5).map(|n| fmt(get(format!("self_bleu{n}")))).collect();
-            table += &format!(
-                "| socgan {label} | {} | {} | {} |\n",
-                bleu.join(" | "),
-                selfb.join(" | "),
-                fmt(get("nll_gen".into()))
-            );
+    let runs: Vec<(&str, PathBuf)> = TEXT_MODELS
+        .iter()
+        .map(|(name, label)| (*label, out.join(name)))
+        .filter(|(_, dir)| dir.join("final_metrics.json").is_file())
+        .collect();
+    for (label, dir) in &runs {
+        // The papers' count (RelGAN 100, TextGAN-PyTorch 200) beside the run's larger one.
+        let at_200 = socgan_eval(
+            socgan,
+            &[
+                "--checkpoint".into(),
+                dir.display().to_string(),
+                "--samples".into(),
+                "200".into(),
+            ],
+        )?;
+        if let Some(m) = at_200.first() {
+            table += &row(&format!("socgan {label}"), "200", &m["metrics"]);
+        }
+        if let Some(m) = final_metrics(dir) {
+            table += &row(&format!("socgan {label}"), &p.eval_samples.to_string(), &m);
         }
     }
     for (label, bleu, nll) in PUBLISHED_COCO {
-        let selfb: Vec<String> = if label == "MLE" {
-            TEXYGEN_MLE_SELF_BLEU
-                .iter()
-                .map(|v| format!("{v:.3}"))
-                .collect()
+        let mut m = serde_json::Map::new();
+        for (n, v) in (2..=5).zip(bleu) {
+            m.insert(format!("bleu{n}"), v.into());
+        }
+        if label == "MLE" {
+            for (n, v) in (2..=5).zip(TEXYGEN_MLE_SELF_BLEU) {
+                m.insert(format!("self_bleu{n}"), v.into());
+            }
+        }
+        if nll.is_finite() {
+            m.insert("nll_gen".into(), nll.into());
+        }
+        let hyps = if label == "MLE" {
+            "100 / Texygen's"
         } else {
-            vec!["-".into(); 4]
+            "100"
         };
-        let b: Vec<String> = bleu.iter().map(|v| format!("{v:.3}")).collect();
+        table += &row(&format!("published {label}"), hyps, &Value::Object(m));
+    }
+
+    // Quality-diversity: every model over the same temperatures, one curve each.
+    let chart = out.join("quality_diversity.svg");
+    let mut args = vec!["--checkpoint".to_string()];
+    args.extend(runs.iter().map(|(_, dir)| dir.display().to_string()));
+    args.extend([
+        "--temperatures".into(),
+        SWEEP_TEMPERATURES.into(),
+        "--samples".into(),
+        p.eval_samples.to_string(),
+        "--chart".into(),
+        chart.display().to_string(),
+    ]);
+    let sweep = socgan_eval(socgan, &args)?;
+    table += &format!(
+        "\nQuality-diversity sweep ({} hypotheses per point; chart: {})\n\n\
+         | model | temperature | BLEU-4 | Self-BLEU-4 | NLL_gen |\n|---|---|---|---|---|\n",
+        p.eval_samples,
+        chart.display()
+    );
+    for point in &sweep {
+        let m = &point["metrics"];
         table += &format!(
-            "| published {label} | {} | {} | {} |\n",
-            b.join(" | "),
-            selfb.join(" | "),
-            fmt(Some(nll))
+            "| {} | {} | {} | {} | {} |\n",
+            point["algorithm"].as_str().unwrap_or("?"),
+            point["temperature"],
+            fmt(m["bleu4"].as_f64()),
+            fmt(m["self_bleu4"].as_f64()),
+            fmt(m["nll_gen"].as_f64()),
         );
     }
+    let sweep_path = out.join("quality_diversity.jsonl");
+    let lines: Vec<String> = sweep.iter().map(Value::to_string).collect();
+    fs::write(&sweep_path, lines.join("\n") + "\n")
+        .map_err(|e| format!("{}: {e}", sweep_path.display()))?;
+
     println!("\n{table}");
     let summary = out.join("summary.md");
     fs::write(&summary, &table).map_err(|e| format!("{}: {e}", summary.display()))?;

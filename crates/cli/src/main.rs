@@ -390,10 +390,12 @@ fn eval(args: EvalArgs) -> Result<()> {
             );
             points.push((temperature, metrics));
         }
-        curves.push((
-            format!("{} ({})", config.algorithm.name(), checkpoint.display()),
-            points,
-        ));
+        // The run folder's name (not the whole path) keeps the chart's legend readable.
+        let run_name = checkpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        curves.push((format!("{} ({run_name})", config.algorithm.name()), points));
     }
     if !args.temperatures.is_empty() {
         charts::write_svg(&args.chart, &[charts::quality_diversity_panel(&curves)])?;

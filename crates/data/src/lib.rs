@@ -1,10 +1,13 @@
-//! Data for socgan: reading posts (text, CSV/TSV, JSONL, TweetEval), social-media
-//! normalisation, tokenisation with Hugging Face `tokenizers`, and token-sequence corpora with
-//! seeded batching.
+//! Data for socgan: reading posts (text, CSV/TSV, JSONL, Parquet, TweetEval), social-media
+//! normalisation, tokenisation with Hugging Face `tokenizers`, hub download and named data sets,
+//! and token-sequence corpora with seeded batching.
 //!
-//! Library crates never touch the network; every shuffle draws from the run's seed.
+//! Only `hub` (and `datasets` through it) touches the network, and only when asked to fetch a
+//! file that is not cached; every shuffle draws from the run's seed.
 
+pub mod datasets;
 pub mod error;
+pub mod hub;
 pub mod posts;
 pub mod sequences;
 pub mod tokenizer;

@@ -4,6 +4,8 @@
 //! - plain text: one post per line; blank lines are posts too (TweetEval's convention);
 //! - CSV / TSV: a column chosen by its header name;
 //! - JSONL: a string field chosen by name;
+//! - Parquet (the hub's data set format): a string column chosen by name, read row group by row
+//!   group (only the chosen columns are decoded);
 //! - TweetEval: `{split}_text.txt` with `{split}_labels.txt`, paired line by line (never parsed
 //!   as CSV: tweets contain commas and quotes).
 //!
@@ -40,6 +42,8 @@ pub enum PostFormat {
     /// TweetEval's paired files: the path is `{split}_text.txt`, labels are read from the
     /// `{split}_labels.txt` beside it.
     TweetEval,
+    /// Parquet; `text` and optional `label` name top-level columns.
+    Parquet { text: String, label: Option<String> },
 }
 
 impl PostFormat {
@@ -63,6 +67,7 @@ impl PostFormat {
                 label: None,
             },
             Some("jsonl") | Some("ndjson") => PostFormat::Jsonl { text, label: None },
+            Some("parquet") => PostFormat::Parquet { text, label: None },
             _ if path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().ends_with("_text.txt")) =>
@@ -86,6 +91,10 @@ impl PostFormat {
                 label,
             },
             PostFormat::Jsonl { label, .. } => PostFormat::Jsonl {
+                text: text_field.to_string(),
+                label,
+            },
+            PostFormat::Parquet { label, .. } => PostFormat::Parquet {
                 text: text_field.to_string(),
                 label,
             },
@@ -191,6 +200,13 @@ enum Inner {
         text: LineSource,
         labels: LineSource,
     },
+    Parquet {
+        path: PathBuf,
+        rows: parquet::record::reader::RowIter<'static>,
+        row: usize,
+        /// Column names in projected order: the text first, then the label if asked for.
+        label: bool,
+    },
     Delimited {
         path: PathBuf,
         records: csv::ByteRecordsIntoIter<File>,
@@ -227,6 +243,7 @@ impl PostReader {
                     labels: LineSource::open(&labels, options.lossy)?,
                 }
             }
+            PostFormat::Parquet { text, label } => open_parquet(path, text, label.as_deref())?,
             PostFormat::Delimited {
                 delimiter,
                 text,
@@ -283,8 +300,77 @@ impl PostReader {
             Inner::Lines(s) | Inner::Jsonl { source: s, .. } => s.replaced,
             Inner::TweetEval { text, labels } => text.replaced + labels.replaced,
             Inner::Delimited { replaced, .. } => *replaced,
+            Inner::Parquet { .. } => 0,
         }
     }
+}
+
+fn open_parquet(path: &Path, text: &str, label: Option<&str>) -> Result<Inner> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::schema::types::Type;
+
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let malformed = |message: String| Error::Malformed {
+        path: path.to_path_buf(),
+        line: 0,
+        message,
+    };
+    let reader = SerializedFileReader::new(file)
+        .map_err(|e| malformed(format!("expected a Parquet file ({e})")))?;
+    let root = reader.metadata().file_metadata().schema().clone();
+    let fields = root.get_fields();
+    let find = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+                malformed(format!(
+                    "no column `{name}` (columns: {})",
+                    names.join(", ")
+                ))
+            })
+    };
+    let mut projected = vec![find(text)?];
+    if let Some(label) = label {
+        projected.push(find(label)?);
+    }
+    let projection = Type::group_type_builder(root.name())
+        .with_fields(projected)
+        .build()
+        .map_err(|e| malformed(e.to_string()))?;
+    let rows = parquet::record::reader::RowIter::from_file_into(Box::new(reader))
+        .project(Some(projection))
+        .map_err(|e| malformed(e.to_string()))?;
+    Ok(Inner::Parquet {
+        path: path.to_path_buf(),
+        rows,
+        row: 0,
+        label: label.is_some(),
+    })
+}
+
+/// A Parquet cell as text: strings as they are, numbers and booleans printed (labels are often
+/// integer class ids); nulls and nested values are not posts.
+fn parquet_cell(field: &parquet::record::Field) -> Option<String> {
+    use parquet::record::Field;
+    Some(match field {
+        Field::Str(s) => s.clone(),
+        Field::Bool(v) => v.to_string(),
+        Field::Byte(v) => v.to_string(),
+        Field::Short(v) => v.to_string(),
+        Field::Int(v) => v.to_string(),
+        Field::Long(v) => v.to_string(),
+        Field::UByte(v) => v.to_string(),
+        Field::UShort(v) => v.to_string(),
+        Field::UInt(v) => v.to_string(),
+        Field::ULong(v) => v.to_string(),
+        _ => return None,
+    })
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -353,6 +439,48 @@ impl Iterator for PostReader {
                     None => None,
                 };
                 Some(Ok(Post { text: t, label: l }))
+            }
+            Inner::Parquet {
+                path,
+                rows,
+                row,
+                label,
+            } => {
+                let record = rows.next()?;
+                *row += 1;
+                let malformed = |message: String| Error::Malformed {
+                    path: path.clone(),
+                    line: *row,
+                    message: format!("row {row}: {message}"),
+                };
+                let record = match record {
+                    Ok(r) => r,
+                    Err(e) => return Some(Err(malformed(e.to_string()))),
+                };
+                let mut cells = record.get_column_iter();
+                let mut next_cell = |what: &str| -> Result<String> {
+                    let (name, field) = cells
+                        .next()
+                        .ok_or_else(|| malformed(format!("missing the {what} column")))?;
+                    parquet_cell(field).ok_or_else(|| {
+                        malformed(format!(
+                            "expected a string or number in `{name}`, found {field}"
+                        ))
+                    })
+                };
+                let text = match next_cell("text") {
+                    Ok(t) => t,
+                    Err(e) => return Some(Err(e)),
+                };
+                let label = if *label {
+                    match next_cell("label") {
+                        Ok(l) => Some(l),
+                        Err(e) => return Some(Err(e)),
+                    }
+                } else {
+                    None
+                };
+                Some(Ok(Post { text, label }))
             }
             Inner::TweetEval { text, labels } => match (text.next_line(), labels.next_line()) {
                 (None, None) => None,
@@ -491,6 +619,109 @@ mod tests {
         let mut reader = PostReader::open(path, format, ReadOptions { lossy })?;
         let posts = reader.by_ref().collect::<Result<Vec<_>>>()?;
         Ok((posts, reader.replaced_invalid_utf8()))
+    }
+
+    /// Writes a Parquet file like the hub's (snappy, a UTF-8 `text` column, an integer `label`,
+    /// optional `note` with nulls), in row groups of `group` rows.
+    fn write_parquet(path: &Path, rows: &[(&str, i64, Option<&str>)], group: usize) {
+        use parquet::basic::Compression;
+        use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use std::sync::Arc;
+
+        let schema = Arc::new(
+            parquet::schema::parser::parse_message_type(
+                "message schema { REQUIRED BYTE_ARRAY text (UTF8); REQUIRED INT64 label; OPTIONAL BYTE_ARRAY note (UTF8); }",
+            )
+            .unwrap(),
+        );
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        );
+        let mut writer =
+            SerializedFileWriter::new(File::create(path).unwrap(), schema, props).unwrap();
+        for chunk in rows.chunks(group) {
+            let mut rg = writer.next_row_group().unwrap();
+            let texts: Vec<ByteArray> = chunk.iter().map(|r| ByteArray::from(r.0)).collect();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<ByteArrayType>()
+                .write_batch(&texts, None, None)
+                .unwrap();
+            col.close().unwrap();
+            let labels: Vec<i64> = chunk.iter().map(|r| r.1).collect();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<Int64Type>()
+                .write_batch(&labels, None, None)
+                .unwrap();
+            col.close().unwrap();
+            let notes: Vec<ByteArray> = chunk
+                .iter()
+                .filter_map(|r| r.2.map(ByteArray::from))
+                .collect();
+            let defined: Vec<i16> = chunk.iter().map(|r| r.2.is_some() as i16).collect();
+            let mut col = rg.next_column().unwrap().unwrap();
+            col.typed::<ByteArrayType>()
+                .write_batch(&notes, Some(&defined), None)
+                .unwrap();
+            col.close().unwrap();
+            rg.close().unwrap();
+        }
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn parquet_columns_by_name_across_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train-00000-of-00001.parquet");
+        let rows = [
+            ("I love this 😍 #blessed", 1, Some("a")),
+            ("", 0, None),
+            ("@user see http", 3, Some("b")),
+            ("last, with \"quotes\"", 2, None),
+            ("fifth", 0, Some("c")),
+        ];
+        write_parquet(&p, &rows, 2);
+        let format = PostFormat::for_path(&p, "text");
+        assert!(matches!(format, PostFormat::Parquet { .. }));
+        let (posts, _) = read_all(&p, &format, false).unwrap();
+        let texts: Vec<&str> = posts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(texts, rows.iter().map(|r| r.0).collect::<Vec<_>>());
+        let labelled = PostFormat::Parquet {
+            text: "text".into(),
+            label: Some("label".into()),
+        };
+        let (posts, _) = read_all(&p, &labelled, false).unwrap();
+        let labels: Vec<String> = posts.iter().map(|p| p.label.clone().unwrap()).collect();
+        assert_eq!(labels, ["1", "0", "3", "2", "0"]);
+
+        // A missing column names the ones there are.
+        let wrong = PostFormat::Parquet {
+            text: "tweet".into(),
+            label: None,
+        };
+        let err = read_all(&p, &wrong, false).err().unwrap().to_string();
+        assert!(
+            err.contains("no column `tweet`") && err.contains("text, label, note"),
+            "{err}"
+        );
+        // A null is an error naming its row.
+        let nullable = PostFormat::Parquet {
+            text: "note".into(),
+            label: None,
+        };
+        let err = read_all(&p, &nullable, false).err().unwrap().to_string();
+        assert!(err.contains("row 2") && err.contains("`note`"), "{err}");
+        // Not Parquet at all.
+        let fake = dir.path().join("fake.parquet");
+        std::fs::write(&fake, "text\nnot parquet\n").unwrap();
+        let err = read_all(&fake, &format, false).err().unwrap().to_string();
+        assert!(
+            err.contains("fake.parquet") && err.contains("expected a Parquet file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,223 @@
+//! Named data sets: where each is published and which files are its splits, so that
+//! `socgan data download NAME` and `socgan train --dataset NAME` need no paths.
+//!
+//! | name | source | splits |
+//! |---|---|---|
+//! | `tweet_eval/<task>` | hub dataset `cardiffnlp/tweet_eval`, Parquet (`text`, `label`) | train, validation, test |
+//! | `image_coco` | Texygen's COCO captions (geek-ai/Texygen at a pinned commit, git-hash checked) | train, test |
+//! | `emnlp_news` | TextGAN-PyTorch's EMNLP2017 WMT News (williamSYSU/TextGAN-PyTorch at a pinned commit) | train, test |
+
+use std::path::PathBuf;
+
+use crate::hub::{fetch_url, Hub, HubRepo};
+use crate::{Error, Result};
+
+/// TweetEval's tasks (Barbieri et al. 2020), the configurations of `cardiffnlp/tweet_eval`.
+pub const TWEET_EVAL_TASKS: [&str; 11] = [
+    "emoji",
+    "emotion",
+    "hate",
+    "irony",
+    "offensive",
+    "sentiment",
+    "stance_abortion",
+    "stance_atheism",
+    "stance_climate",
+    "stance_feminist",
+    "stance_hillary",
+];
+
+/// Texygen at the commit the workspace's copy of the COCO captions was taken from.
+const TEXYGEN_RAW: &str =
+    "https://raw.githubusercontent.com/geek-ai/Texygen/3104e22ac75f3cc2070da2bf5e2da6d2bef149ad";
+/// TextGAN-PyTorch at a commit whose history still holds its data files.
+const TEXTGAN_RAW: &str = "https://raw.githubusercontent.com/williamSYSU/TextGAN-PyTorch/54a861a95d0df3c96e1415a2b9e56be804b8fa0a";
+
+/// Where a split's file comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SplitSource {
+    /// Files of a hub repository matching a glob (Parquet shards are concatenated in order).
+    Hub { repo: HubRepo, glob: String },
+    /// A file published at a URL; `git_sha1` pins its content when known.
+    Url {
+        url: String,
+        git_sha1: Option<&'static str>,
+    },
+}
+
+/// One named data set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedDataset {
+    pub name: String,
+    /// `(split, source)`: `train` and `test` always, `validation` where published.
+    pub splits: Vec<(&'static str, SplitSource)>,
+    /// Column or field holding the text (`text` for Parquet and JSONL; unused for plain text).
+    pub text_field: &'static str,
+    pub label_field: Option<&'static str>,
+}
+
+/// The local files of a named data set, split by split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetFiles {
+    pub name: String,
+    /// `(split, files)`; a split may be sharded into several files.
+    pub splits: Vec<(String, Vec<PathBuf>)>,
+    pub text_field: String,
+    pub label_field: Option<String>,
+}
+
+impl DatasetFiles {
+    pub fn split(&self, name: &str) -> Option<&[PathBuf]> {
+        self.splits
+            .iter()
+            .find(|(s, _)| s == name)
+            .map(|(_, f)| f.as_slice())
+    }
+}
+
+/// Every name `named` knows, `tweet_eval/<task>` spelled out.
+pub fn known_names() -> Vec<String> {
+    let mut names: Vec<String> = TWEET_EVAL_TASKS
+        .iter()
+        .map(|t| format!("tweet_eval/{t}"))
+        .collect();
+    names.extend(["image_coco".to_string(), "emnlp_news".to_string()]);
+    names
+}
+
+/// The data sets a name stands for: one, or all of a family (`tweet_eval`).
+pub fn resolve(name: &str) -> Result<Vec<NamedDataset>> {
+    if name == "tweet_eval" {
+        return TWEET_EVAL_TASKS
+            .iter()
+            .map(|t| named(&format!("tweet_eval/{t}")))
+            .collect();
+    }
+    Ok(vec![named(name)?])
+}
+
+/// One named data set.
+pub fn named(name: &str) -> Result<NamedDataset> {
+    if let Some(task) = name.strip_prefix("tweet_eval/") {
+        if !TWEET_EVAL_TASKS.contains(&task) {
+            return Err(Error::Invalid(format!(
+                "unknown TweetEval task `{task}` (tasks: {})",
+                TWEET_EVAL_TASKS.join(", ")
+            )));
+        }
+        let repo = HubRepo::dataset("cardiffnlp/tweet_eval");
+        let split = |split: &'static str| {
+            (
+                split,
+                SplitSource::Hub {
+                    repo: repo.clone(),
+                    glob: format!("{task}/{split}-*.parquet"),
+                },
+            )
+        };
+        return Ok(NamedDataset {
+            name: name.to_string(),
+            splits: vec![split("train"), split("validation"), split("test")],
+            text_field: "text",
+            label_field: Some("label"),
+        });
+    }
+    let url = |base: &str, path: &str, git_sha1| SplitSource::Url {
+        url: format!("{base}/{path}"),
+        git_sha1,
+    };
+    match name {
+        // The git blob ids are those of ../shared/data/image_coco/SOURCE.md.
+        "image_coco" => Ok(NamedDataset {
+            name: name.to_string(),
+            splits: vec![
+                (
+                    "train",
+                    url(
+                        TEXYGEN_RAW,
+                        "data/image_coco.txt",
+                        Some("f858bc9262633a0630108c03f67ee139dd30e778"),
+                    ),
+                ),
+                (
+                    "test",
+                    url(
+                        TEXYGEN_RAW,
+                        "data/testdata/test_coco.txt",
+                        Some("07d2f7fe20946c9483d2f06fec8367ae7e0839d3"),
+                    ),
+                ),
+            ],
+            text_field: "text",
+            label_field: None,
+        }),
+        // Not pinned by hash: no copy was available to hash when this entry was written.
+        "emnlp_news" => Ok(NamedDataset {
+            name: name.to_string(),
+            splits: vec![
+                ("train", url(TEXTGAN_RAW, "dataset/emnlp_news.txt", None)),
+                (
+                    "test",
+                    url(TEXTGAN_RAW, "dataset/testdata/emnlp_news_test.txt", None),
+                ),
+            ],
+            text_field: "text",
+            label_field: None,
+        }),
+        other => Err(Error::Invalid(format!(
+            "unknown data set `{other}` (known: tweet_eval, {})",
+            known_names().join(", ")
+        ))),
+    }
+}
+
+impl NamedDataset {
+    /// The split files: from the cache, downloaded where missing unless `hub` is offline.
+    /// URL-published files go to `<hub cache>/socgan--urls/<name>/`.
+    pub fn fetch(&self, hub: &Hub) -> Result<DatasetFiles> {
+        let mut splits = Vec::new();
+        for (split, source) in &self.splits {
+            let files = match source {
+                SplitSource::Hub { repo, glob } => {
+                    // Offline, the listing comes from the cached snapshot.
+                    hub.fetch_matching(repo, Some(glob))?
+                }
+                SplitSource::Url { url, git_sha1 } => {
+                    let file_name = url.rsplit('/').next().unwrap_or("data.txt");
+                    let dest = hub
+                        .cache_dir()
+                        .join("socgan--urls")
+                        .join(self.name.replace('/', "--"))
+                        .join(file_name);
+                    vec![fetch_url(url, &dest, *git_sha1, hub.is_offline())?]
+                }
+            };
+            splits.push((split.to_string(), files));
+        }
+        Ok(DatasetFiles {
+            name: self.name.clone(),
+            splits,
+            text_field: self.text_field.to_string(),
+            label_field: self.label_field.map(str::to_string),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve() {
+        assert_eq!(resolve("tweet_eval").unwrap().len(), 11);
+        let emotion = named("tweet_eval/emotion").unwrap();
+        assert_eq!(emotion.splits.len(), 3);
+        assert!(
+            matches!(&emotion.splits[0].1, SplitSource::Hub { glob, .. } if glob == "emotion/train-*.parquet")
+        );
+        assert!(named("tweet_eval/nope").is_err());
+        assert!(named("image_coco").is_ok());
+        let err = named("coco").unwrap_err().to_string();
+        assert!(err.contains("image_coco"), "{err}");
+    }
+}
