@@ -6,6 +6,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+#[path = "support/fake_hub.rs"]
+mod fake_hub;
+#[path = "support/parquet_fixture.rs"]
+mod parquet_fixture;
+
 fn socgan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_socgan"))
         .args(args)
@@ -566,4 +571,217 @@ fn wgan_gp_and_hinge_losses_train_through_the_binary() {
             .unwrap();
         assert!(d.is_finite(), "{name}: {d}");
     }
+}
+
+/// `socgan` with the hub cache in `hf_home` and the hub at `endpoint`.
+fn socgan_hub(args: &[&str], hf_home: &Path, endpoint: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_socgan"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env("HF_HOME", hf_home)
+        .env_remove("HF_HUB_CACHE")
+        .env("HF_ENDPOINT", endpoint)
+        .output()
+        .expect("runs socgan")
+}
+
+fn corpus_lines(n: usize, offset: usize) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.txt");
+    write_corpus(&path, n, offset);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn parquet_bytes(lines: &[String]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("split.parquet");
+    let rows: Vec<(&str, i64, Option<&str>)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), (i % 4) as i64, None))
+        .collect();
+    parquet_fixture::write_parquet(&path, &rows, 64);
+    std::fs::read(path).unwrap()
+}
+
+const TINY_TEXT_RUN: [&str; 14] = [
+    "--set",
+    "batch_size=16",
+    "--set",
+    "generator.embed_dim=8",
+    "--set",
+    "generator.hidden_dim=16",
+    "--set",
+    "generator.seq_len=10",
+    "--set",
+    "schedule.mle_epochs=8",
+    "--set",
+    "data.num_hypotheses=20",
+    "--quiet",
+    "--overwrite",
+];
+
+#[test]
+fn download_a_named_dataset_then_train_on_it_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "emotion/train-00000-of-00001.parquet",
+            parquet_bytes(&corpus_lines(300, 0)),
+        ),
+        (
+            "emotion/validation-00000-of-00001.parquet",
+            parquet_bytes(&corpus_lines(30, 300)),
+        ),
+        (
+            "emotion/test-00000-of-00001.parquet",
+            parquet_bytes(&corpus_lines(60, 330)),
+        ),
+        (
+            "irony/train-00000-of-00001.parquet",
+            parquet_bytes(&corpus_lines(10, 0)),
+        ),
+    ];
+    let hub = fake_hub::FakeHub::start("cardiffnlp/tweet_eval", &files);
+
+    // Before any download, training says what to do.
+    let out = socgan_hub(
+        &["train", "--dataset", "tweet_eval/emotion"],
+        home.path(),
+        &hub.endpoint,
+    );
+    assert_one_line_error(&out, &["socgan data download tweet_eval/emotion"]);
+    assert_eq!(hub.take_requests(), 0, "training never downloads");
+
+    let out = socgan_hub(
+        &["data", "download", "tweet_eval/emotion"],
+        home.path(),
+        &hub.endpoint,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.contains("\ttrain\t") && listed.contains("\ttest\t"),
+        "{listed}"
+    );
+    assert!(hub.take_requests() > 0);
+
+    // Training reads the cache only; a dead endpoint proves no request is needed.
+    let run = home.path().join("run");
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "tweet_eval/emotion",
+        "--out-dir",
+        run.to_str().unwrap(),
+    ];
+    args.extend(TINY_TEXT_RUN);
+    let summary = stdout_json(&socgan_hub(&args, home.path(), "http://127.0.0.1:9"));
+    assert!(
+        summary["metrics"]["bleu2"].as_f64().unwrap() > 0.3,
+        "{summary}"
+    );
+    assert_eq!(hub.take_requests(), 0);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("emotion/train-00000-of-00001.parquet")
+            && config.contains("emotion/test-00000-of-00001.parquet"),
+        "{config}"
+    );
+
+    // A repository's files by glob, from the cache.
+    let out = socgan_hub(
+        &[
+            "data",
+            "fetch",
+            "cardiffnlp/tweet_eval",
+            "--include",
+            "emotion/*",
+            "--offline",
+        ],
+        home.path(),
+        &hub.endpoint,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+    // What is not cached is named, offline.
+    let out = socgan_hub(
+        &[
+            "data",
+            "fetch",
+            "cardiffnlp/tweet_eval",
+            "--include",
+            "irony/*",
+            "--offline",
+        ],
+        home.path(),
+        &hub.endpoint,
+    );
+    assert_one_line_error(&out, &["no file matches `irony/*`"]);
+    let out = socgan_hub(
+        &["data", "fetch", "../../escape", "--offline"],
+        home.path(),
+        &hub.endpoint,
+    );
+    assert_one_line_error(&out, &["not a hub repository id"]);
+    assert_eq!(hub.take_requests(), 0);
+}
+
+#[test]
+fn train_on_a_corpus_file_holds_out_a_test_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("posts.txt");
+    write_corpus(&corpus, 400, 0);
+    let run = dir.path().join("run");
+    let mut args = vec![
+        "train",
+        "--dataset",
+        corpus.to_str().unwrap(),
+        "--out-dir",
+        run.to_str().unwrap(),
+    ];
+    args.extend(TINY_TEXT_RUN);
+    let summary = stdout_json(&socgan(&args));
+    assert!(
+        summary["metrics"]["bleu2"].as_f64().unwrap() > 0.3,
+        "{summary}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("holdout_fraction = 0.1") && !config.contains("test ="),
+        "{config}"
+    );
+    // The held-out set is the same when evaluated again.
+    let eval = stdout_json(&socgan(&["eval", "--checkpoint", run.to_str().unwrap()]));
+    assert_eq!(eval["metrics"]["nll_gen"], summary["metrics"]["nll_gen"]);
+
+    let out = socgan(&["train", "--dataset", "no/such/corpus"]);
+    assert_one_line_error(
+        &out,
+        &[
+            "no such file, and not a data set name",
+            "tweet_eval/emotion",
+        ],
+    );
+    let out = socgan(&[
+        "train",
+        "--dataset",
+        corpus.to_str().unwrap(),
+        "--set",
+        "data.holdout_fraction=0.9",
+    ]);
+    assert_one_line_error(&out, &["holdout_fraction"]);
 }

@@ -39,13 +39,18 @@ pub enum DataConfig {
         #[serde(default)]
         data_seed: u64,
     },
-    /// Real text: one post per line (`.txt`), CSV/TSV (a column), JSONL (a field) or TweetEval
-    /// files; normalised, tokenised, encoded to `generator.seq_len` ids (tokens, `<eos>`,
-    /// `<pad>`s). Evaluated by BLEU-2..5 and Self-BLEU-2..5 of `num_hypotheses` samples against
-    /// the whole test set, and NLL_gen on the test set.
+    /// Real text: one post per line (`.txt`), CSV/TSV (a column), JSONL (a field), Parquet (a
+    /// column) or TweetEval files; normalised, tokenised, encoded to `generator.seq_len` ids
+    /// (tokens, `<eos>`, `<pad>`s). Evaluated by BLEU-2..5 and Self-BLEU-2..5 of
+    /// `num_hypotheses` samples against the whole test set, and NLL_gen on the test set.
     Text {
-        train: PathBuf,
-        test: PathBuf,
+        train: DataFiles,
+        /// Without a test file, the last `holdout_fraction` of the training posts (in file
+        /// order, at least one) are held out as the test set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<DataFiles>,
+        #[serde(default = "default_holdout")]
+        holdout_fraction: f64,
         /// Column (CSV/TSV) or field (JSONL) holding the text.
         #[serde(default = "default_text_field")]
         text_field: String,
@@ -60,6 +65,56 @@ pub enum DataConfig {
         num_hypotheses: usize,
     },
 }
+
+/// One file, or several read in order (a split sharded into Parquet files).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DataFiles {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
+}
+
+impl DataFiles {
+    pub fn paths(&self) -> Vec<&Path> {
+        match self {
+            DataFiles::One(p) => vec![p.as_path()],
+            DataFiles::Many(ps) => ps.iter().map(PathBuf::as_path).collect(),
+        }
+    }
+
+    fn from_paths(mut paths: Vec<PathBuf>) -> Self {
+        if paths.len() == 1 {
+            DataFiles::One(paths.remove(0))
+        } else {
+            DataFiles::Many(paths)
+        }
+    }
+
+    fn to_toml(&self) -> toml::Value {
+        toml::Value::try_from(self).expect("paths serialise")
+    }
+}
+
+/// Data chosen on the command line (`train --dataset`), replacing the config's data files.
+#[derive(Clone, Debug)]
+pub struct DatasetChoice {
+    /// Names the default run directory.
+    pub name: String,
+    pub train: Vec<PathBuf>,
+    pub test: Option<Vec<PathBuf>>,
+    pub text_field: String,
+}
+
+/// The run a bare `socgan train --dataset X` makes: MLE for 10 epochs on length-40 sequences
+/// (COCO captions and tweets fit; longer posts are cut), evaluated every 2 epochs.
+const DATASET_DEFAULT_RUN: &str = r#"
+algorithm = { kind = "mle" }
+[generator]
+seq_len = 40
+[schedule]
+mle_epochs = 10
+mle_eval_every_epochs = 2
+"#;
 
 /// The tokenizer of a text run: trained on the training posts, or a pretrained `tokenizer.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +140,10 @@ impl Default for TokenizerConfig {
             pretrained: None,
         }
     }
+}
+
+fn default_holdout() -> f64 {
+    0.1
 }
 
 fn default_text_field() -> String {
@@ -197,16 +256,65 @@ fn default_loss() -> AdversarialLoss {
 }
 
 impl RunConfig {
-    /// Reads `path`, applies `key.path=value` overrides, and checks every setting.
-    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read config", path.display()))?;
-        Self::parse(&text, overrides).with_context(|| format!("{}", path.display()))
+    /// The config of `socgan train`: `path` (or, with only a data set, a default MLE run), with
+    /// the data set's files in place of the config's and `overrides` applied last.
+    pub fn load_for_training(
+        path: Option<&Path>,
+        dataset: Option<&DatasetChoice>,
+        overrides: &[String],
+    ) -> Result<Self> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: cannot read config", p.display()))?,
+                p.display().to_string(),
+            ),
+            None => (DATASET_DEFAULT_RUN.to_string(), "default run".to_string()),
+        };
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| anyhow!("{origin}: {}", one_line(&e.to_string())))?;
+        if let Some(d) = dataset {
+            let keep_text_settings = table
+                .get("data")
+                .and_then(|v| v.get("kind"))
+                .and_then(|k| k.as_str())
+                == Some("text");
+            let mut data = if keep_text_settings {
+                table["data"].as_table().cloned().unwrap_or_default()
+            } else {
+                let mut t = toml::Table::new();
+                t.insert("kind".into(), "text".into());
+                t
+            };
+            data.insert(
+                "train".into(),
+                DataFiles::from_paths(d.train.clone()).to_toml(),
+            );
+            match &d.test {
+                Some(test) => {
+                    data.insert("test".into(), DataFiles::from_paths(test.clone()).to_toml());
+                }
+                None => {
+                    data.remove("test");
+                }
+            }
+            data.insert("text_field".into(), d.text_field.clone().into());
+            table.insert("data".into(), toml::Value::Table(data));
+            if !table.contains_key("out_dir") {
+                let slug = d.name.replace(['/', '\\', '.'], "-");
+                table.insert("out_dir".into(), format!("runs/{slug}").into());
+            }
+        }
+        Self::from_table(table, overrides).with_context(|| origin)
     }
 
     pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
-        let mut value: toml::Table =
+        let value: toml::Table =
             toml::from_str(text).map_err(|e| anyhow!("{}", one_line(&e.to_string())))?;
+        Self::from_table(value, overrides)
+    }
+
+    fn from_table(mut value: toml::Table, overrides: &[String]) -> Result<Self> {
         for assignment in overrides {
             apply_override(&mut value, assignment)?;
         }
@@ -250,8 +358,12 @@ impl RunConfig {
             DataConfig::Text {
                 num_hypotheses,
                 tokenizer,
+                holdout_fraction,
                 ..
             } => {
+                if !(*holdout_fraction > 0.0 && *holdout_fraction <= 0.5) {
+                    bail!("data.holdout_fraction must be in (0, 0.5], got {holdout_fraction}");
+                }
                 if *num_hypotheses < 2 {
                     bail!("data: num_hypotheses must be at least 2 (Self-BLEU compares each with the others)");
                 }

@@ -6,6 +6,7 @@
 mod bench;
 mod charts;
 mod config;
+mod fetch;
 mod run;
 mod stats;
 
@@ -64,6 +65,30 @@ enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Files of a Hugging Face hub repository into the hub cache ($HF_HOME, $HF_ENDPOINT); prints
+    /// their local paths.
+    Fetch {
+        /// OWNER/NAME of a data set (or of a model, with --model).
+        repo: String,
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Only files matching this glob, e.g. `emotion/*.parquet`.
+        #[arg(long)]
+        include: Option<String>,
+        #[arg(long)]
+        model: bool,
+        /// Use the cache only; say what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Named data sets (tweet_eval, tweet_eval/<task>, image_coco, emnlp_news) into the cache.
+    Download {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Use the cache only; say what is missing.
+        #[arg(long)]
+        offline: bool,
+    },
 }
 
 #[derive(Args)]
@@ -78,9 +103,17 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Run config (TOML).
+    /// Run config (TOML); optional with --dataset (then a 10-epoch MLE run).
+    #[arg(long, required_unless_present = "dataset")]
+    config: Option<PathBuf>,
+    /// Train on this corpus file (text, CSV/TSV, JSONL, Parquet; 10% held out as the test set
+    /// unless --test is given) or named data set (`tweet_eval/emotion`, `image_coco`, ...,
+    /// from the cache: `socgan data download NAME` first).
     #[arg(long)]
-    config: PathBuf,
+    dataset: Option<String>,
+    /// Test file for a --dataset file (instead of holding out a tenth of it).
+    #[arg(long, requires = "dataset")]
+    test: Option<PathBuf>,
     /// Override a config field, e.g. `--set schedule.adversarial_rounds=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -175,6 +208,14 @@ fn main() -> ExitCode {
             top,
             json,
         }) => stats::run(&file, &text_field, lossy, top, json),
+        Command::Data(DataCommand::Fetch {
+            repo,
+            revision,
+            include,
+            model,
+            offline,
+        }) => fetch::fetch(&repo, &revision, include.as_deref(), model, offline),
+        Command::Data(DataCommand::Download { names, offline }) => fetch::download(&names, offline),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,7 +240,20 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.lossy {
         overrides.push("data.lossy=true".to_string());
     }
-    let mut config = RunConfig::load(&args.config, &overrides)?;
+    let dataset = match &args.dataset {
+        Some(name) => {
+            let (train, test, text_field) = fetch::dataset_files(name)?;
+            Some(config::DatasetChoice {
+                name: name.clone(),
+                train,
+                test: args.test.clone().map(|t| vec![t]).or(test),
+                text_field,
+            })
+        }
+        None => None,
+    };
+    let mut config =
+        RunConfig::load_for_training(args.config.as_deref(), dataset.as_ref(), &overrides)?;
     if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
         // The gradient penalty differentiates a gradient: candle keeps that graph only with this
         // set before the first backward pass (still single-threaded here).

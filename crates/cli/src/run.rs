@@ -14,7 +14,7 @@ use text_models::{
     TextEvaluator, TextGan,
 };
 
-use crate::config::{DataConfig, OracleSource, RunConfig};
+use crate::config::{DataConfig, DataFiles, OracleSource, RunConfig};
 
 /// CPU by default; the first CUDA device when built with `--features cuda`.
 pub fn device() -> Result<Device> {
@@ -58,30 +58,58 @@ pub fn prepare(
         DataConfig::Text {
             train,
             test,
+            holdout_fraction,
             text_field,
             lossy,
             normalize,
             tokenizer: tk,
             num_hypotheses,
         } => {
-            let read = |path: &Path| -> Result<Vec<String>> {
-                let format = PostFormat::for_path(path, &text_field);
-                let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
-                let texts = reader
-                    .by_ref()
-                    .map(|p| p.map(|p| normalize.apply(&p.text)))
-                    .collect::<socgan_data::Result<Vec<_>>>()?;
-                if reader.replaced_invalid_utf8() > 0 {
-                    eprintln!(
-                        "socgan: {}: replaced invalid UTF-8 in {} posts",
-                        path.display(),
-                        reader.replaced_invalid_utf8()
-                    );
+            let read = |files: &DataFiles| -> Result<Vec<String>> {
+                let mut texts = Vec::new();
+                for path in files.paths() {
+                    let format = PostFormat::for_path(path, &text_field);
+                    let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
+                    for post in reader.by_ref() {
+                        let text = normalize.apply(&post?.text);
+                        if !text.is_empty() {
+                            texts.push(text);
+                        }
+                    }
+                    if reader.replaced_invalid_utf8() > 0 {
+                        eprintln!(
+                            "socgan: {}: replaced invalid UTF-8 in {} posts",
+                            path.display(),
+                            reader.replaced_invalid_utf8()
+                        );
+                    }
                 }
-                Ok(texts.into_iter().filter(|t| !t.is_empty()).collect())
+                Ok(texts)
             };
-            let train_texts = read(&train)?;
-            let test_texts = read(&test)?;
+            let mut train_texts = read(&train)?;
+            let test_texts = match &test {
+                Some(files) => read(files)?,
+                None => {
+                    // File order, not a shuffle: the split does not depend on the seed, so
+                    // runs with different seeds are scored on the same posts.
+                    let held_out =
+                        ((train_texts.len() as f64 * holdout_fraction).round() as usize).max(1);
+                    if train_texts.len() < held_out + 1 {
+                        bail!(
+                            "{}: too few posts ({}) to hold out a test set; pass a test file",
+                            train.paths()[0].display(),
+                            train_texts.len()
+                        );
+                    }
+                    train_texts.split_off(train_texts.len() - held_out)
+                }
+            };
+            if train_texts.is_empty() || test_texts.is_empty() {
+                bail!(
+                    "{}: no non-empty posts to train or test on",
+                    train.paths()[0].display()
+                );
+            }
             let tok = match tokenizer.or(tk.pretrained.as_deref()) {
                 Some(path) => TextTokenizer::load(path)?,
                 None => TextTokenizer::train(
