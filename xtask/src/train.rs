@@ -165,26 +165,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         o.protocol = &TEXT;
     }
     let p = o.protocol;
+    let socgan = build_socgan(&o.features)?;
     let text = match o.dataset.as_deref() {
         None => None,
-        Some("image_coco") => {
-            let dir = workspace_root().join("../shared/data/image_coco");
-            let (train, test) = (dir.join("image_coco.txt"), dir.join("image_coco_test.txt"));
-            if !train.is_file() || !test.is_file() {
-                return Err(format!(
-                    "{}: COCO captions not found (the hub download is not implemented yet; copy Texygen's image_coco.txt and test_coco.txt there)",
-                    dir.display()
-                ));
-            }
-            Some((train, test))
-        }
-        Some(other) => return Err(format!("unknown dataset `{other}` (known: image_coco)")),
+        Some(name) => Some(text_dataset(&socgan, name)?),
     };
-    let run_name = if text.is_some() {
-        "image_coco"
-    } else {
-        "oracle"
-    };
+    let run_name = o
+        .dataset
+        .as_deref()
+        .map(|d| d.replace('/', "-"))
+        .unwrap_or_else(|| "oracle".to_string());
     let out = o.out.clone().unwrap_or_else(|| {
         workspace_root()
             .join("runs")
@@ -202,7 +192,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "{ source = \"random\", seed = 1 }".to_string()
         }
     };
-    let socgan = build_socgan(&o.features)?;
     let batches_per_epoch = 10_000 / 64;
     let common = |dir: &str| {
         format!(
@@ -213,7 +202,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let data = match &text {
         // COCO captions as Texygen / RelGAN / TextGAN-PyTorch use them: words and punctuation apart,
-        // padded to 40 positions (the longest caption has 37 such tokens), 200 hypotheses scored.
+        // padded to 40 positions (the longest caption has 37 such tokens). Tweets are cut at 40.
         Some((train, test)) => format!(
             "[data]\nkind = \"text\"\ntrain = {}\ntest = {}\nnum_hypotheses = {}\n[generator]\nseq_len = 40\n",
             toml_path(train),
@@ -292,7 +281,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     if text.is_some() {
-        print_text_table(&out, p, &socgan)
+        let published = o.dataset.as_deref() == Some("image_coco");
+        print_text_table(&out, p, &socgan, &run_name, published)
     } else {
         print_table(&out, p)
     }
@@ -333,7 +323,62 @@ const TEXT_MODELS: [(&str, &str); 3] = [
     ("relgan", "RelGAN(100)"),
 ];
 
-fn print_text_table(out: &Path, p: &Protocol, socgan: &Path) -> Result<(), String> {
+/// The train and test files of a named data set: the workspace's copy in `../shared/data` when
+/// there is one, else the hub cache (`cargo xtask download NAME` fills it).
+fn text_dataset(socgan: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
+    let shared = workspace_root().join("../shared/data");
+    let local = match name.split_once('/') {
+        None if name == "image_coco" => Some((
+            shared.join("image_coco/image_coco.txt"),
+            shared.join("image_coco/image_coco_test.txt"),
+        )),
+        Some(("tweet_eval", task)) => Some((
+            shared.join(format!("tweeteval/{task}/train_text.txt")),
+            shared.join(format!("tweeteval/{task}/test_text.txt")),
+        )),
+        _ => None,
+    };
+    if let Some((train, test)) = local.filter(|(a, b)| a.is_file() && b.is_file()) {
+        println!("data: {name} from {}", train.parent().unwrap().display());
+        return Ok((train, test));
+    }
+    let output = Command::new(socgan)
+        .args(["data", "download", "--offline", name])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{name}: not in ../shared/data nor in the hub cache ({}); run `cargo xtask download {}` on a machine with internet",
+            String::from_utf8_lossy(&output.stderr).trim(),
+            name.split('/').next().unwrap_or(name)
+        ));
+    }
+    let listing = String::from_utf8_lossy(&output.stdout).to_string();
+    let split = |wanted: &str| {
+        let files: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| {
+                let mut cols = l.split('\t');
+                let (_, split, path) = (cols.next()?, cols.next()?, cols.next()?);
+                (split == wanted).then_some(path)
+            })
+            .collect();
+        match files.as_slice() {
+            [one] => Ok(PathBuf::from(one)),
+            _ => Err(format!("{name}: expected one {wanted} file, found {files:?}")),
+        }
+    };
+    println!("data: {name} from the hub cache");
+    Ok((split("train")?, split("test")?))
+}
+
+fn print_text_table(
+    out: &Path,
+    p: &Protocol,
+    socgan: &Path,
+    dataset: &str,
+    published: bool,
+) -> Result<(), String> {
     let fmt = |v: Option<f64>| {
         v.filter(|x| x.is_finite())
             .map(|x| format!("{x:.3}"))
@@ -351,7 +396,7 @@ fn print_text_table(out: &Path, p: &Protocol, socgan: &Path) -> Result<(), Strin
         )
     };
     let mut table = format!(
-        "COCO captions ({} protocol; hypotheses sampled at temperature 1, scored against the 10,000 test captions)\n\n\
+        "{dataset} ({} protocol; hypotheses sampled at temperature 1, scored against the whole test set)\n\n\
          | model | hypotheses | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | Self-BLEU-2 | Self-BLEU-3 | Self-BLEU-4 | Self-BLEU-5 | NLL_gen |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         p.name
     );
@@ -378,7 +423,7 @@ fn print_text_table(out: &Path, p: &Protocol, socgan: &Path) -> Result<(), Strin
             table += &row(&format!("socgan {label}"), &p.eval_samples.to_string(), &m);
         }
     }
-    for (label, bleu, nll) in PUBLISHED_COCO {
+    for (label, bleu, nll) in PUBLISHED_COCO.into_iter().filter(|_| published) {
         let mut m = serde_json::Map::new();
         for (n, v) in (2..=5).zip(bleu) {
             m.insert(format!("bleu{n}"), v.into());
