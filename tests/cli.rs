@@ -11,12 +11,14 @@ mod fake_hub;
 #[path = "support/parquet_fixture.rs"]
 mod parquet_fixture;
 
+fn socgan_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_socgan"));
+    command.args(args).env("RAYON_NUM_THREADS", "1");
+    command
+}
+
 fn socgan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_socgan"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("runs socgan")
+    socgan_command(args).output().expect("runs socgan")
 }
 
 fn stdout_json(out: &Output) -> Value {
@@ -575,9 +577,7 @@ fn wgan_gp_and_hinge_losses_train_through_the_binary() {
 
 /// `socgan` with the hub cache in `hf_home` and the hub at `endpoint`.
 fn socgan_hub(args: &[&str], hf_home: &Path, endpoint: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_socgan"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
+    socgan_command(args)
         .env("HF_HOME", hf_home)
         .env_remove("HF_HUB_CACHE")
         .env("HF_ENDPOINT", endpoint)

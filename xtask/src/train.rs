@@ -365,7 +365,9 @@ fn text_dataset(socgan: &Path, name: &str) -> Result<(PathBuf, PathBuf), String>
             .collect();
         match files.as_slice() {
             [one] => Ok(PathBuf::from(one)),
-            _ => Err(format!("{name}: expected one {wanted} file, found {files:?}")),
+            _ => Err(format!(
+                "{name}: expected one {wanted} file, found {files:?}"
+            )),
         }
     };
     println!("data: {name} from the hub cache");
