@@ -470,7 +470,7 @@ fn print_text_table(
         table += &format!(
             "| {} | {} | {} | {} | {} |\n",
             point["algorithm"].as_str().unwrap_or("?"),
-            point["temperature"],
+            fmt(point["temperature"].as_f64()).trim_end_matches('0'),
             fmt(m["bleu4"].as_f64()),
             fmt(m["self_bleu4"].as_f64()),
             fmt(m["nll_gen"].as_f64()),
