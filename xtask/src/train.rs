@@ -470,7 +470,7 @@ fn print_text_table(
         table += &format!(
             "| {} | {} | {} | {} | {} |\n",
             point["algorithm"].as_str().unwrap_or("?"),
-            fmt(point["temperature"].as_f64()).trim_end_matches('0'),
+            format!("{:.2}", point["temperature"].as_f64().unwrap_or(f64::NAN)),
             fmt(m["bleu4"].as_f64()),
             fmt(m["self_bleu4"].as_f64()),
             fmt(m["nll_gen"].as_f64()),
