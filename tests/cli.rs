@@ -785,3 +785,77 @@ fn train_on_a_corpus_file_holds_out_a_test_set() {
     ]);
     assert_one_line_error(&out, &["holdout_fraction"]);
 }
+
+#[test]
+fn tokenize_streams_a_corpus_to_fixed_length_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("posts.jsonl");
+    let mut text = String::new();
+    for (i, line) in corpus_lines(50, 0).iter().enumerate() {
+        text += &serde_json::json!({ "id": i, "body": line }).to_string();
+        text.push('\n');
+    }
+    text += "{\"id\": 50, \"body\": \"\"}\n";
+    std::fs::write(&corpus, &text).unwrap();
+    let out = dir.path().join("encoded");
+    let run = socgan(&[
+        "data",
+        "tokenize",
+        corpus.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--text-field",
+        "body",
+        "--seq-len",
+        "12",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        report.contains("50 posts encoded") && report.contains("1 empty skipped"),
+        "{report}"
+    );
+    let ids = std::fs::read_to_string(out.join("ids.txt")).unwrap();
+    assert_eq!(ids.lines().count(), 50);
+    assert!(ids.lines().all(|l| l.split(' ').count() == 12));
+    // The saved tokenizer encodes a second corpus the same way.
+    let again = dir.path().join("again");
+    let run = socgan(&[
+        "data",
+        "tokenize",
+        corpus.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--text-field",
+        "body",
+        "--seq-len",
+        "12",
+        "--tokenizer",
+        out.join("tokenizer.json").to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(again.join("ids.txt")).unwrap(), ids);
+
+    // A malformed row stops it with the line, and nothing is written.
+    std::fs::write(&corpus, format!("{text}not json\n")).unwrap();
+    let bad = dir.path().join("bad");
+    let run = socgan(&[
+        "data",
+        "tokenize",
+        corpus.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+        "--text-field",
+        "body",
+    ]);
+    assert_one_line_error(&run, &["posts.jsonl:52", "expected a JSON object"]);
+    assert!(!bad.join("ids.txt").exists() && !bad.join("tokenizer.json").exists());
+}

@@ -9,6 +9,7 @@ mod config;
 mod fetch;
 mod run;
 mod stats;
+mod tokenize;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,33 @@ enum DataCommand {
         #[arg(long)]
         offline: bool,
     },
+    /// Train a tokenizer on a corpus and encode every post to fixed-length ids, streaming (a
+    /// corpus larger than memory works); writes OUT/tokenizer.json and OUT/ids.txt.
+    Tokenize {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Column (CSV/TSV, Parquet) or field (JSONL) holding the text.
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        #[arg(long)]
+        lossy: bool,
+        #[arg(long, value_enum, default_value = "word-level")]
+        kind: TokenizerKindArg,
+        /// Split on whitespace only (default: words and punctuation apart).
+        #[arg(long)]
+        whitespace: bool,
+        #[arg(long, default_value_t = 30_000)]
+        vocab_size: usize,
+        #[arg(long, default_value_t = 1)]
+        min_frequency: u64,
+        /// Encode with this tokenizer.json instead of training one.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// Ids per post: tokens, <eos>, <pad>s (longer posts are cut).
+        #[arg(long, default_value_t = 40)]
+        seq_len: usize,
+    },
     /// Named data sets (tweet_eval, tweet_eval/<task>, image_coco, emnlp_news) into the cache.
     Download {
         #[arg(required = true)]
@@ -89,6 +117,12 @@ enum DataCommand {
         #[arg(long)]
         offline: bool,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TokenizerKindArg {
+    WordLevel,
+    Bpe,
 }
 
 #[derive(Args)]
@@ -216,6 +250,38 @@ fn main() -> ExitCode {
             offline,
         }) => fetch::fetch(&repo, &revision, include.as_deref(), model, offline),
         Command::Data(DataCommand::Download { names, offline }) => fetch::download(&names, offline),
+        Command::Data(DataCommand::Tokenize {
+            file,
+            out,
+            text_field,
+            lossy,
+            kind,
+            whitespace,
+            vocab_size,
+            min_frequency,
+            tokenizer,
+            seq_len,
+        }) => tokenize::run(
+            &file,
+            &out,
+            &tokenize::TokenizeOptions {
+                text_field: &text_field,
+                lossy,
+                kind: match kind {
+                    TokenizerKindArg::WordLevel => socgan_data::tokenizer::TokenizerKind::WordLevel,
+                    TokenizerKindArg::Bpe => socgan_data::tokenizer::TokenizerKind::Bpe,
+                },
+                pre_tokenizer: if whitespace {
+                    socgan_data::tokenizer::PreTokenizer::Whitespace
+                } else {
+                    socgan_data::tokenizer::PreTokenizer::WordsAndPunctuation
+                },
+                vocab_size,
+                min_frequency,
+                pretrained: tokenizer.as_deref(),
+                seq_len,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
