@@ -468,9 +468,9 @@ fn print_text_table(
     for point in &sweep {
         let m = &point["metrics"];
         table += &format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {:.2} | {} | {} | {} |\n",
             point["algorithm"].as_str().unwrap_or("?"),
-            format!("{:.2}", point["temperature"].as_f64().unwrap_or(f64::NAN)),
+            point["temperature"].as_f64().unwrap_or(f64::NAN),
             fmt(m["bleu4"].as_f64()),
             fmt(m["self_bleu4"].as_f64()),
             fmt(m["nll_gen"].as_f64()),
