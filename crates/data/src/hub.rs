@@ -489,7 +489,8 @@ pub fn fetch_url(url: &str, dest: &Path, git_sha1: Option<&str>, offline: bool) 
     };
     let response = ureq::get(url)
         .call()
-        .map_err(|e| Error::Invalid(format!("{url}: {e}")))?;
+        // ureq's message starts with the URL.
+        .map_err(|e| Error::Invalid(format!("download failed: {e}")))?;
     let expected_len: Option<u64> = response
         .header("content-length")
         .and_then(|v| v.parse().ok());
