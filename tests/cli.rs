@@ -31,6 +31,14 @@ fn stdout_json(out: &Output) -> Value {
     serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON summary")
 }
 
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "socgan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// One line on stderr, starting `error:`, and a failing exit code.
 fn assert_one_line_error(out: &Output, needles: &[&str]) {
     assert!(!out.status.success(), "expected failure");
@@ -145,11 +153,7 @@ fn train_generate_eval_round_trip() {
         "--top-k",
         "10",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<Vec<u32>> = text
         .lines()
@@ -500,11 +504,7 @@ fn lossy_flag_replaces_invalid_utf8() {
         "--quiet",
         "--lossy",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("replaced invalid UTF-8 in 1 posts"));
 }
 
@@ -662,11 +662,7 @@ fn download_a_named_dataset_then_train_on_it_offline() {
         home.path(),
         &hub.endpoint,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let listed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(listed.lines().count(), 3, "{listed}");
     assert!(
@@ -711,11 +707,7 @@ fn download_a_named_dataset_then_train_on_it_offline() {
         home.path(),
         &hub.endpoint,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
     // What is not cached is named, offline.
     let out = socgan_hub(
@@ -809,11 +801,7 @@ fn tokenize_streams_a_corpus_to_fixed_length_ids() {
         "--seq-len",
         "12",
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     let report = String::from_utf8(run.stdout).unwrap();
     assert!(
         report.contains("50 posts encoded") && report.contains("1 empty skipped"),
@@ -837,11 +825,7 @@ fn tokenize_streams_a_corpus_to_fixed_length_ids() {
         "--tokenizer",
         out.join("tokenizer.json").to_str().unwrap(),
     ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&run);
     assert_eq!(std::fs::read_to_string(again.join("ids.txt")).unwrap(), ids);
 
     // A malformed row stops it with the line, and nothing is written.
