@@ -458,6 +458,19 @@ fn print_text_table(
         "--chart".into(),
         chart.display().to_string(),
     ]);
+    if published {
+        // Where the papers' COCO figures fall: the published MLE (BLEU-4 from RelGAN's Table 2,
+        // Self-BLEU-4 from Texygen) as a point; RelGAN(100), which reports no Self-BLEU, as a line.
+        args.extend([
+            "--reference".into(),
+            format!(
+                "published MLE={},{}",
+                TEXYGEN_MLE_SELF_BLEU[2], PUBLISHED_COCO[0].1[2]
+            ),
+            "--reference".into(),
+            format!("published RelGAN(100) BLEU-4=,{}", PUBLISHED_COCO[1].1[2]),
+        ]);
+    }
     let sweep = socgan_eval(socgan, &args)?;
     table += &format!(
         "\nQuality-diversity sweep ({} hypotheses per point; chart: {})\n\n\

@@ -117,7 +117,40 @@ pub fn run_panels(records: &[Value]) -> Vec<Panel> {
 /// The quality-diversity view of "Language GANs Falling Short" (Caccia et al. 2020): one curve
 /// per model, one point per sampling temperature. Text runs plot BLEU-4 (quality) against
 /// Self-BLEU-4 (lower is more diverse); oracle runs NLL_oracle against NLL_gen.
-pub fn quality_diversity_panel(curves: &[(String, Vec<(f32, gan_core::Metrics)>)]) -> Panel {
+/// A published figure drawn beside the curves: a point, or (without `x`, e.g. a paper that
+/// reports BLEU but no Self-BLEU) a horizontal line across the curves' range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reference {
+    pub name: String,
+    pub x: Option<f64>,
+    pub y: f64,
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+
+    /// `NAME=X,Y` (a point) or `NAME=,Y` (a line).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let expected = || format!("--reference `{s}`: expected NAME=X,Y or NAME=,Y");
+        let (name, coords) = s.rsplit_once('=').ok_or_else(expected)?;
+        let (x, y) = coords.split_once(',').ok_or_else(expected)?;
+        let number = |v: &str| v.trim().parse::<f64>().map_err(|_| expected());
+        Ok(Self {
+            name: name.trim().to_string(),
+            x: if x.trim().is_empty() {
+                None
+            } else {
+                Some(number(x)?)
+            },
+            y: number(y)?,
+        })
+    }
+}
+
+pub fn quality_diversity_panel(
+    curves: &[(String, Vec<(f32, gan_core::Metrics)>)],
+    references: &[Reference],
+) -> Panel {
     let text = curves
         .iter()
         .any(|(_, pts)| pts.iter().any(|(_, m)| m.contains_key("bleu4")));
@@ -126,7 +159,7 @@ pub fn quality_diversity_panel(curves: &[(String, Vec<(f32, gan_core::Metrics)>)
     } else {
         ("nll_gen", "nll_oracle", "quality-diversity: NLL_oracle (down: quality) against NLL_gen (left: coverage), one point per temperature", "NLL_gen")
     };
-    let series = curves
+    let mut series: Vec<Series> = curves
         .iter()
         .map(|(name, pts)| Series {
             name: name.clone(),
@@ -136,6 +169,24 @@ pub fn quality_diversity_panel(curves: &[(String, Vec<(f32, gan_core::Metrics)>)
                 .collect(),
         })
         .collect();
+    let xs = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .chain(references.iter().filter_map(|r| r.x));
+    let (x_min, x_max) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    for r in references {
+        let points = match r.x {
+            Some(x) => vec![(x, r.y)],
+            None if x_min.is_finite() => vec![(x_min, r.y), (x_max, r.y)],
+            None => continue,
+        };
+        series.push(Series {
+            name: r.name.clone(),
+            points,
+        });
+    }
     Panel {
         title: title.to_string(),
         x_label: x_label.to_string(),
@@ -218,4 +269,38 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad, hi + pad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_become_points_or_lines_across_the_curves() {
+        let r: Reference = "published MLE=0.583,0.305".parse().unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.x, r.y),
+            ("published MLE", Some(0.583), 0.305)
+        );
+        let line: Reference = "RelGAN(100) BLEU-4=,0.502".parse().unwrap();
+        assert_eq!(line.x, None);
+        assert!("no coordinates".parse::<Reference>().is_err());
+        assert!("x=a,b".parse::<Reference>().is_err());
+
+        let metrics = |s: f64, b: f64| {
+            let mut m = gan_core::Metrics::new();
+            m.insert("self_bleu4".into(), s);
+            m.insert("bleu4".into(), b);
+            m
+        };
+        let curves = vec![(
+            "mle".to_string(),
+            vec![(0.8, metrics(0.6, 0.4)), (1.0, metrics(0.3, 0.3))],
+        )];
+        let panel = quality_diversity_panel(&curves, &[r, line]);
+        assert_eq!(panel.series.len(), 3);
+        assert_eq!(panel.series[1].points, vec![(0.583, 0.305)]);
+        // The line spans every x on the chart, the reference point's included.
+        assert_eq!(panel.series[2].points, vec![(0.3, 0.502), (0.6, 0.502)]);
+    }
 }

@@ -209,6 +209,10 @@ struct EvalArgs {
     /// Generator samples scored (default: the run's `eval_samples`).
     #[arg(long)]
     samples: Option<usize>,
+    /// A published figure on the chart: `NAME=SELF_BLEU4,BLEU4` (a point) or `NAME=,BLEU4` (a
+    /// line), in the chart's units (repeatable).
+    #[arg(long = "reference", value_name = "NAME=X,Y")]
+    references: Vec<charts::Reference>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -518,7 +522,10 @@ fn eval(args: EvalArgs) -> Result<()> {
         curves.push((format!("{} ({run_name})", config.algorithm.name()), points));
     }
     if !args.temperatures.is_empty() {
-        charts::write_svg(&args.chart, &[charts::quality_diversity_panel(&curves)])?;
+        charts::write_svg(
+            &args.chart,
+            &[charts::quality_diversity_panel(&curves, &args.references)],
+        )?;
         eprintln!(
             "socgan: quality-diversity chart written to {}",
             args.chart.display()
