@@ -236,20 +236,9 @@ mod tests {
             let diff = super::super::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((b, t, h), 0.0, 1.0, d).unwrap();
-            let gf = (fused * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gp = (plain * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for v in [&x, &w] {
-                let d = diff(gf.get(v).unwrap(), gp.get(v).unwrap());
+            let vars = [&x, &w];
+            let diffs = super::super::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            for (v, d) in vars.iter().zip(diffs) {
                 assert!(d < 1e-5, "gradient of {:?} differs by {d}", v.dims());
             }
         }

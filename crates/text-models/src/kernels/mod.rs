@@ -686,6 +686,27 @@ pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .expect("same shapes")
 }
 
+/// For each of `vars`, the largest difference between its gradients through `fused` and through
+/// `plain`, both projected on the same random `probe` (so every output element matters).
+#[cfg(test)]
+pub(crate) fn max_gradient_diffs(
+    fused: &Tensor,
+    plain: &Tensor,
+    probe: &Tensor,
+    vars: &[&candle_core::Var],
+) -> Vec<f32> {
+    let grads = |out: &Tensor| {
+        (out * probe)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("differentiable")
+    };
+    let (gf, gp) = (grads(fused), grads(plain));
+    vars.iter()
+        .map(|v| max_abs_diff(gf.get(v).expect("used"), gp.get(v).expect("used")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
