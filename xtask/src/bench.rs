@@ -10,11 +10,23 @@ use serde_json::{json, Value};
 
 use crate::{build_socgan, workspace_root};
 
-struct Options {
+/// `cargo xtask bench` options.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Thread counts to run every workload at.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
     threads: Vec<usize>,
+    /// Timed repetitions per workload and side (the median pair ratio is reported).
+    #[arg(long, default_value_t = 3)]
     repeats: usize,
+    /// Workloads to run.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(WORKLOADS), default_values = WORKLOADS)]
     workloads: Vec<String>,
-    out: PathBuf,
+    /// Where bench.json and bench.md go (default runs/bench).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Cargo features of the socgan build (e.g. cuda).
+    #[arg(long)]
     features: Vec<String>,
 }
 
@@ -25,61 +37,6 @@ const WORKLOADS: [&str; 5] = [
     "relgan-step",
     "nll-oracle-10k",
 ];
-
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        threads: vec![1, 2],
-        repeats: 3,
-        workloads: WORKLOADS.iter().map(|s| s.to_string()).collect(),
-        out: workspace_root().join("runs").join("bench"),
-        features: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--threads" => {
-                o.threads = value("--threads")?
-                    .split(',')
-                    .map(|t| {
-                        t.trim()
-                            .parse()
-                            .map_err(|_| format!("bad thread count `{t}`"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            "--repeats" => {
-                o.repeats = value("--repeats")?
-                    .parse()
-                    .map_err(|_| "--repeats takes a number".to_string())?
-            }
-            "--workloads" => {
-                o.workloads = value("--workloads")?
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .collect();
-                if let Some(bad) = o
-                    .workloads
-                    .iter()
-                    .find(|w| !WORKLOADS.contains(&w.as_str()))
-                {
-                    return Err(format!(
-                        "unknown workload `{bad}`; one of {}",
-                        WORKLOADS.join(", ")
-                    ));
-                }
-            }
-            "--out" => o.out = PathBuf::from(value("--out")?),
-            "--features" => o.features.push(value("--features")?),
-            other => return Err(format!("bench: unknown option `{other}`")),
-        }
-    }
-    Ok(o)
-}
 
 /// The Python that has torch: the project's `.peers-venv` (see ../shared/peers/README.md) or the
 /// system's.
@@ -203,9 +160,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let o = parse(args)?;
+pub fn run(o: BenchArgs) -> Result<(), String> {
     let socgan = build_socgan(&o.features)?;
+    let out_dir = o
+        .out
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("runs").join("bench"));
     let python = torch_python();
     match &python {
         Some(py) => println!("peer: PyTorch via {}", py.display()),
@@ -286,15 +246,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     println!("\n{table}");
-    fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
-    let json_path = o.out.join("bench.json");
+    fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let json_path = out_dir.join("bench.json");
     let doc = json!({ "cpu": cpu, "records": records });
     fs::write(
         &json_path,
         serde_json::to_string_pretty(&doc).unwrap_or_default(),
     )
     .map_err(|e| format!("{}: {e}", json_path.display()))?;
-    fs::write(o.out.join("bench.md"), &table).map_err(|e| format!("{}: {e}", o.out.display()))?;
+    fs::write(out_dir.join("bench.md"), &table)
+        .map_err(|e| format!("{}: {e}", out_dir.display()))?;
     println!("written: {} and bench.md", json_path.display());
     Ok(())
 }

@@ -15,18 +15,56 @@ mod train;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+use clap::{Parser, Subcommand};
+
+/// Project tasks; with no task, `train` (the embedded default).
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Synthetic-oracle benchmark (or real text with --dataset): MLE, SeqGAN, RelGAN; prints the
+    /// table beside the published figures.
+    Train(train::TrainArgs),
+    /// Speed and memory against PyTorch peers, run alternately; prints ratios.
+    Bench(bench::BenchArgs),
+    /// Named data sets into the hub cache ($HF_HOME): tweet_eval (all tasks) and image_coco by
+    /// default; also tweet_eval/<task>, emnlp_news. Needs internet.
+    Download {
+        names: Vec<String>,
+        /// Cargo features of the socgan build (e.g. cuda).
+        #[arg(long)]
+        features: Vec<String>,
+    },
+    /// `socgan eval` with a fresh release build; arguments are passed on.
+    Eval {
+        /// Cargo features of the socgan build (e.g. cuda).
+        #[arg(long)]
+        features: Vec<String>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("train") | None => train::run(args.get(1..).unwrap_or(&[])),
-        Some("bench") => bench::run(&args[1..]),
-        Some("download") => download(&args[1..]),
-        Some("eval") => passthrough("eval", &args[1..]),
-        Some("-h") | Some("--help") | Some("help") => {
-            println!("{}", USAGE);
-            Ok(())
+    let result = match Cli::parse().task {
+        None => train::run(train::TrainArgs::default()),
+        Some(Task::Train(args)) => train::run(args),
+        Some(Task::Bench(args)) => bench::run(args),
+        Some(Task::Download {
+            mut names,
+            features,
+        }) => {
+            if names.is_empty() {
+                names = vec!["tweet_eval".into(), "image_coco".into()];
+            }
+            run_socgan(&features, "data", &["download".to_string()], &names)
         }
-        Some(other) => Err(format!("unknown task `{other}`\n{USAGE}")),
+        Some(Task::Eval { features, args }) => run_socgan(&features, "eval", &[], &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,59 +75,18 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <task> [options]
-tasks:
-  train [--full] [--dataset image_coco|tweet_eval/<task>|emnlp_news] [--oracle FILE] [--out DIR] [--features cuda] [--seed N] [--only mle|seqgan|relgan]
-        synthetic-oracle benchmark (or COCO captions): MLE, SeqGAN, RelGAN; prints the table
-  download [NAME...] [--features cuda]
-        named data sets into the hub cache ($HF_HOME): tweet_eval (all tasks) and image_coco by
-        default; also tweet_eval/<task>, emnlp_news
-  eval --checkpoint RUN... [--temperatures 0.8,1.0] [--samples N]
-        socgan eval with a release build
-  bench [--threads 1,2] [--repeats 3] [--workloads a,b] [--out DIR]
-        speed and memory against PyTorch peers, run alternately; prints ratios";
-
-/// Splits `--features X` off the arguments.
-fn take_features(args: &[String]) -> (Vec<String>, Vec<String>) {
-    let (mut features, mut rest) = (Vec::new(), Vec::new());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match (a.as_str(), it.clone().next()) {
-            ("--features", Some(f)) => {
-                features.push(f.clone());
-                it.next();
-            }
-            _ => rest.push(a.clone()),
-        }
-    }
-    (features, rest)
-}
-
-/// `cargo xtask download`: `socgan data download` of the named data sets.
-fn download(args: &[String]) -> Result<(), String> {
-    let (features, mut names) = take_features(args);
-    if names.is_empty() {
-        names = vec!["tweet_eval".into(), "image_coco".into()];
-    }
-    let socgan = build_socgan(&features)?;
-    let status = Command::new(&socgan)
-        .args(["data", "download"])
-        .args(&names)
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("download of {} failed", names.join(" ")))
-}
-
-/// A socgan subcommand with a fresh release build.
-fn passthrough(command: &str, args: &[String]) -> Result<(), String> {
-    let (features, rest) = take_features(args);
-    let socgan = build_socgan(&features)?;
+/// `socgan COMMAND ARGS...` with a fresh release build.
+fn run_socgan(
+    features: &[String],
+    command: &str,
+    sub: &[String],
+    args: &[String],
+) -> Result<(), String> {
+    let socgan = build_socgan(features)?;
     let status = Command::new(&socgan)
         .arg(command)
-        .args(&rest)
+        .args(sub)
+        .args(args)
         .status()
         .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
     status

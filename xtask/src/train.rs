@@ -99,50 +99,29 @@ const TEXT: Protocol = Protocol {
     eval_samples: 1000,
 };
 
-struct Options {
-    protocol: &'static Protocol,
+/// `cargo xtask train` options.
+#[derive(clap::Args, Default)]
+pub struct TrainArgs {
+    /// The papers' protocol (hours on CPU) instead of the quick size; oracle only.
+    #[arg(long, conflicts_with = "dataset")]
+    full: bool,
+    /// Oracle weights (default: SeqGAN's from ../shared/data, else a seeded random oracle).
+    #[arg(long)]
     oracle: Option<PathBuf>,
+    /// Output folder (default runs/<data>-<protocol>).
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Cargo features of the socgan build (e.g. cuda).
+    #[arg(long)]
     features: Vec<String>,
+    #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Run one model only (the others' runs must exist in --out).
+    #[arg(long, value_parser = ["mle", "seqgan", "relgan"])]
     only: Option<String>,
-    /// A real-text data set instead of the oracle (`image_coco`).
+    /// A real-text data set instead of the oracle: image_coco, tweet_eval/<task>, emnlp_news.
+    #[arg(long)]
     dataset: Option<String>,
-}
-
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        protocol: &QUICK,
-        oracle: None,
-        out: None,
-        features: Vec::new(),
-        seed: 0,
-        only: None,
-        dataset: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--full" => o.protocol = &FULL,
-            "--oracle" => o.oracle = Some(PathBuf::from(value("--oracle")?)),
-            "--out" => o.out = Some(PathBuf::from(value("--out")?)),
-            "--features" => o.features.push(value("--features")?),
-            "--seed" => {
-                o.seed = value("--seed")?
-                    .parse()
-                    .map_err(|_| "--seed takes a number".to_string())?
-            }
-            "--only" => o.only = Some(value("--only")?),
-            "--dataset" => o.dataset = Some(value("--dataset")?),
-            other => return Err(format!("train: unknown option `{other}`")),
-        }
-    }
-    Ok(o)
 }
 
 /// SeqGAN's fixed oracle from the workspace's shared data, if present.
@@ -156,15 +135,12 @@ fn toml_path(p: &Path) -> String {
     Value::String(p.display().to_string()).to_string()
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let mut o = parse(args)?;
-    if o.dataset.is_some() {
-        if o.protocol.name == FULL.name {
-            return Err("--full is the oracle protocol; real text runs the `text` protocol".into());
-        }
-        o.protocol = &TEXT;
-    }
-    let p = o.protocol;
+pub fn run(o: TrainArgs) -> Result<(), String> {
+    let p: &Protocol = match (&o.dataset, o.full) {
+        (Some(_), _) => &TEXT,
+        (None, true) => &FULL,
+        (None, false) => &QUICK,
+    };
     let socgan = build_socgan(&o.features)?;
     let text = match o.dataset.as_deref() {
         None => None,
