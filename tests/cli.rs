@@ -77,7 +77,7 @@ num_filters = [6, 6]
 fn write_config(dir: &Path, name: &str, head: &str, schedule: &str) -> PathBuf {
     let run = dir.join(name);
     let text = format!(
-        "out_dir = {:?}\n{head}\n{TINY}\n[schedule]\n{schedule}\n",
+        "task = \"text_gan\"\nout_dir = {:?}\n{head}\n{TINY}\n[schedule]\n{schedule}\n",
         run.display().to_string()
     );
     let path = dir.join(format!("{name}.toml"));
@@ -122,7 +122,7 @@ fn train_generate_eval_round_trip() {
     for file in [
         "config.toml",
         "metrics.jsonl",
-        "final_metrics.json",
+        "results.json",
         "loss_curve.svg",
         "samples.txt",
         "checkpoints/latest",
@@ -130,7 +130,7 @@ fn train_generate_eval_round_trip() {
         assert!(run.join(file).is_file(), "{file} missing");
     }
     let svg = std::fs::read_to_string(run.join("loss_curve.svg")).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("NLL_oracle"));
+    assert!(svg.contains("<svg") && svg.contains("test/nll_oracle"));
     let evals: Vec<Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -139,7 +139,7 @@ fn train_generate_eval_round_trip() {
         .collect();
     assert_eq!(evals.len(), 3, "at the start and every 3 epochs");
     // MLE learns: the generator's NLL on held-out oracle data falls from ln(30) = 3.40.
-    let nll_gen = evals[2]["nll_gen"].as_f64().unwrap();
+    let nll_gen = evals[2]["test/nll_gen"].as_f64().unwrap();
     assert!(nll_gen < 3.3, "nll_gen {nll_gen}");
 
     let out = socgan(&[
@@ -172,9 +172,9 @@ fn train_generate_eval_round_trip() {
         "128",
     ]));
     let m = &eval["metrics"];
-    assert!(m["nll_oracle"].as_f64().unwrap().is_finite());
+    assert!(m["test/nll_oracle"].as_f64().unwrap().is_finite());
     assert_eq!(
-        m["nll_gen"], evals[2]["nll_gen"],
+        m["test/nll_gen"], evals[2]["test/nll_gen"],
         "eval reproduces the run's held-out NLL"
     );
 }
@@ -190,7 +190,7 @@ fn seqgan_and_relgan_train_from_the_mle_generator() {
     ] {
         let cfg = write_config(dir.path(), name, &format!("algorithm = {algorithm}\n{init}"), extra);
         let summary = stdout_json(&socgan(&["train", "--config", cfg.to_str().unwrap(), "--quiet"]));
-        assert!(summary["metrics"]["nll_oracle"].as_f64().unwrap().is_finite(), "{name}");
+        assert!(summary["final"]["test/nll_oracle"].as_f64().unwrap().is_finite(), "{name}");
         let records = train_records(&dir.path().join(name));
         assert!(records.iter().any(|r| r["phase"] == "adversarial" && r["g_loss"].as_f64().is_some_and(f64::is_finite)), "{name}");
     }
@@ -242,11 +242,10 @@ fn same_seed_same_losses_and_resume_matches_uninterrupted() {
         train_records(&dir.path().join("a")),
         train_records(&dir.path().join("c"))
     );
-    let fa: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("a/final_metrics.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(fa, second["metrics"]);
+    let fa: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("a/results.json")).unwrap())
+            .unwrap();
+    assert_eq!(fa["final"], second["final"]);
 }
 
 #[test]
@@ -369,7 +368,7 @@ fn text_config(
 ) -> PathBuf {
     let run = dir.join(name);
     let text = format!(
-        "out_dir = {:?}\n{head}\nbatch_size = 16\n[data]\nkind = \"text\"\ntrain = {:?}\ntest = {:?}\nnum_hypotheses = 20\n\
+        "task = \"text_gan\"\nout_dir = {:?}\n{head}\nbatch_size = 16\n[data]\nkind = \"text\"\ntrain = {:?}\ntest = {:?}\nnum_hypotheses = 20\n\
          [generator]\nembed_dim = 8\nhidden_dim = 16\nseq_len = 10\n[discriminator]\nembed_dim = 8\nnum_rep = 4\nfilter_sizes = [2, 3]\nnum_filters = [6, 6]\n[schedule]\n{schedule}\n",
         run.display().to_string(),
         train.display().to_string(),
@@ -400,15 +399,15 @@ fn text_run_trains_decodes_and_scores_bleu() {
         cfg.to_str().unwrap(),
         "--quiet",
     ]));
-    let m = &summary["metrics"];
+    let m = &summary["final"];
     for key in [
-        "bleu2",
-        "bleu3",
-        "bleu4",
-        "bleu5",
-        "self_bleu2",
-        "self_bleu5",
-        "nll_gen",
+        "test/bleu2",
+        "test/bleu3",
+        "test/bleu4",
+        "test/bleu5",
+        "test/self_bleu2",
+        "test/self_bleu5",
+        "test/nll_gen",
     ] {
         assert!(
             m[key].as_f64().is_some_and(f64::is_finite),
@@ -416,7 +415,7 @@ fn text_run_trains_decodes_and_scores_bleu() {
         );
     }
     // The corpus is highly regular: a trained generator reproduces its bigrams.
-    assert!(m["bleu2"].as_f64().unwrap() > 0.5, "{m}");
+    assert!(m["test/bleu2"].as_f64().unwrap() > 0.5, "{m}");
     let run = dir.path().join("mle");
     assert!(run.join("tokenizer.json").is_file());
     let samples = std::fs::read_to_string(run.join("samples.txt")).unwrap();
@@ -434,9 +433,9 @@ fn text_run_trains_decodes_and_scores_bleu() {
         "{text}"
     );
     let eval = stdout_json(&socgan(&["eval", "--checkpoint", run.to_str().unwrap()]));
-    assert!(eval["metrics"]["bleu4"].as_f64().is_some());
+    assert!(eval["metrics"]["test/bleu4"].as_f64().is_some());
     assert_eq!(
-        eval["metrics"]["nll_gen"], m["nll_gen"],
+        eval["metrics"]["test/nll_gen"], m["test/nll_gen"],
         "eval rebuilds the test set with the saved tokenizer"
     );
 }
@@ -559,7 +558,7 @@ fn wgan_gp_and_hinge_losses_train_through_the_binary() {
             "--quiet",
         ]));
         assert!(
-            summary["metrics"]["nll_oracle"]
+            summary["final"]["test/nll_oracle"]
                 .as_f64()
                 .unwrap()
                 .is_finite(),
@@ -683,7 +682,7 @@ fn download_a_named_dataset_then_train_on_it_offline() {
     args.extend(TINY_TEXT_RUN);
     let summary = stdout_json(&socgan_hub(&args, home.path(), "http://127.0.0.1:9"));
     assert!(
-        summary["metrics"]["bleu2"].as_f64().unwrap() > 0.3,
+        summary["final"]["test/bleu2"].as_f64().unwrap() > 0.3,
         "{summary}"
     );
     assert_eq!(hub.take_requests(), 0);
@@ -748,7 +747,7 @@ fn train_on_a_corpus_file_holds_out_a_test_set() {
     args.extend(TINY_TEXT_RUN);
     let summary = stdout_json(&socgan(&args));
     assert!(
-        summary["metrics"]["bleu2"].as_f64().unwrap() > 0.3,
+        summary["final"]["test/bleu2"].as_f64().unwrap() > 0.3,
         "{summary}"
     );
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
@@ -758,7 +757,10 @@ fn train_on_a_corpus_file_holds_out_a_test_set() {
     );
     // The held-out set is the same when evaluated again.
     let eval = stdout_json(&socgan(&["eval", "--checkpoint", run.to_str().unwrap()]));
-    assert_eq!(eval["metrics"]["nll_gen"], summary["metrics"]["nll_gen"]);
+    assert_eq!(
+        eval["metrics"]["test/nll_gen"],
+        summary["final"]["test/nll_gen"]
+    );
 
     let out = socgan(&["train", "--dataset", "no/such/corpus"]);
     assert_one_line_error(

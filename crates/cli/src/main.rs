@@ -1,28 +1,25 @@
 //! `socgan`: train, sample from and evaluate GANs on social-media data.
 //!
-//! Errors are printed as one line (`error: ...`) with a non-zero exit; nothing already written is
-//! replaced except through atomic renames.
+//! The binary parses arguments, dispatches on the run's task tag to the model crate that owns
+//! it, and prints. Errors are printed as one line (`error: ...`) with a non-zero exit; nothing
+//! already written is replaced except through atomic renames.
 
-mod bench;
-mod charts;
-mod config;
 mod fetch;
-mod run;
 mod stats;
+mod tasks;
 mod tokenize;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use gan_core::metrics::read_records;
-use gan_core::trainer::RunOptions;
-use gan_core::{AdversarialLoss, Checkpoint, GanTask, SeededRng, Trainer};
-use socgan_data::tokenizer::TextTokenizer;
-use text_models::{SamplingConfig, SequenceEvaluator};
+use gan_core::config::ConfigTable;
+use gan_core::run_dir::{Existing, Invocation};
+use gan_core::trainer::checkpoint_task;
+use gan_core::{Checkpoint, Pick};
 
-use crate::config::RunConfig;
+use crate::tasks::TaskKind;
 
 #[derive(Parser)]
 #[command(
@@ -37,15 +34,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model from a TOML run config.
+    /// Train a model from a TOML run config (its `task` says which model).
     Train(TrainArgs),
-    /// Sample sequences from a checkpoint.
+    /// Sample from a checkpoint.
     Generate(GenerateArgs),
-    /// Evaluate a checkpoint with its run's protocol.
+    /// Evaluate checkpoints with their run's protocol.
     Eval(EvalArgs),
     /// Time one benchmark workload (used by `cargo xtask bench`).
     Bench(BenchArgs),
-    /// Inspect data.
+    /// Inspect, fetch and encode data.
     #[command(subcommand)]
     Data(DataCommand),
 }
@@ -127,7 +124,8 @@ enum TokenizerKindArg {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// mle-epoch, sample-10k, seqgan-round, relgan-step or nll-oracle-10k.
+    /// A workload of a model crate (text_gan: mle-epoch, sample-10k, seqgan-round, relgan-step,
+    /// nll-oracle-10k).
     #[arg(long)]
     workload: String,
     /// Timed repetitions (the median is reported).
@@ -137,17 +135,13 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Run config (TOML); optional with --dataset (then a 10-epoch MLE run).
+    /// Run config (TOML, with a `task` key); optional with --dataset (then a default run of
+    /// --task).
     #[arg(long, required_unless_present = "dataset")]
     config: Option<PathBuf>,
-    /// Train on this corpus file (text, CSV/TSV, JSONL, Parquet; 10% held out as the test set
-    /// unless --test is given) or named data set (`tweet_eval/emotion`, `image_coco`, ...,
-    /// from the cache: `socgan data download NAME` first).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Test file for a --dataset file (instead of holding out a tenth of it).
-    #[arg(long, requires = "dataset")]
-    test: Option<PathBuf>,
+    /// The task of a run without --config.
+    #[arg(long, value_enum, default_value_t = TaskKind::TextGan)]
+    task: TaskKind,
     /// Override a config field, e.g. `--set schedule.adversarial_rounds=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -169,52 +163,43 @@ struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Replace invalid UTF-8 in text data (counted) instead of stopping (sets `data.lossy`).
-    #[arg(long)]
-    lossy: bool,
+    #[command(flatten)]
+    text: text_models::experiment::args::TextTrainArgs,
 }
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// Checkpoint: a run directory or a step directory.
+    /// Checkpoint: a run directory (its latest checkpoint) or a checkpoint directory.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Number of sequences.
+    /// The run's best checkpoint by its selection metric instead of the latest.
+    #[arg(long)]
+    best: bool,
+    /// Number of samples.
     #[arg(short = 'n', long, default_value_t = 10)]
     num: usize,
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    #[arg(long)]
-    top_k: Option<usize>,
-    #[arg(long)]
-    top_p: Option<f32>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write to this file (atomically) instead of standard output.
     #[arg(long)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    sampling: text_models::experiment::args::SamplingArgs,
 }
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Checkpoint(s); several, with --temperatures, draw one quality-diversity curve each.
+    /// Checkpoint(s), all of one task; several, with --temperatures, draw one quality-diversity
+    /// curve each.
     #[arg(long, required = true, num_args = 1..)]
     checkpoint: Vec<PathBuf>,
-    /// Sweep the sampling temperature (e.g. 0.6,0.8,1.0,1.2): a quality-diversity table and chart.
-    #[arg(long, value_delimiter = ',')]
-    temperatures: Vec<f32>,
-    /// Where the quality-diversity chart goes (with --temperatures).
-    #[arg(long, default_value = "quality_diversity.svg")]
-    chart: PathBuf,
-    /// Generator samples scored (default: the run's `eval_samples`).
+    /// The runs' best checkpoints by their selection metric instead of the latest.
     #[arg(long)]
-    samples: Option<usize>,
-    /// A published figure on the chart: `NAME=SELF_BLEU4,BLEU4` (a point) or `NAME=,BLEU4` (a
-    /// line), in the chart's units (repeatable).
-    #[arg(long = "reference", value_name = "NAME=X,Y")]
-    references: Vec<charts::Reference>,
+    best: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    text: text_models::experiment::args::TextEvalArgs,
 }
 
 /// candle allocates a fresh buffer for every op; a GAN step makes many of tens of megabytes.
@@ -238,7 +223,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train(args),
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
-        Command::Bench(args) => bench::run(&args.workload, args.repeats.max(1)),
+        Command::Bench(args) => bench(args),
         Command::Data(DataCommand::Stats {
             file,
             text_field,
@@ -307,229 +292,107 @@ fn train(args: TrainArgs) -> Result<()> {
             toml::Value::String(dir.display().to_string())
         ));
     }
-    if args.lossy {
-        overrides.push("data.lossy=true".to_string());
-    }
-    let dataset = match &args.dataset {
-        Some(name) => {
-            let (train, test, text_field) = fetch::dataset_files(name)?;
-            Some(config::DatasetChoice {
-                name: name.clone(),
-                train,
-                test: args.test.clone().map(|t| vec![t]).or(test),
-                text_field,
-            })
-        }
-        None => None,
+    let table = args.config.as_deref().map(ConfigTable::read).transpose()?;
+    let task = match &table {
+        Some(t) => TaskKind::of_config(&t.clone().with_overrides(&overrides)?)?,
+        None => args.task,
     };
-    let mut config =
-        RunConfig::load_for_training(args.config.as_deref(), dataset.as_ref(), &overrides)?;
-    if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
-        // The gradient penalty differentiates a gradient: candle keeps that graph only with this
-        // set before the first backward pass (still single-threaded here).
-        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
-    }
-    let run_dir = config.out_dir.clone();
-    let has_run = run_dir.join("checkpoints").exists() || run_dir.join("metrics.jsonl").exists();
-    if has_run && !args.resume && !args.overwrite {
-        bail!(
-            "{}: already holds a run; pass --resume to continue it or --overwrite to replace it",
-            run_dir.display()
-        );
-    }
-    let device = run::device()?;
-    // A resumed text run keeps the tokenizer it was trained with.
-    let saved_tokenizer = run_dir.join("tokenizer.json");
-    let keep_tokenizer =
-        (args.resume && saved_tokenizer.is_file()).then_some(saved_tokenizer.as_path());
-    // Data errors surface here, before anything in the run directory is touched.
-    let prepared = run::prepare(&mut config, &device, keep_tokenizer)?;
-    if args.overwrite && run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir)
-            .with_context(|| format!("{}: cannot remove", run_dir.display()))?;
-    }
-    let config_toml = config.to_toml()?;
-    gan_core::checkpoint::write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
-    let mut checkpoint_files = vec![("config.toml".to_string(), config_toml)];
-    let tokenizer = prepared.tokenizer.clone();
-    if let Some(tok) = &tokenizer {
-        let json = tok.to_json()?;
-        gan_core::checkpoint::write_atomic(&saved_tokenizer, json.as_bytes())?;
-        checkpoint_files.push(("tokenizer.json".to_string(), json));
-    }
-    let batches_per_epoch = prepared.train.batches_per_epoch(config.batch_size) as u64;
-    let mut task = run::text_gan(&config, prepared, &device)?;
-    if !args.quiet {
-        eprintln!(
-            "socgan: {} on {} ({} generator / {} discriminator parameters) -> {}",
-            config.algorithm.name(),
-            if device.is_cpu() { "cpu" } else { "cuda" },
-            task.generator_params().num_parameters(),
-            task.discriminator_params().num_parameters(),
-            run_dir.display()
-        );
-    }
-    let options = RunOptions {
-        quiet: args.quiet,
-        resume: args.resume,
+    let invocation = Invocation {
+        existing: match (args.resume, args.overwrite) {
+            (true, _) => Existing::Resume,
+            (false, true) => Existing::Overwrite,
+            (false, false) => Existing::Refuse,
+        },
         halt_after: args.halt_after,
-        config_json: serde_json::to_value(&config)?,
-        checkpoint_files,
+        quiet: args.quiet,
     };
-    let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?
-        .run(&mut task)?;
-
-    let records = read_records(&run_dir.join("metrics.jsonl"))?;
-    charts::write_svg(
-        &run_dir.join("loss_curve.svg"),
-        &charts::run_panels(&records),
-    )?;
-    if outcome.completed {
-        let samples = task.generator.sample(
-            1000,
-            &SamplingConfig::default(),
-            &mut SeededRng::derive(config.seed, "samples", 0),
-        )?;
-        write_samples(
-            &samples,
-            tokenizer.as_ref(),
-            Some(&run_dir.join("samples.txt")),
-        )?;
-    }
-    let summary = serde_json::json!({
-        "run": run_dir.display().to_string(),
-        "algorithm": config.algorithm.name(),
-        "completed": outcome.completed,
-        "steps": outcome.steps_done,
-        "metrics": outcome.final_metrics,
-    });
-    println!("{summary}");
-    Ok(())
-}
-
-fn checkpoint_config(checkpoint: &std::path::Path) -> Result<(RunConfig, Checkpoint)> {
-    let device = run::device()?;
-    let ckpt = Checkpoint::load(checkpoint, &device)?;
-    let text = ckpt.read_extra("config.toml")?;
-    let config = RunConfig::parse(&text, &[])
-        .with_context(|| format!("{}: config.toml", ckpt.dir.display()))?;
-    Ok((config, ckpt))
-}
-
-/// The tokenizer saved beside a text run's checkpoint, if any.
-fn checkpoint_tokenizer(ckpt: &Checkpoint) -> Option<std::path::PathBuf> {
-    let path = ckpt.dir.join("tokenizer.json");
-    path.is_file().then_some(path)
-}
-
-/// Writes samples as text (decoded) for a text run, as ids otherwise; to `output` atomically, or
-/// to standard output.
-fn write_samples(
-    samples: &socgan_data::TokenSequences,
-    tokenizer: Option<&TextTokenizer>,
-    output: Option<&std::path::Path>,
-) -> Result<()> {
-    let mut out = String::new();
-    for row in samples.rows() {
-        match tokenizer {
-            Some(tok) => out.push_str(&tok.decode(row)?),
-            None => out.push_str(
-                &row.iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+    let outcome = match task {
+        TaskKind::TextGan => {
+            text_models::experiment::train(table, &overrides, &args.text, &invocation)?
         }
-        out.push('\n');
-    }
-    match output {
-        Some(path) => gan_core::checkpoint::write_atomic(path, out.as_bytes())?,
-        None => print!("{out}"),
-    }
+    };
+    println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
+}
+
+fn pick(best: bool) -> Pick {
+    if best {
+        Pick::Best
+    } else {
+        Pick::Latest
+    }
+}
+
+/// A checkpoint and the task its run was trained as.
+fn load_checkpoint(path: &std::path::Path, best: bool) -> Result<(TaskKind, Checkpoint)> {
+    let ckpt = Checkpoint::load_pick(path, pick(best), &candle_core::Device::Cpu)?;
+    let (tag, _) = checkpoint_task(&ckpt)?;
+    let task = TaskKind::from_tag(&tag).with_context(|| ckpt.dir.display().to_string())?;
+    Ok((task, ckpt))
 }
 
 fn generate(args: GenerateArgs) -> Result<()> {
-    let sampling = SamplingConfig {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-    };
-    sampling.validate()?;
-    let (config, ckpt) = checkpoint_config(&args.checkpoint)?;
-    let device = run::device()?;
-    let generator = run::generator(&config, &device)?;
-    generator
-        .params()
-        .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
-    let samples = generator.sample(
-        args.num,
-        &sampling,
-        &mut SeededRng::derive(args.seed, "generate", 0),
-    )?;
-    let tokenizer = checkpoint_tokenizer(&ckpt)
-        .map(|p| TextTokenizer::load(&p))
-        .transpose()?;
-    write_samples(&samples, tokenizer.as_ref(), args.output.as_deref())?;
+    let (task, ckpt) = load_checkpoint(&args.checkpoint, args.best)?;
+    match task {
+        TaskKind::TextGan => text_models::experiment::generate(
+            &ckpt,
+            args.num,
+            args.seed,
+            &args.sampling,
+            args.output.as_deref(),
+        )?,
+    }
     Ok(())
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let temperatures = if args.temperatures.is_empty() {
-        vec![1.0]
-    } else {
-        args.temperatures.clone()
-    };
-    let mut curves = Vec::new();
-    for checkpoint in &args.checkpoint {
-        let (mut config, ckpt) = checkpoint_config(checkpoint)?;
-        if let Some(n) = args.samples {
-            match &mut config.data {
-                config::DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
-                config::DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,
-            }
-        }
-        let device = run::device()?;
-        let tokenizer = checkpoint_tokenizer(&ckpt);
-        let mut prepared = run::prepare(&mut config, &device, tokenizer.as_deref())?;
-        let generator = run::generator(&config, &device)?;
-        generator
-            .params()
-            .load_with_prefix(&ckpt.tensors, "generator.", &ckpt.dir)?;
-        let mut points = Vec::new();
-        for &temperature in &temperatures {
-            let sampling = SamplingConfig {
-                temperature,
-                ..Default::default()
-            };
-            sampling.validate()?;
-            prepared.evaluator.set_sampling(sampling);
-            let metrics = prepared.evaluator.evaluate(
-                &generator,
-                &mut SeededRng::derive(args.seed, "evaluation", 0),
-            )?;
-            println!(
-                "{}",
-                serde_json::json!({ "checkpoint": ckpt.dir.display().to_string(), "algorithm": config.algorithm.name(), "temperature": temperature, "metrics": metrics })
-            );
-            points.push((temperature, metrics));
-        }
-        // The run folder's name (not the whole path) keeps the chart's legend readable.
-        let run_name = checkpoint
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        curves.push((format!("{} ({run_name})", config.algorithm.name()), points));
+    let mut loaded = Vec::new();
+    for path in &args.checkpoint {
+        let (task, ckpt) = load_checkpoint(path, args.best)?;
+        loaded.push((task, path.clone(), ckpt));
     }
-    if !args.temperatures.is_empty() {
-        charts::write_svg(
-            &args.chart,
-            &[charts::quality_diversity_panel(&curves, &args.references)],
-        )?;
+    let task = loaded[0].0;
+    if let Some((other, path, _)) = loaded.iter().find(|(t, _, _)| *t != task) {
+        anyhow::bail!(
+            "{}: a {} run, but {} is a {} run; evaluate one task at a time",
+            path.display(),
+            other.tag(),
+            args.checkpoint[0].display(),
+            task.tag()
+        );
+    }
+    let checkpoints: Vec<_> = loaded.into_iter().map(|(_, p, c)| (p, c)).collect();
+    let lines = match task {
+        TaskKind::TextGan => text_models::experiment::eval(&checkpoints, args.seed, &args.text)?,
+    };
+    for line in &lines {
+        println!("{line}");
+    }
+    if !args.text.temperatures.is_empty() {
         eprintln!(
             "socgan: quality-diversity chart written to {}",
-            args.chart.display()
+            args.text.chart.display()
         );
     }
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let repeats = args.repeats.max(1);
+    let line = match TaskKind::owning_workload(&args.workload)? {
+        TaskKind::TextGan => text_models::experiment::bench::run(&args.workload, repeats)?,
+    };
+    println!("{line}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Flags flattened in from model crates must not collide with the binary's own.
+        super::Cli::command().debug_assert();
+    }
 }

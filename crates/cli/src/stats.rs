@@ -60,10 +60,11 @@ pub fn run(path: &Path, text_field: &str, lossy: bool, top: usize, as_json: bool
     println!("  posts        {posts} ({empty} empty)");
     println!("  tokens       {tokens} (whitespace tokens after normalisation)");
     println!("  vocabulary   {}", counts.len());
+    let shown = |v: Option<usize>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
     println!(
-        "  length       median {:?}, 95th percentile {:?}, max {max_len}",
-        percentile(0.5),
-        percentile(0.95)
+        "  length       median {}, 95th percentile {}, max {max_len}",
+        shown(percentile(0.5)),
+        shown(percentile(0.95))
     );
     println!("  histogram (tokens per post):");
     let widest = lengths.iter().copied().max().unwrap_or(1).max(1);

@@ -203,6 +203,65 @@ impl NamedDataset {
     }
 }
 
+/// What `--dataset NAME_OR_PATH` trains on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingFiles {
+    /// The data set's name or the file's path, as given.
+    pub name: String,
+    pub train: Vec<PathBuf>,
+    pub validation: Option<Vec<PathBuf>>,
+    /// `None` for a single file: the run holds part of it out.
+    pub test: Option<Vec<PathBuf>>,
+    pub text_field: String,
+    pub label_field: Option<String>,
+}
+
+/// The files behind `--dataset`: an existing file (then no test split: the run holds one out),
+/// or a named data set from the cache only (training never downloads; a missing one says how to
+/// get it).
+pub fn training_files(name_or_path: &str) -> Result<TrainingFiles> {
+    let path = PathBuf::from(name_or_path);
+    if path.exists() {
+        if path.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{}: a directory; pass a file (text, CSV/TSV, JSONL, Parquet) or a data set name",
+                path.display()
+            )));
+        }
+        return Ok(TrainingFiles {
+            name: name_or_path.to_string(),
+            train: vec![path],
+            validation: None,
+            test: None,
+            text_field: "text".to_string(),
+            label_field: None,
+        });
+    }
+    let dataset = named(name_or_path).map_err(|_| {
+        Error::Invalid(format!(
+            "--dataset `{name_or_path}`: no such file, and not a data set name (known: {})",
+            known_names().join(", ")
+        ))
+    })?;
+    let files = dataset.fetch(&Hub::from_env()?.offline(true)).map_err(|e| {
+        Error::Invalid(format!(
+            "{e} (download it first: `socgan data download {name_or_path}`, or `cargo xtask download {}`)",
+            name_or_path.split('/').next().unwrap_or(name_or_path)
+        ))
+    })?;
+    let split = |s: &str| files.split(s).map(<[PathBuf]>::to_vec);
+    let train =
+        split("train").ok_or_else(|| Error::Invalid(format!("{name_or_path}: no train split")))?;
+    Ok(TrainingFiles {
+        name: name_or_path.to_string(),
+        train,
+        validation: split("validation"),
+        test: split("test"),
+        text_field: files.text_field.clone(),
+        label_field: files.label_field.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

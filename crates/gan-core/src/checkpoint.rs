@@ -1,6 +1,7 @@
 //! Checkpoints: `weights.safetensors` (model and optimizer tensors) plus `state.json` (step, RNG
-//! state, optimizer step counts, the run's config) and any files the caller adds (its config in
-//! TOML, a tokenizer), in a directory `checkpoints/step-NNNNNNNN/`.
+//! state, optimizer step counts, the run's task tag and config) and any files the caller adds (its
+//! config in TOML, a tokenizer), in a directory `checkpoints/step-NNNNNNNN/`; the best one by the
+//! run's selection metric, if it has one, in `checkpoints/best/`.
 //!
 //! Writing is atomic: everything goes into a hidden temporary directory that is renamed into place
 //! only once complete, and `checkpoints/latest` is replaced by rename too. A run killed at any
@@ -18,6 +19,7 @@ use crate::{Error, Result};
 const WEIGHTS: &str = "weights.safetensors";
 const STATE: &str = "state.json";
 const LATEST: &str = "latest";
+const BEST: &str = "best";
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so that a
 /// reader sees either the old file or the complete new one.
@@ -55,7 +57,12 @@ impl Checkpoint {
     /// Loads the checkpoint `path` names: a step directory, a `checkpoints/` directory or a run
     /// directory (both resolved through `latest`).
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let dir = resolve(path)?;
+        Self::load_pick(path, Pick::Latest, device)
+    }
+
+    /// Loads the latest or the best checkpoint of `path` (see [`resolve_pick`]).
+    pub fn load_pick(path: &Path, pick: Pick, device: &Device) -> Result<Self> {
+        let dir = resolve_pick(path, pick)?;
         let weights = dir.join(WEIGHTS);
         if !weights.is_file() {
             return Err(Error::checkpoint(&weights, "missing checkpoint weights"));
@@ -79,6 +86,34 @@ impl Checkpoint {
         let path = self.dir.join(name);
         fs::read_to_string(&path).map_err(|e| Error::io(&path, e))
     }
+}
+
+/// Which checkpoint of a run directory to load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pick {
+    /// The newest one (`checkpoints/latest`).
+    #[default]
+    Latest,
+    /// The best one by the run's selection metric (`checkpoints/best`).
+    Best,
+}
+
+/// Resolves a run or `checkpoints/` directory to its latest or best checkpoint; a checkpoint
+/// directory itself resolves to itself.
+pub fn resolve_pick(path: &Path, pick: Pick) -> Result<PathBuf> {
+    if pick == Pick::Latest || path.join(WEIGHTS).is_file() {
+        return resolve(path);
+    }
+    for root in [path.join("checkpoints"), path.to_path_buf()] {
+        let best = root.join(BEST);
+        if best.join(WEIGHTS).is_file() {
+            return Ok(best);
+        }
+    }
+    Err(Error::checkpoint(
+        path,
+        "no best checkpoint: the run keeps one only when its config sets a selection metric",
+    ))
 }
 
 /// Resolves a run directory, a `checkpoints/` directory or a step directory to a step directory.
@@ -132,9 +167,39 @@ impl CheckpointStore {
         state: &serde_json::Value,
         extra_files: &[(&str, &str)],
     ) -> Result<PathBuf> {
-        fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let name = format!("step-{step:08}");
-        let final_dir = self.root.join(&name);
+        let dir = self.write_dir(&name, tensors, state, extra_files)?;
+        write_atomic(&self.root.join(LATEST), name.as_bytes())?;
+        self.prune()?;
+        Ok(dir)
+    }
+
+    /// Where the best checkpoint (by the run's selection metric) is kept, apart from the step
+    /// checkpoints and never pruned.
+    pub fn best_dir(&self) -> PathBuf {
+        self.root.join(BEST)
+    }
+
+    /// Replaces the best checkpoint atomically.
+    pub fn save_best(
+        &self,
+        tensors: Vec<(String, Tensor)>,
+        state: &serde_json::Value,
+        extra_files: &[(&str, &str)],
+    ) -> Result<PathBuf> {
+        self.write_dir(BEST, tensors, state, extra_files)
+    }
+
+    /// Writes a complete checkpoint directory `name` under a temporary name, then swaps it in.
+    fn write_dir(
+        &self,
+        name: &str,
+        tensors: Vec<(String, Tensor)>,
+        state: &serde_json::Value,
+        extra_files: &[(&str, &str)],
+    ) -> Result<PathBuf> {
+        fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let final_dir = self.root.join(name);
         let tmp_dir = self
             .root
             .join(format!(".{name}.{}.tmp", std::process::id()));
@@ -151,7 +216,7 @@ impl CheckpointStore {
             write_atomic(&tmp_dir.join(file), text.as_bytes())?;
         }
         if final_dir.exists() {
-            // Re-saving a step (after a resume): move the old copy aside before the swap.
+            // Re-saving (a step after a resume, or a new best): move the old copy aside first.
             let old = self.root.join(format!(".{name}.old"));
             let _ = fs::remove_dir_all(&old);
             fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
@@ -160,8 +225,6 @@ impl CheckpointStore {
         } else {
             fs::rename(&tmp_dir, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         }
-        write_atomic(&self.root.join(LATEST), name.as_bytes())?;
-        self.prune()?;
         Ok(final_dir)
     }
 

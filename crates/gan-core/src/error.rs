@@ -17,6 +17,10 @@ pub enum Error {
     Config(String),
     #[error("gradient flow: {0}")]
     GradientFlow(String),
+    #[error("step {step}: {message}; the run diverged (lower the learning rate or clip gradients); checkpoints written before it are kept")]
+    Diverged { step: u64, message: String },
+    #[error("{path}: cannot draw chart: {message}")]
+    Chart { path: PathBuf, message: String },
     #[error(
         "the gradient penalty needs second-order gradients: set CANDLE_GRAD_DO_NOT_DETACH=1 \
          before the first backward pass of the thread"

@@ -1,31 +1,48 @@
-//! Domain-independent pieces of adversarial training.
+//! Domain-independent pieces of training, adversarial or not.
 //!
 //! `gan-core` knows nothing of text, items or images. It provides:
 //! - [`AdversarialLoss`]: the standard GAN objectives from real/fake discriminator logits, in
 //!   numerically stable (softplus) forms;
 //! - [`SeededRng`] and [`ParamStore`]: every random draw and every parameter initialisation flows
-//!   from one seed (candle's own CPU RNG cannot be seeded);
+//!   from one seed (candle's own CPU RNG cannot be seeded), also for candle-nn layers built
+//!   through [`ParamStore::var_builder`]; buffers that are checkpointed but not trained; [`Mode`]
+//!   (train or eval) for every forward pass that depends on it;
 //! - [`Adam`]: Adam/AdamW with global-norm clipping, learning-rate schedules and state that can be
 //!   checkpointed;
-//! - [`Trainer`]: the `pretrain G -> pretrain D -> adversarial rounds` loop over any [`GanTask`],
-//!   with metrics written as JSONL while it runs and atomic, resumable checkpoints;
+//! - [`Trainer`]: runs any [`Task`] through the phases its [`TrainerConfig`] declares (pretrain G
+//!   -> pretrain D -> adversarial rounds, or epochs of a supervised loss) over named
+//!   [`ParamGroup`]s, with metrics written as JSONL while it runs, model selection on a
+//!   validation metric, early stopping, divergence detection, and atomic, resumable checkpoints;
+//! - [`config`] (TOML run configs with overrides and a task tag), [`run_dir`], [`charts`];
 //! - [`gradient_flow`]: the check that every trainable variable of a model receives a gradient.
 
+pub mod charts;
 pub mod checkpoint;
+pub mod config;
 pub mod error;
+pub mod evaluation;
 pub mod gradient_flow;
+pub mod groups;
 pub mod loss;
 pub mod metrics;
+pub mod mode;
 pub mod optim;
 pub mod params;
 pub mod rng;
+pub mod run_dir;
 pub mod trainer;
 
-pub use checkpoint::{Checkpoint, CheckpointStore};
+pub use checkpoint::{Checkpoint, CheckpointStore, Pick};
 pub use error::{Error, Result};
+pub use evaluation::Evaluation;
+pub use groups::{FrozenSource, ParamGroup};
 pub use loss::AdversarialLoss;
 pub use metrics::{Metrics, MetricsLog};
+pub use mode::Mode;
 pub use optim::{Adam, AdamConfig, LrSchedule};
 pub use params::{Init, ParamStore};
 pub use rng::SeededRng;
-pub use trainer::{GanTask, LossReport, Phase, StepContext, TrainSchedule, Trainer, TrainerConfig};
+pub use trainer::{
+    Goal, Losses, OptimizerSpec, PhaseSpec, RunOptions, RunOutcome, Selection, StepContext, Task,
+    Trainer, TrainerConfig, UpdateKind,
+};

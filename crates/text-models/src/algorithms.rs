@@ -1,10 +1,12 @@
-//! MLE, SeqGAN and RelGAN training of an [`LstmGenerator`] against a [`CnnDiscriminator`], as a
-//! [`GanTask`] for `gan_core`'s trainer (the "instructor" of TextGAN-PyTorch, without its global
-//! config).
+//! MLE, SeqGAN and RelGAN training of an [`LstmGenerator`] (against a [`CnnDiscriminator`] for the
+//! adversarial two) as a [`gan_core::Task`] (the "instructor" of TextGAN-PyTorch, without its
+//! global config). The same task trains over words or over item ids: nothing here is textual.
 
 use candle_core::Tensor;
 use gan_core::loss::gradient_penalty;
-use gan_core::{GanTask, LossReport, Metrics, ParamStore, SeededRng, StepContext};
+use gan_core::{
+    AdversarialLoss, Evaluation, Losses, Mode, ParamGroup, SeededRng, StepContext, Task, UpdateKind,
+};
 use serde::{Deserialize, Serialize};
 use socgan_data::TokenSequences;
 
@@ -12,11 +14,25 @@ use crate::discriminator::DiscriminatorInput;
 use crate::generator::one_hot;
 use crate::{CnnDiscriminator, Error, LstmGenerator, Result, SamplingConfig, SequenceEvaluator};
 
-/// How the generator is trained after maximum-likelihood pretraining.
+/// Parameter group and optimizer names of a text GAN run (checkpoint keys start with them).
+pub mod names {
+    pub const GENERATOR: &str = "generator";
+    pub const DISCRIMINATOR: &str = "discriminator";
+    /// The generator's Adam during maximum-likelihood pretraining.
+    pub const GENERATOR_PRETRAIN_OPTIMIZER: &str = "generator_pretrain";
+    /// The generator's Adam during adversarial training.
+    pub const GENERATOR_OPTIMIZER: &str = "generator";
+    /// The discriminator's Adam, in pretraining and adversarial rounds alike.
+    pub const DISCRIMINATOR_OPTIMIZER: &str = "discriminator";
+    pub const G_LOSS: &str = "g_loss";
+    pub const D_LOSS: &str = "d_loss";
+}
+
+/// How the generator is trained (the config's `algorithm`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Algorithm {
-    /// Maximum likelihood only (the baseline): no adversarial rounds.
+    /// Maximum likelihood only (the baseline): no discriminator, no adversarial rounds.
     Mle,
     /// SeqGAN (Yu et al. 2017): REINFORCE with the discriminator's probability of "real" as the
     /// reward, each prefix's reward estimated by `rollouts` Monte-Carlo completions.
@@ -32,12 +48,39 @@ pub enum Algorithm {
     },
 }
 
+/// The adversarial algorithms: how a generator update uses the discriminator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AdversarialMethod {
+    SeqGan {
+        rollouts: usize,
+    },
+    RelGan {
+        beta_max: f64,
+        straight_through: bool,
+    },
+}
+
 impl Algorithm {
     pub fn name(&self) -> &'static str {
         match self {
             Algorithm::Mle => "mle",
             Algorithm::SeqGan { .. } => "seqgan",
             Algorithm::RelGan { .. } => "relgan",
+        }
+    }
+
+    /// The adversarial method, or `None` for maximum likelihood.
+    pub fn adversarial(&self) -> Option<AdversarialMethod> {
+        match *self {
+            Algorithm::Mle => None,
+            Algorithm::SeqGan { rollouts } => Some(AdversarialMethod::SeqGan { rollouts }),
+            Algorithm::RelGan {
+                beta_max,
+                straight_through,
+            } => Some(AdversarialMethod::RelGan {
+                beta_max,
+                straight_through,
+            }),
         }
     }
 
@@ -59,26 +102,79 @@ impl Algorithm {
     }
 }
 
-/// A text GAN: generator, discriminator, training data, algorithm and evaluator.
+/// The updates a text GAN run is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextUpdate {
+    /// One maximum-likelihood step of the generator on a batch of the epoch.
+    Mle,
+    /// A discriminator step against hard generator samples, before adversarial training.
+    DiscriminatorPretrain,
+    /// A discriminator step of an adversarial round (RelGAN: against relaxed samples).
+    Discriminator,
+    /// A generator step of an adversarial round.
+    Generator,
+}
+
+impl UpdateKind for TextUpdate {
+    fn name(&self) -> &'static str {
+        match self {
+            TextUpdate::Mle => "mle",
+            TextUpdate::DiscriminatorPretrain => "discriminator_pretrain",
+            TextUpdate::Discriminator => "discriminator",
+            TextUpdate::Generator => "generator",
+        }
+    }
+}
+
+/// The discriminator side of an adversarial run.
+pub struct Adversary {
+    pub discriminator: CnnDiscriminator,
+    pub method: AdversarialMethod,
+    pub loss: AdversarialLoss,
+}
+
+/// A text GAN: generator, (for the adversarial algorithms) discriminator, training data,
+/// evaluator.
 pub struct TextGan<E: SequenceEvaluator> {
     pub generator: LstmGenerator,
-    pub discriminator: CnnDiscriminator,
+    pub adversary: Option<Adversary>,
     pub train: TokenSequences,
-    pub algorithm: Algorithm,
     pub batch_size: usize,
     pub evaluator: E,
 }
 
 impl<E: SequenceEvaluator> TextGan<E> {
+    /// A run of `algorithm`; `discriminator` is needed by the adversarial algorithms and refused
+    /// by maximum likelihood.
     pub fn new(
         generator: LstmGenerator,
-        discriminator: CnnDiscriminator,
+        discriminator: Option<CnnDiscriminator>,
+        algorithm: &Algorithm,
+        loss: AdversarialLoss,
         train: TokenSequences,
-        algorithm: Algorithm,
         batch_size: usize,
         evaluator: E,
     ) -> Result<Self> {
         algorithm.validate()?;
+        let adversary = match (algorithm.adversarial(), discriminator) {
+            (None, None) => None,
+            (Some(method), Some(discriminator)) => Some(Adversary {
+                discriminator,
+                method,
+                loss,
+            }),
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "maximum likelihood trains no discriminator".into(),
+                ))
+            }
+            (Some(_), None) => {
+                return Err(Error::Config(format!(
+                    "{} needs a discriminator",
+                    algorithm.name()
+                )))
+            }
+        };
         if batch_size == 0 || train.len() < batch_size {
             return Err(Error::Config(format!(
                 "batch size {batch_size} needs 1..={} training sequences",
@@ -101,12 +197,22 @@ impl<E: SequenceEvaluator> TextGan<E> {
         }
         Ok(Self {
             generator,
-            discriminator,
+            adversary,
             train,
-            algorithm,
             batch_size,
             evaluator,
         })
+    }
+
+    /// Batches of one maximum-likelihood epoch.
+    pub fn batches_per_epoch(&self) -> u64 {
+        self.train.batches_per_epoch(self.batch_size) as u64
+    }
+
+    fn adversary(&self) -> Result<&Adversary> {
+        self.adversary
+            .as_ref()
+            .ok_or_else(|| Error::Config("maximum likelihood has no adversarial updates".into()))
     }
 
     fn tokens(&self, seqs: &TokenSequences) -> Result<Tensor> {
@@ -125,14 +231,34 @@ impl<E: SequenceEvaluator> TextGan<E> {
         )
     }
 
-    /// Fake discriminator input for a D update: hard samples (MLE, SeqGAN) or RelGAN's relaxed
-    /// samples at the current temperature, detached.
-    fn fake_for_discriminator(&self, ctx: &mut StepContext) -> Result<(Tensor, bool)> {
-        match self.algorithm {
-            Algorithm::RelGan {
+    fn mle_update(&self, ctx: &StepContext) -> Result<Losses> {
+        let per_epoch = self.batches_per_epoch();
+        let batch = self.train.epoch_batch(
+            ctx.seed,
+            ctx.step / per_epoch,
+            (ctx.step % per_epoch) as usize,
+            self.batch_size,
+        );
+        let loss = self.generator.nll_loss(&batch)?;
+        Ok(Losses::single(
+            names::G_LOSS,
+            loss,
+            &[names::GENERATOR_PRETRAIN_OPTIMIZER],
+        ))
+    }
+
+    /// Fake discriminator input: RelGAN's relaxed samples at the current temperature in an
+    /// adversarial round, hard samples otherwise; detached, and whether they are soft.
+    fn fake_for_discriminator(
+        &self,
+        update: TextUpdate,
+        ctx: &mut StepContext,
+    ) -> Result<(Tensor, bool)> {
+        match self.adversary()?.method {
+            AdversarialMethod::RelGan {
                 beta_max,
                 straight_through,
-            } if ctx.phase == gan_core::Phase::Adversarial => {
+            } if update == TextUpdate::Discriminator => {
                 let beta = Algorithm::beta(beta_max, ctx.step, ctx.phase_steps);
                 let (soft, _) = self.generator.gumbel_sample(
                     self.batch_size,
@@ -151,21 +277,21 @@ impl<E: SequenceEvaluator> TextGan<E> {
         }
     }
 
-    fn discriminator_update(&mut self, ctx: &mut StepContext) -> Result<LossReport> {
+    fn discriminator_update(&self, update: TextUpdate, ctx: &mut StepContext) -> Result<Losses> {
         let real = self.train.random_batch(self.batch_size, ctx.rng);
-        let (fake, fake_is_soft) = self.fake_for_discriminator(ctx)?;
+        let (fake, fake_is_soft) = self.fake_for_discriminator(update, ctx)?;
+        let adversary = self.adversary()?;
+        let disc = &adversary.discriminator;
         let real_ids = self.tokens(&real)?;
-        let d_real = self
-            .discriminator
-            .forward(DiscriminatorInput::Tokens(&real_ids), Some(ctx.rng))?;
+        let d_real = disc.forward(DiscriminatorInput::Tokens(&real_ids), Mode::Train(ctx.rng))?;
         let fake_input = if fake_is_soft {
             DiscriminatorInput::OneHot(&fake)
         } else {
             DiscriminatorInput::Tokens(&fake)
         };
-        let d_fake = self.discriminator.forward(fake_input, Some(ctx.rng))?;
-        let mut loss = ctx.loss.discriminator_loss(&d_real, &d_fake)?;
-        if let Some(lambda) = ctx.loss.gradient_penalty_weight() {
+        let d_fake = disc.forward(fake_input, Mode::Train(ctx.rng))?;
+        let mut loss = adversary.loss.discriminator_loss(&d_real, &d_fake)?;
+        if let Some(lambda) = adversary.loss.gradient_penalty_weight() {
             let real_soft = self.one_hot(&real)?;
             let fake_soft = if fake_is_soft {
                 fake.clone()
@@ -175,112 +301,40 @@ impl<E: SequenceEvaluator> TextGan<E> {
                     fake.flatten_all()?.to_vec1()?,
                 )?)?
             };
-            let disc = &self.discriminator;
             let critic = |x: &Tensor| {
-                disc.forward(DiscriminatorInput::OneHot(x), None)
+                disc.forward(DiscriminatorInput::OneHot(x), Mode::Eval)
                     .map_err(gan_core::Error::from)
             };
             let penalty = gradient_penalty(critic, &real_soft, &fake_soft, ctx.rng)?;
             loss = (loss + (penalty * lambda)?)?;
         }
         let accuracy = binary_accuracy(&d_real, &d_fake)?;
-        Ok(LossReport::new(loss).with("d_accuracy", accuracy))
+        Ok(
+            Losses::single(names::D_LOSS, loss, &[names::DISCRIMINATOR_OPTIMIZER])
+                .with("d_accuracy", accuracy),
+        )
     }
 
-    /// SeqGAN's reward of every token: the discriminator's mean "real" probability over the
-    /// rollouts that complete its prefix (the whole sequence's probability at the last token).
-    fn rollout_rewards(
-        &self,
-        samples: &TokenSequences,
-        rollouts: usize,
-        rng: &mut SeededRng,
-    ) -> Result<Vec<f32>> {
-        let (b, t) = (samples.len(), samples.seq_len());
-        let mut rewards = vec![0f32; b * t];
-        for (given_minus_1, completed) in self
-            .generator
-            .rollouts(samples, rollouts, rng)?
-            .iter()
-            .enumerate()
-        {
-            let ids = self.tokens(completed)?;
-            let probs = self
-                .discriminator
-                .real_probability(DiscriminatorInput::Tokens(&ids))?;
-            for (row, p) in probs.iter().enumerate() {
-                rewards[(row % b) * t + given_minus_1] += p / rollouts as f32;
-            }
-        }
-        let ids = self.tokens(samples)?;
-        for (row, p) in self
-            .discriminator
-            .real_probability(DiscriminatorInput::Tokens(&ids))?
-            .iter()
-            .enumerate()
-        {
-            rewards[row * t + t - 1] = *p;
-        }
-        Ok(rewards)
-    }
-}
-
-fn binary_accuracy(real: &Tensor, fake: &Tensor) -> Result<f64> {
-    let r = real
-        .ge(0f32)?
-        .to_dtype(candle_core::DType::F32)?
-        .sum_all()?
-        .to_scalar::<f32>()?;
-    let f = fake
-        .lt(0f32)?
-        .to_dtype(candle_core::DType::F32)?
-        .sum_all()?
-        .to_scalar::<f32>()?;
-    Ok(((r + f) / (real.elem_count() + fake.elem_count()) as f32) as f64)
-}
-
-impl<E: SequenceEvaluator> GanTask for TextGan<E> {
-    fn generator_params(&self) -> &ParamStore {
-        self.generator.params()
-    }
-    fn discriminator_params(&self) -> &ParamStore {
-        self.discriminator.params()
-    }
-
-    fn generator_pretrain_loss(&mut self, ctx: &mut StepContext) -> gan_core::Result<LossReport> {
-        let per_epoch = self.train.batches_per_epoch(self.batch_size) as u64;
-        let batch = self.train.epoch_batch(
-            ctx.seed,
-            ctx.step / per_epoch,
-            (ctx.step % per_epoch) as usize,
-            self.batch_size,
-        );
-        let loss = self.generator.nll_loss(&batch)?;
-        Ok(LossReport::new(loss))
-    }
-
-    fn discriminator_loss(&mut self, ctx: &mut StepContext) -> gan_core::Result<LossReport> {
-        Ok(self.discriminator_update(ctx)?)
-    }
-
-    fn generator_loss(&mut self, ctx: &mut StepContext) -> gan_core::Result<LossReport> {
-        match self.algorithm.clone() {
-            Algorithm::Mle => Err(gan_core::Error::Config(
-                "the mle algorithm has no adversarial rounds; set adversarial_rounds = 0".into(),
-            )),
-            Algorithm::SeqGan { rollouts } => {
+    fn generator_update(&self, ctx: &mut StepContext) -> Result<Losses> {
+        let adversary = self.adversary()?;
+        match adversary.method {
+            AdversarialMethod::SeqGan { rollouts } => {
                 let samples =
                     self.generator
                         .sample(self.batch_size, &SamplingConfig::default(), ctx.rng)?;
-                let rewards = self.rollout_rewards(&samples, rollouts, ctx.rng)?;
+                let rewards = self.rollout_rewards(adversary, &samples, rollouts, ctx.rng)?;
                 let mean_reward =
                     rewards.iter().map(|&r| r as f64).sum::<f64>() / rewards.len() as f64;
                 // Maximise sum_t Q_t log p(y_t), averaged over the batch.
                 let weights: Vec<f32> =
                     rewards.iter().map(|r| r / self.batch_size as f32).collect();
                 let loss = self.generator.weighted_nll(&samples, &weights)?;
-                Ok(LossReport::new(loss).with("reward", mean_reward))
+                Ok(
+                    Losses::single(names::G_LOSS, loss, &[names::GENERATOR_OPTIMIZER])
+                        .with("reward", mean_reward),
+                )
             }
-            Algorithm::RelGan {
+            AdversarialMethod::RelGan {
                 beta_max,
                 straight_through,
             } => {
@@ -294,17 +348,97 @@ impl<E: SequenceEvaluator> GanTask for TextGan<E> {
                     ctx.rng,
                 )?;
                 // The generator step needs D's gradient with respect to its input only.
-                let frozen = self.discriminator.frozen();
+                let frozen = adversary.discriminator.frozen();
                 let d_real =
-                    frozen.forward(DiscriminatorInput::Tokens(&real_ids), Some(ctx.rng))?;
-                let d_fake = frozen.forward(DiscriminatorInput::OneHot(&soft), Some(ctx.rng))?;
-                let loss = ctx.loss.generator_loss(&d_real, &d_fake)?;
-                Ok(LossReport::new(loss).with("beta", beta))
+                    frozen.forward(DiscriminatorInput::Tokens(&real_ids), Mode::Train(ctx.rng))?;
+                let d_fake =
+                    frozen.forward(DiscriminatorInput::OneHot(&soft), Mode::Train(ctx.rng))?;
+                let loss = adversary.loss.generator_loss(&d_real, &d_fake)?;
+                Ok(
+                    Losses::single(names::G_LOSS, loss, &[names::GENERATOR_OPTIMIZER])
+                        .with("beta", beta),
+                )
             }
         }
     }
 
-    fn evaluate(&mut self, rng: &mut SeededRng) -> gan_core::Result<Metrics> {
-        Ok(self.evaluator.evaluate(&self.generator, rng)?)
+    /// SeqGAN's reward of every token: the discriminator's mean "real" probability over the
+    /// rollouts that complete its prefix (the whole sequence's probability at the last token).
+    fn rollout_rewards(
+        &self,
+        adversary: &Adversary,
+        samples: &TokenSequences,
+        rollouts: usize,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<f32>> {
+        let disc = &adversary.discriminator;
+        let (b, t) = (samples.len(), samples.seq_len());
+        let mut rewards = vec![0f32; b * t];
+        for (given_minus_1, completed) in self
+            .generator
+            .rollouts(samples, rollouts, rng)?
+            .iter()
+            .enumerate()
+        {
+            let ids = self.tokens(completed)?;
+            let probs = disc.real_probability(DiscriminatorInput::Tokens(&ids))?;
+            for (row, p) in probs.iter().enumerate() {
+                rewards[(row % b) * t + given_minus_1] += p / rollouts as f32;
+            }
+        }
+        let ids = self.tokens(samples)?;
+        for (row, p) in disc
+            .real_probability(DiscriminatorInput::Tokens(&ids))?
+            .iter()
+            .enumerate()
+        {
+            rewards[row * t + t - 1] = *p;
+        }
+        Ok(rewards)
+    }
+}
+
+fn binary_accuracy(real: &Tensor, fake: &Tensor) -> Result<f64> {
+    let count = |t: Tensor| -> Result<f32> {
+        Ok(t.to_dtype(candle_core::DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?)
+    };
+    let r = count(real.ge(0f32)?)?;
+    let f = count(fake.lt(0f32)?)?;
+    Ok(((r + f) / (real.elem_count() + fake.elem_count()) as f32) as f64)
+}
+
+impl<E: SequenceEvaluator> Task for TextGan<E> {
+    type Update = TextUpdate;
+
+    fn groups(&self) -> Vec<ParamGroup<'_>> {
+        let mut groups = vec![ParamGroup::Trained {
+            name: names::GENERATOR,
+            params: self.generator.params(),
+        }];
+        if let Some(adversary) = &self.adversary {
+            groups.push(ParamGroup::Trained {
+                name: names::DISCRIMINATOR,
+                params: adversary.discriminator.params(),
+            });
+        }
+        groups
+    }
+
+    fn update(&mut self, update: TextUpdate, ctx: &mut StepContext) -> gan_core::Result<Losses> {
+        Ok(match update {
+            TextUpdate::Mle => self.mle_update(ctx)?,
+            TextUpdate::DiscriminatorPretrain | TextUpdate::Discriminator => {
+                self.discriminator_update(update, ctx)?
+            }
+            TextUpdate::Generator => self.generator_update(ctx)?,
+        })
+    }
+
+    fn evaluate(&mut self, rng: &mut SeededRng) -> gan_core::Result<Evaluation> {
+        Ok(Evaluation::test_only(
+            self.evaluator.evaluate(&self.generator, rng)?,
+        ))
     }
 }

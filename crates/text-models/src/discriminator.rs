@@ -11,7 +11,7 @@
 //! one-hot row times the embedding matrix equals the embedding lookup, so both paths agree.
 
 use candle_core::{Device, Tensor, D};
-use gan_core::{Init, ParamStore, SeededRng};
+use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -163,12 +163,8 @@ impl CnnDiscriminator {
         self.config.num_rep
     }
 
-    /// Logits `[B * num_rep]`. With `dropout_rng`, dropout is applied (training); without, not.
-    pub fn forward(
-        &self,
-        input: DiscriminatorInput,
-        dropout_rng: Option<&mut SeededRng>,
-    ) -> Result<Tensor> {
+    /// Logits `[B * num_rep]`; dropout is applied in training mode only.
+    pub fn forward(&self, input: DiscriminatorInput, mut mode: Mode) -> Result<Tensor> {
         let emb = match input {
             DiscriminatorInput::Tokens(ids) => {
                 let (b, t) = ids.dims2()?;
@@ -209,10 +205,7 @@ impl CnnDiscriminator {
             .broadcast_add(&self.highway_b)?;
         let gate = candle_nn::ops::sigmoid(&gate_in)?;
         let highway = ((&gate * gate_in.relu()?)? + ((1.0 - &gate)? * &features)?)?;
-        let highway = match dropout_rng {
-            Some(rng) => rng.dropout(&highway, self.config.dropout)?,
-            None => highway,
-        };
+        let highway = mode.dropout(&highway, self.config.dropout)?;
         Ok(highway
             .matmul(&self.out_w)?
             .broadcast_add(&self.out_b)?
@@ -242,7 +235,7 @@ impl CnnDiscriminator {
 
     /// Probability that each sequence is real, averaged over its representations: `[B]`.
     pub fn real_probability(&self, input: DiscriminatorInput) -> Result<Vec<f32>> {
-        let logits = self.frozen().forward(input, None)?;
+        let logits = self.frozen().forward(input, Mode::Eval)?;
         let r = self.config.num_rep;
         let probs = candle_nn::ops::sigmoid(&logits)?;
         let b = probs.dim(0)? / r;

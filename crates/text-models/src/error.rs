@@ -9,6 +9,8 @@ pub enum Error {
     Data(#[from] socgan_data::Error),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Nn(#[from] socgan_nn::Error),
     #[error("{path}: {message}")]
     Oracle { path: PathBuf, message: String },
     #[error("shape mismatch: {0}")]
@@ -20,11 +22,12 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl From<Error> for gan_core::Error {
-    /// Lets a [`gan_core::GanTask`] implemented here report any text-model error.
+    /// Lets a [`gan_core::Task`] implemented here report any text-model error.
     fn from(e: Error) -> Self {
         match e {
             Error::Core(inner) => inner,
             Error::Candle(inner) => gan_core::Error::Candle(inner),
+            Error::Nn(socgan_nn::Error::Candle(inner)) => gan_core::Error::Candle(inner),
             other => gan_core::Error::Config(other.to_string()),
         }
     }

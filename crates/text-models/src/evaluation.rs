@@ -5,6 +5,25 @@ use socgan_data::TokenSequences;
 
 use crate::{LstmGenerator, Oracle, Result, SamplingConfig};
 
+/// The names of the metrics below (logged under `test/` by the trainer): the one place they
+/// are spelled.
+pub mod metric {
+    /// The oracle's mean per-token NLL of generator samples.
+    pub const NLL_ORACLE: &str = "nll_oracle";
+    /// The generator's mean per-token NLL of held-out data.
+    pub const NLL_GEN: &str = "nll_gen";
+    /// The oracle's NLL of its own held-out samples.
+    pub const NLL_ORACLE_FLOOR: &str = "nll_oracle_floor";
+    /// BLEU-`n` of generated sentences against the test set.
+    pub fn bleu(n: usize) -> String {
+        format!("bleu{n}")
+    }
+    /// Self-BLEU-`n` of generated sentences against each other.
+    pub fn self_bleu(n: usize) -> String {
+        format!("self_bleu{n}")
+    }
+}
+
 /// Scores a generator; called by the training loop at its evaluation points.
 pub trait SequenceEvaluator {
     fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics>;
@@ -54,9 +73,12 @@ impl SequenceEvaluator for OracleEvaluator {
             None => *self.floor.insert(self.oracle.nll(&self.held_out)?),
         };
         Ok(Metrics::from([
-            ("nll_oracle".to_string(), self.oracle.nll(&samples)?),
-            ("nll_gen".to_string(), generator.mean_nll(&self.held_out)?),
-            ("nll_oracle_floor".to_string(), floor),
+            (metric::NLL_ORACLE.to_string(), self.oracle.nll(&samples)?),
+            (
+                metric::NLL_GEN.to_string(),
+                generator.mean_nll(&self.held_out)?,
+            ),
+            (metric::NLL_ORACLE_FLOOR.to_string(), floor),
         ]))
     }
     fn set_sampling(&mut self, sampling: SamplingConfig) {
@@ -116,13 +138,10 @@ impl SequenceEvaluator for TextEvaluator {
                 .iter()
                 .map(|h| index.sentence_bleu(h, n, None))
                 .sum();
-            metrics.insert(format!("bleu{n}"), total / hypotheses.len().max(1) as f64);
-            metrics.insert(
-                format!("self_bleu{n}"),
-                crate::bleu::self_bleu(&hypotheses, n),
-            );
+            metrics.insert(metric::bleu(n), total / hypotheses.len().max(1) as f64);
+            metrics.insert(metric::self_bleu(n), crate::bleu::self_bleu(&hypotheses, n));
         }
-        metrics.insert("nll_gen".to_string(), generator.mean_nll(&self.test)?);
+        metrics.insert(metric::NLL_GEN.to_string(), generator.mean_nll(&self.test)?);
         Ok(metrics)
     }
     fn set_sampling(&mut self, sampling: SamplingConfig) {

@@ -6,8 +6,9 @@ use gan_core::{Init, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 use socgan_data::TokenSequences;
 
-use crate::kernels::{self, SamplingConfig};
+use crate::kernels;
 use crate::{Error, Result};
+use socgan_nn::SamplingConfig;
 
 /// Generator sizes. The defaults are the synthetic-oracle benchmark's (SeqGAN, RelGAN Table 1):
 /// vocabulary 5,000, embedding 32, hidden 32, length 20, start token 0.
@@ -80,7 +81,7 @@ impl TokenDraw<'_> {
         let (rows, hidden_dim) = hidden.dims2()?;
         let h = hidden.flatten_all()?.to_vec1::<f32>()?;
         let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
-        Ok(kernels::sample_rows(
+        Ok(socgan_nn::sample_rows(
             &h,
             &self.weight,
             &self.bias,
@@ -231,13 +232,13 @@ impl LstmGenerator {
     /// rewards as weights this is the REINFORCE loss.
     pub fn weighted_nll(&self, seqs: &TokenSequences, weights: &[f32]) -> Result<Tensor> {
         let hidden = self.hidden_states(seqs)?;
-        kernels::linear_cross_entropy(
+        Ok(socgan_nn::linear_cross_entropy(
             &hidden,
             &self.out_weight,
             &self.out_bias,
             seqs.tokens(),
             weights,
-        )
+        )?)
     }
 
     /// Per-token negative log-likelihood, no gradient.
@@ -246,7 +247,7 @@ impl LstmGenerator {
         for start in (0..seqs.len()).step_by(SAMPLE_CHUNK) {
             let chunk = seqs.slice(start, (start + SAMPLE_CHUNK).min(seqs.len()));
             let hidden = self.hidden_states(&chunk)?.detach();
-            out.extend(kernels::row_nll(
+            out.extend(socgan_nn::row_nll(
                 &hidden,
                 &self.out_weight.detach(),
                 &self.out_bias.detach(),

@@ -1,22 +1,27 @@
-//! Token-sequence GANs: an LSTM generator, SeqGAN's and RelGAN's CNN discriminators, the
-//! synthetic-oracle benchmark, and the MLE / SeqGAN / RelGAN algorithms as [`gan_core::GanTask`]s.
+//! Token-sequence models: an LSTM generator, SeqGAN's and RelGAN's CNN discriminators, the
+//! synthetic-oracle benchmark, the MLE / SeqGAN / RelGAN algorithms as a [`gan_core::Task`], and
+//! the text GAN [`experiment`] (what `socgan` runs for a `task = "text_gan"` config).
 //!
-//! The vocabulary-sized computations (projection, softmax, cross-entropy, sampling) run in the
-//! fused CPU kernels of [`kernels`], with candle reference implementations beside them.
+//! The models read token ids and nothing textual: the behaviour crate trains the same generator
+//! and discriminator over item ids. Text enters only through the experiment's data preparation
+//! (tokenizers) and BLEU. The vocabulary-sized computations (projection, softmax, cross-entropy,
+//! sampling) run in `socgan-nn`'s fused kernels; the discriminators' convolutions and the LSTM
+//! recurrence in [`kernels`].
 
 pub mod algorithms;
 pub mod bleu;
 pub mod discriminator;
 pub mod error;
 pub mod evaluation;
+pub mod experiment;
 pub mod generator;
 pub mod kernels;
 pub mod oracle;
 
-pub use algorithms::{Algorithm, TextGan};
+pub use algorithms::{AdversarialMethod, Algorithm, TextGan, TextUpdate};
 pub use discriminator::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput};
 pub use error::{Error, Result};
 pub use evaluation::{OracleEvaluator, SequenceEvaluator, TextEvaluator};
 pub use generator::{GeneratorConfig, LstmGenerator};
-pub use kernels::SamplingConfig;
 pub use oracle::Oracle;
+pub use socgan_nn::SamplingConfig;

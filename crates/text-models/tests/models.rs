@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use gan_core::gradient_flow::check_gradient_flow;
-use gan_core::SeededRng;
+use gan_core::{Mode, SeededRng};
 use socgan_data::TokenSequences;
 use text_models::{
     CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput, GeneratorConfig, LstmGenerator,
@@ -66,7 +66,7 @@ fn discriminators_gradient_flow_on_tokens_and_soft_inputs_and_relgan_reaches_gen
         let data = g.sample(5, &SamplingConfig::default(), &mut rng).unwrap();
         let ids = data.to_tensor(CPU).unwrap();
         let logits = d
-            .forward(DiscriminatorInput::Tokens(&ids), Some(&mut rng))
+            .forward(DiscriminatorInput::Tokens(&ids), Mode::Train(&mut rng))
             .unwrap();
         assert_eq!(logits.dims(), &[5 * cfg.num_rep]);
         check_gradient_flow(&logits.sqr().unwrap().mean_all().unwrap(), d.params()).unwrap();
@@ -74,7 +74,7 @@ fn discriminators_gradient_flow_on_tokens_and_soft_inputs_and_relgan_reaches_gen
         // generator parameter, and the discriminator's.
         let (soft, _) = g.gumbel_sample(5, 10.0, false, &mut rng).unwrap();
         let fake = d
-            .forward(DiscriminatorInput::OneHot(&soft), Some(&mut rng))
+            .forward(DiscriminatorInput::OneHot(&soft), Mode::Train(&mut rng))
             .unwrap();
         let loss = fake.mean_all().unwrap();
         check_gradient_flow(&loss, g.params()).unwrap();
@@ -123,12 +123,12 @@ fn one_hot_input_equals_token_input() {
             .reshape((3, 10, 40))
             .unwrap();
         let a = d
-            .forward(DiscriminatorInput::Tokens(&ids), None)
+            .forward(DiscriminatorInput::Tokens(&ids), Mode::Eval)
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
         let b = d
-            .forward(DiscriminatorInput::OneHot(&onehot), None)
+            .forward(DiscriminatorInput::OneHot(&onehot), Mode::Eval)
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
@@ -343,10 +343,12 @@ fn frozen_discriminator_passes_gradients_to_the_generator_only() {
     let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
     let d = CnnDiscriminator::new(tiny_relgan_d(), 40, 10, CPU, &mut rng).unwrap();
     let (soft, _) = g.gumbel_sample(3, 5.0, false, &mut rng).unwrap();
-    let live = d.forward(DiscriminatorInput::OneHot(&soft), None).unwrap();
+    let live = d
+        .forward(DiscriminatorInput::OneHot(&soft), Mode::Eval)
+        .unwrap();
     let frozen = d
         .frozen()
-        .forward(DiscriminatorInput::OneHot(&soft), None)
+        .forward(DiscriminatorInput::OneHot(&soft), Mode::Eval)
         .unwrap();
     assert_eq!(
         live.to_vec1::<f32>().unwrap(),

@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{cpu_slice, sgemm, use_fused};
 use crate::{Error, Result};
+use socgan_nn::gemm::{cpu_slice, sgemm, use_fused};
 
 /// Sequences per forward tile.
 const SEQ_TILE: usize = 32;
@@ -231,11 +231,11 @@ mod tests {
             let b = Var::from_tensor(&rng.normal(n, -0.3, 0.5, d).unwrap()).unwrap();
             let fused = conv_max_pool(&x, &w, &b, width).unwrap();
             let plain = reference_conv_max_pool(&x, &w, &b, width).unwrap();
-            let diff = super::super::max_abs_diff;
+            let diff = socgan_nn::equivalence::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((s, n), 0.0, 1.0, d).unwrap();
             let vars = [&x, &w, &b];
-            let diffs = super::super::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            let diffs = socgan_nn::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
             for (v, d) in vars.iter().zip(diffs) {
                 assert!(d < 1e-4, "gradient of {:?} differs by {d}", v.dims());
             }

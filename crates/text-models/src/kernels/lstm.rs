@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use super::{cpu_slice, sgemm};
+use socgan_nn::gemm::{cpu_slice, sgemm};
 
 struct Saved {
     /// Activated gates per step, time-major `[T][B][4H]`.
@@ -186,7 +186,7 @@ impl CustomOp2 for LstmSequence {
 /// included) with recurrent weight `w_hh` (`[H, 4H]`), from a zero state. Differentiable with
 /// respect to both.
 pub fn lstm_sequence(xproj: &Tensor, w_hh: &Tensor) -> crate::Result<Tensor> {
-    if super::use_fused(xproj, w_hh) {
+    if socgan_nn::gemm::use_fused(xproj, w_hh) {
         let op = LstmSequence {
             saved: Mutex::new(None),
         };
@@ -233,11 +233,11 @@ mod tests {
             let w = Var::from_tensor(&rng.normal((h, 4 * h), 0.0, 0.4, d).unwrap()).unwrap();
             let fused = lstm_sequence(&x, &w).unwrap();
             let plain = reference_lstm_sequence(&x, &w).unwrap();
-            let diff = super::super::max_abs_diff;
+            let diff = socgan_nn::equivalence::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((b, t, h), 0.0, 1.0, d).unwrap();
             let vars = [&x, &w];
-            let diffs = super::super::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            let diffs = socgan_nn::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
             for (v, d) in vars.iter().zip(diffs) {
                 assert!(d < 1e-5, "gradient of {:?} differs by {d}", v.dims());
             }

@@ -1,5 +1,5 @@
-//! Straightforward candle compositions of the fused kernels, kept for the equivalence tests and
-//! used on devices the kernels do not cover.
+//! Plain candle compositions of the fused kernels and candle's own ops the building blocks
+//! replace, kept for the equivalence tests and used on devices the kernels do not cover.
 
 use candle_core::{Tensor, D};
 
@@ -42,4 +42,9 @@ pub fn row_nll(
             .neg()?
             .to_vec1()?,
     )
+}
+
+/// candle's fused layer norm (no backward): the forward twin of [`crate::LayerNorm`].
+pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
+    Ok(candle_nn::ops::layer_norm(xs, weight, bias, eps as f32)?)
 }

@@ -1,0 +1,57 @@
+//! The model crates the binary dispatches to, by the `task` tag of a config or checkpoint. Adding
+//! a model crate adds a variant here and one arm per command in `main.rs`.
+
+use anyhow::{anyhow, bail, Result};
+use gan_core::config::ConfigTable;
+
+/// A task tag the binary knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskKind {
+    /// Token-sequence GANs (MLE, SeqGAN, RelGAN) on the synthetic oracle or real text.
+    TextGan,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 1] = [TaskKind::TextGan];
+
+    pub fn tag(self) -> &'static str {
+        match self {
+            TaskKind::TextGan => text_models::experiment::TASK,
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.tag() == tag)
+            .ok_or_else(|| anyhow!("unknown task `{tag}` (tasks: {})", Self::tags()))
+    }
+
+    /// The task a config names in its `task` key.
+    pub fn of_config(config: &ConfigTable) -> Result<Self> {
+        match config.task()? {
+            Some(tag) => Self::from_tag(tag).map_err(|e| anyhow!("{}: {e}", config.origin)),
+            None => bail!(
+                "{}: no `task` key; add e.g. task = \"{}\" (tasks: {})",
+                config.origin,
+                TaskKind::TextGan.tag(),
+                Self::tags()
+            ),
+        }
+    }
+
+    /// The task whose crate owns benchmark `workload`.
+    pub fn owning_workload(workload: &str) -> Result<Self> {
+        if text_models::experiment::bench::WORKLOADS.contains(&workload) {
+            return Ok(TaskKind::TextGan);
+        }
+        bail!(
+            "unknown workload `{workload}`; text_gan: {}",
+            text_models::experiment::bench::WORKLOADS.join(", ")
+        )
+    }
+
+    fn tags() -> String {
+        Self::ALL.map(|t| t.tag()).join(", ")
+    }
+}

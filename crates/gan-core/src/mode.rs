@@ -1,0 +1,36 @@
+//! Train and eval mode, made explicit in every forward pass that depends on it.
+
+use candle_core::Tensor;
+
+use crate::{Result, SeededRng};
+
+/// Whether a forward pass trains or evaluates. Training mode carries the RNG that dropout masks
+/// (and any other training-time noise) draw from, so a training forward pass cannot be asked for
+/// without one; batch-normalising layers use batch statistics and update their running averages
+/// in training mode and read the running averages in eval mode.
+pub enum Mode<'a> {
+    Train(&'a mut SeededRng),
+    Eval,
+}
+
+impl Mode<'_> {
+    pub fn is_train(&self) -> bool {
+        matches!(self, Mode::Train(_))
+    }
+
+    /// Inverted dropout with probability `p` in training mode; the identity in eval mode.
+    pub fn dropout(&mut self, xs: &Tensor, p: f32) -> Result<Tensor> {
+        match self {
+            Mode::Train(rng) => rng.dropout(xs, p),
+            Mode::Eval => Ok(xs.clone()),
+        }
+    }
+
+    /// The same mode for a nested call (the RNG reborrowed).
+    pub fn reborrow(&mut self) -> Mode<'_> {
+        match self {
+            Mode::Train(rng) => Mode::Train(rng),
+            Mode::Eval => Mode::Eval,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Helpers of the kernel equivalence tests (here and in model crates that add kernels of their
+//! own): largest differences in values and in gradients between a fused op and its reference.
+
+use candle_core::{Tensor, Var};
+
+/// Largest absolute difference between two tensors (the kernel equivalence tests).
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("same shapes")
+}
+
+/// For each of `vars`, the largest difference between its gradients through `fused` and through
+/// `plain`, both projected on the same random `probe` (so every output element matters).
+pub fn max_gradient_diffs(
+    fused: &Tensor,
+    plain: &Tensor,
+    probe: &Tensor,
+    vars: &[&Var],
+) -> Vec<f32> {
+    let grads = |out: &Tensor| {
+        (out * probe)
+            .and_then(|t| t.sum_all())
+            .and_then(|t| t.backward())
+            .expect("differentiable")
+    };
+    let (gf, gp) = (grads(fused), grads(plain));
+    vars.iter()
+        .map(|v| max_abs_diff(gf.get(v).expect("used"), gp.get(v).expect("used")))
+        .collect()
+}

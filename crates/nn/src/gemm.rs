@@ -1,0 +1,82 @@
+//! Row-major matrix products on host slices, and the plumbing every fused CPU kernel shares.
+
+use candle_core::{CpuStorage, DType, Layout, Tensor};
+
+/// Row-major `dst[m, n] (+)= lhs[m, k] @ rhs[k, n]`, every operand given by its strides.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Bounds of the furthest element each operand touches.
+    assert!(dst.len() > (m - 1) * dst_rs + (n - 1), "dst too small");
+    if k > 0 {
+        assert!(
+            lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs,
+            "lhs too small"
+        );
+        assert!(
+            rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs,
+            "rhs too small"
+        );
+    }
+    // SAFETY: the asserts above keep every access inside the slices; dst does not alias lhs/rhs
+    // (it is a distinct &mut).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// The contiguous `f32` slice of a CPU storage, or an error naming the operand.
+pub fn cpu_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{what} must be contiguous")))?;
+    match storage {
+        CpuStorage::F32(v) => Ok(&v[start..end]),
+        _ => Err(candle_core::Error::Msg(format!("{what} must be f32"))),
+    }
+}
+
+/// Whether the fused CPU kernels apply: `f32` tensors on the CPU (elsewhere the candle reference
+/// compositions run).
+pub fn use_fused(hidden: &Tensor, weight: &Tensor) -> bool {
+    hidden.device().is_cpu() && hidden.dtype() == DType::F32 && weight.dtype() == DType::F32
+}

@@ -1,0 +1,26 @@
+//! Building blocks every model crate needs, each beside the reference it is tested against:
+//! - [`linear_cross_entropy`] / [`row_nll`]: a fused projection + softmax + cross-entropy over any
+//!   vocabulary (words, items, classes), with its own backward (`reference::linear_cross_entropy`
+//!   is the candle composition);
+//! - [`sample_rows`]: batched sampling from the same projection, with temperature, top-k, top-p;
+//! - [`LayerNorm`]: a layer norm whose gradients reach its parameters (candle's does not;
+//!   `reference::layer_norm` is candle's op);
+//! - [`gemm`], [`fast_math`], [`equivalence`]: what fused CPU kernels in model crates build on and
+//!   are tested with.
+//!
+//! Parameters come from `gan_core::ParamStore` (seeded); nothing here draws random numbers
+//! except from a caller's `gan_core::SeededRng`.
+
+pub mod cross_entropy;
+pub mod equivalence;
+pub mod error;
+pub mod fast_math;
+pub mod gemm;
+pub mod layer_norm;
+pub mod reference;
+pub mod sampling;
+
+pub use cross_entropy::{linear_cross_entropy, row_nll};
+pub use error::{Error, Result};
+pub use layer_norm::LayerNorm;
+pub use sampling::{sample_rows, SamplingConfig};

@@ -1,0 +1,234 @@
+//! `socgan bench --workload W`: one timed workload per process (so that its peak memory is its
+//! own), printed as one JSON line. `cargo xtask bench` runs these alternately with the PyTorch
+//! peers in `benches/peers/` and reports ratios. Sizes are the SeqGAN/RelGAN synthetic setting:
+//! vocabulary 5,000, embedding 32, hidden 32, length 20, batch 64, 10,000 sequences. Training
+//! workloads run the trainer's own [`Stepper`] over the text GAN task, so what they time is what
+//! training does.
+
+use std::time::Instant;
+
+use candle_core::Device;
+use gan_core::trainer::Stepper;
+use gan_core::{
+    AdamConfig, AdversarialLoss, Metrics, OptimizerSpec, PhaseSpec, SeededRng, TrainerConfig,
+};
+use serde_json::{json, Value};
+use socgan_data::TokenSequences;
+
+use crate::algorithms::{names, TextUpdate};
+use crate::{
+    Algorithm, CnnDiscriminator, DiscriminatorConfig, Error, GeneratorConfig, LstmGenerator,
+    Oracle, Result, SamplingConfig, SequenceEvaluator, TextGan,
+};
+
+/// The workloads, in the order `cargo xtask bench` runs them.
+pub const WORKLOADS: [&str; 5] = [
+    "mle-epoch",
+    "sample-10k",
+    "seqgan-round",
+    "relgan-step",
+    "nll-oracle-10k",
+];
+
+const N: usize = 10_000;
+const BATCH: usize = 64;
+const SEQ_LEN: usize = 20;
+const VOCAB: usize = 5000;
+
+struct NoEvaluation;
+impl SequenceEvaluator for NoEvaluation {
+    fn evaluate(&mut self, _: &LstmGenerator, _: &mut SeededRng) -> Result<Metrics> {
+        Ok(Metrics::new())
+    }
+    fn set_sampling(&mut self, _: SamplingConfig) {}
+}
+
+fn random_sequences(rng: &mut SeededRng) -> Result<TokenSequences> {
+    let tokens = (0..N * SEQ_LEN).map(|_| rng.below(VOCAB) as u32).collect();
+    Ok(TokenSequences::new(SEQ_LEN, tokens)?)
+}
+
+/// Peak resident memory of this process, from the kernel.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// torch.optim.Adam's defaults, as the peers use them, with clipping to norm 5.
+fn adam(lr: f64) -> AdamConfig {
+    AdamConfig {
+        lr,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.0,
+        grad_clip: Some(5.0),
+        ..Default::default()
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Times `repeats` calls of `work` after one warm-up call (as the peers do); the median.
+fn timed(repeats: usize, mut work: impl FnMut() -> Result<()>) -> Result<f64> {
+    work()?;
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let start = Instant::now();
+        work()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+/// One MLE epoch (156 steps of 64 sequences), through the trainer's stepper.
+fn mle_epoch(repeats: usize, rng: &mut SeededRng) -> Result<f64> {
+    let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, rng)?;
+    let mut task = TextGan::new(
+        g,
+        None,
+        &Algorithm::Mle,
+        AdversarialLoss::NonSaturating,
+        random_sequences(rng)?,
+        BATCH,
+        NoEvaluation,
+    )?;
+    let per_epoch = task.batches_per_epoch();
+    let config = TrainerConfig {
+        phases: vec![PhaseSpec {
+            name: "generator_pretrain".into(),
+            steps: per_epoch * (repeats as u64 + 1),
+            round: vec![(TextUpdate::Mle, 1)],
+            eval_every: 0,
+            checkpoint_every: 0,
+        }],
+        optimizers: vec![OptimizerSpec::new(
+            names::GENERATOR_PRETRAIN_OPTIMIZER,
+            names::GENERATOR,
+            adam(0.01),
+        )],
+        ..TrainerConfig::new(0)
+    };
+    let mut stepper = Stepper::new(&config, &task)?;
+    let mut step = 0;
+    timed(repeats, || {
+        for _ in 0..per_epoch {
+            stepper.step(&mut task, step)?;
+            step += 1;
+        }
+        Ok(())
+    })
+}
+
+/// One adversarial round (`d_steps` D updates, then one G update), through the trainer's
+/// stepper; the temperature schedule runs over RelGAN's 3,000 rounds.
+fn adversarial_round(relgan: bool, repeats: usize, rng: &mut SeededRng) -> Result<f64> {
+    let (algorithm, disc, loss, d_steps, g_lr) = if relgan {
+        (
+            Algorithm::RelGan {
+                beta_max: 100.0,
+                straight_through: false,
+            },
+            DiscriminatorConfig::relgan(),
+            AdversarialLoss::Rsgan,
+            5,
+            1e-4,
+        )
+    } else {
+        (
+            Algorithm::SeqGan { rollouts: 16 },
+            DiscriminatorConfig::seqgan(),
+            AdversarialLoss::NonSaturating,
+            15,
+            0.01,
+        )
+    };
+    let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, rng)?;
+    let d = CnnDiscriminator::new(disc, VOCAB, SEQ_LEN, &Device::Cpu, rng)?;
+    let mut task = TextGan::new(
+        g,
+        Some(d),
+        &algorithm,
+        loss,
+        random_sequences(rng)?,
+        BATCH,
+        NoEvaluation,
+    )?;
+    let config = TrainerConfig {
+        phases: vec![PhaseSpec {
+            name: "adversarial".into(),
+            steps: 3000,
+            round: vec![
+                (TextUpdate::Discriminator, d_steps),
+                (TextUpdate::Generator, 1),
+            ],
+            eval_every: 0,
+            checkpoint_every: 0,
+        }],
+        optimizers: vec![
+            OptimizerSpec::new(names::GENERATOR_OPTIMIZER, names::GENERATOR, adam(g_lr)),
+            OptimizerSpec::new(
+                names::DISCRIMINATOR_OPTIMIZER,
+                names::DISCRIMINATOR,
+                adam(1e-4),
+            ),
+        ],
+        ..TrainerConfig::new(0)
+    };
+    let mut stepper = Stepper::new(&config, &task)?;
+    let mut step = 0;
+    timed(repeats, || {
+        stepper.step(&mut task, step)?;
+        step += 1;
+        Ok(())
+    })
+}
+
+/// Runs `workload` and returns `{"workload", "threads", "seconds", "throughput", "unit",
+/// "peak_rss_mb"}`.
+pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+    let mut rng = SeededRng::new(0);
+    let tokens = (N * SEQ_LEN) as f64;
+    let (seconds, throughput, unit) = match workload {
+        "mle-epoch" => {
+            let s = mle_epoch(repeats, &mut rng)?;
+            (s, ((N / BATCH * BATCH * SEQ_LEN) as f64) / s, "tokens/s")
+        }
+        "sample-10k" => {
+            let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, &mut rng)?;
+            let mut draw = SeededRng::new(1);
+            let s = timed(repeats, || {
+                g.sample(N, &SamplingConfig::default(), &mut draw)
+                    .map(|_| ())
+            })?;
+            (s, tokens / s, "tokens/s")
+        }
+        "seqgan-round" => (adversarial_round(false, repeats, &mut rng)?, 1.0, "rounds"),
+        "relgan-step" => (adversarial_round(true, repeats, &mut rng)?, 1.0, "rounds"),
+        "nll-oracle-10k" => {
+            let oracle = Oracle::random(GeneratorConfig::default(), 1, &Device::Cpu)?;
+            let samples = random_sequences(&mut rng)?;
+            let s = timed(repeats, || oracle.nll(&samples).map(|_| ()))?;
+            (s, tokens / s, "tokens/s")
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "unknown workload `{other}`; one of {}",
+                WORKLOADS.join(", ")
+            )))
+        }
+    };
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    Ok(
+        json!({ "workload": workload, "threads": threads, "seconds": seconds, "throughput": throughput, "unit": unit, "peak_rss_mb": peak_rss_mb() }),
+    )
+}

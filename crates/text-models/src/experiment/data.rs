@@ -1,0 +1,241 @@
+//! Building a run from its config: the oracle and its samples, or real text read, normalised,
+//! tokenised and encoded; the evaluator of each protocol; the generator.
+
+use std::path::Path;
+
+use candle_core::Device;
+use gan_core::{Checkpoint, SeededRng};
+use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+use socgan_data::tokenizer::TextTokenizer;
+use socgan_data::TokenSequences;
+
+use crate::algorithms::names;
+use crate::evaluation::ToWords;
+use crate::experiment::config::{DataConfig, DataFiles, OracleSource, RunConfig};
+use crate::{
+    Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result, SequenceEvaluator,
+    TextEvaluator,
+};
+
+/// CPU by default; the first CUDA device when built with `--features cuda`.
+pub fn device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Device::new_cuda(0)
+            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
+    }
+    #[cfg(not(feature = "cuda"))]
+    Ok(Device::Cpu)
+}
+
+/// What a run trains on and how it is scored.
+pub struct Prepared {
+    pub train: TokenSequences,
+    pub evaluator: Box<dyn SequenceEvaluator>,
+    /// The tokenizer of a text run.
+    pub tokenizer: Option<TextTokenizer>,
+}
+
+/// Builds the data and evaluator of `config`. A text run trains its tokenizer (or loads
+/// `tokenizer`, e.g. the one saved beside a checkpoint) and records the vocabulary size and
+/// `<bos>` id in `config.generator`.
+pub fn prepare(
+    config: &mut RunConfig,
+    device: &Device,
+    tokenizer: Option<&Path>,
+) -> Result<Prepared> {
+    match config.data.clone() {
+        DataConfig::Oracle { .. } => {
+            let data = oracle_data(config, device)?;
+            Ok(Prepared {
+                train: data.train,
+                evaluator: Box::new(OracleEvaluator::new(
+                    data.oracle,
+                    data.test,
+                    data.eval_samples,
+                )),
+                tokenizer: None,
+            })
+        }
+        DataConfig::Text { .. } => prepare_text(config, tokenizer),
+    }
+}
+
+/// Reads the normalised, non-empty posts of `files`.
+fn read_posts(
+    files: &DataFiles,
+    text_field: &str,
+    lossy: bool,
+    normalize: &socgan_data::posts::Normalizer,
+) -> Result<Vec<String>> {
+    let mut texts = Vec::new();
+    for path in files.paths() {
+        let format = PostFormat::for_path(path, text_field);
+        let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
+        for post in reader.by_ref() {
+            let text = normalize.apply(&post?.text);
+            if !text.is_empty() {
+                texts.push(text);
+            }
+        }
+        if reader.replaced_invalid_utf8() > 0 {
+            eprintln!(
+                "socgan: {}: replaced invalid UTF-8 in {} posts",
+                path.display(),
+                reader.replaced_invalid_utf8()
+            );
+        }
+    }
+    Ok(texts)
+}
+
+fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prepared> {
+    let DataConfig::Text {
+        train,
+        test,
+        holdout_fraction,
+        text_field,
+        lossy,
+        normalize,
+        tokenizer: tk,
+        num_hypotheses,
+    } = config.data.clone()
+    else {
+        return Err(Error::Config("not a text run".into()));
+    };
+    let first_file = train.paths()[0].display().to_string();
+    let mut train_texts = read_posts(&train, &text_field, lossy, &normalize)?;
+    let test_texts = match &test {
+        Some(files) => read_posts(files, &text_field, lossy, &normalize)?,
+        None => {
+            // File order, not a shuffle: the split does not depend on the seed, so runs with
+            // different seeds are scored on the same posts.
+            let held_out = ((train_texts.len() as f64 * holdout_fraction).round() as usize).max(1);
+            if train_texts.len() < held_out + 1 {
+                return Err(Error::Config(format!(
+                    "{first_file}: too few posts ({}) to hold out a test set; pass a test file",
+                    train_texts.len()
+                )));
+            }
+            train_texts.split_off(train_texts.len() - held_out)
+        }
+    };
+    if train_texts.is_empty() || test_texts.is_empty() {
+        return Err(Error::Config(format!(
+            "{first_file}: no non-empty posts to train or test on"
+        )));
+    }
+    let tok = match tokenizer.or(tk.pretrained.as_deref()) {
+        Some(path) => TextTokenizer::load(path)?,
+        None => TextTokenizer::train(
+            train_texts.iter(),
+            tk.kind,
+            tk.pre_tokenizer,
+            tk.vocab_size,
+            tk.min_frequency,
+        )?,
+    };
+    config.generator.vocab_size = tok.vocab_size();
+    config.generator.start_token = tok.bos_id();
+    let seq_len = config.generator.seq_len;
+    let encode = |texts: &[String]| -> Result<TokenSequences> {
+        let mut ids = Vec::with_capacity(texts.len() * seq_len);
+        for t in texts {
+            ids.extend(tok.encode_fixed(t, seq_len)?);
+        }
+        Ok(TokenSequences::new(seq_len, ids)?)
+    };
+    let train = encode(&train_texts)?;
+    let test = encode(&test_texts)?;
+    let decoder = tok.clone();
+    let to_words: ToWords = Box::new(move |ids| {
+        decoder
+            .decode(ids)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    });
+    Ok(Prepared {
+        train,
+        evaluator: Box::new(TextEvaluator::new(test, to_words, num_hypotheses)),
+        tokenizer: Some(tok),
+    })
+}
+
+/// The oracle and its samples.
+pub struct OracleData {
+    pub oracle: Oracle,
+    pub train: TokenSequences,
+    pub test: TokenSequences,
+    pub eval_samples: usize,
+}
+
+pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
+    let DataConfig::Oracle {
+        oracle,
+        num_train,
+        num_test,
+        eval_samples,
+        data_seed,
+    } = &config.data
+    else {
+        return Err(Error::Config("not an oracle run".into()));
+    };
+    let g = &config.generator;
+    let oracle = match oracle {
+        OracleSource::Seqgan { path } => {
+            let o = Oracle::load_seqgan(path, g.seq_len, device)?;
+            let oc = o.config();
+            if oc.vocab_size != g.vocab_size || g.start_token != 0 {
+                return Err(Error::Config(format!(
+                    "{}: the oracle's vocabulary is {}, but generator.vocab_size = {} (start_token must be 0)",
+                    path.display(),
+                    oc.vocab_size,
+                    g.vocab_size
+                )));
+            }
+            o
+        }
+        OracleSource::Random { seed } => {
+            // TextGAN-PyTorch's oracle has the generator's sizes (embedding 32, hidden 32).
+            let cfg = GeneratorConfig {
+                embed_dim: 32,
+                hidden_dim: 32,
+                ..g.clone()
+            };
+            Oracle::random(cfg, *seed, device)?
+        }
+    };
+    let train = oracle.sample(
+        *num_train,
+        &mut SeededRng::derive(*data_seed, "oracle-data", 0),
+    )?;
+    let test = oracle.sample(
+        *num_test,
+        &mut SeededRng::derive(*data_seed, "oracle-data", 1),
+    )?;
+    Ok(OracleData {
+        oracle,
+        train,
+        test,
+        eval_samples: *eval_samples,
+    })
+}
+
+/// A generator with the config's sizes, initialised from the run seed.
+pub fn generator(config: &RunConfig, device: &Device) -> Result<LstmGenerator> {
+    LstmGenerator::new(
+        config.generator.clone(),
+        device,
+        &mut SeededRng::derive(config.seed, "init", 0),
+    )
+}
+
+/// Loads the generator weights of a checkpoint into `generator`.
+pub fn load_generator(generator: &LstmGenerator, ckpt: &Checkpoint) -> Result<()> {
+    generator
+        .params()
+        .load_with_prefix(&ckpt.tensors, &format!("{}.", names::GENERATOR), &ckpt.dir)
+        .map_err(|e| Error::Config(format!("{e} (generator sizes must match the checkpoint's)")))
+}

@@ -1,0 +1,185 @@
+//! `socgan train` for a text GAN config: data, models, trainer, samples.
+
+use candle_core::Device;
+use gan_core::checkpoint::write_atomic;
+use gan_core::config::ConfigTable;
+use gan_core::run_dir::{self, Existing, Invocation};
+use gan_core::{AdversarialLoss, Checkpoint, RunOptions, RunOutcome, SeededRng, Task, Trainer};
+use socgan_data::datasets::training_files;
+
+use crate::experiment::args::TextTrainArgs;
+use crate::experiment::config::RunConfig;
+use crate::experiment::data::{self, Prepared};
+use crate::experiment::{write_samples, TASK};
+use crate::{CnnDiscriminator, Error, Result, SamplingConfig, TextGan};
+
+/// Trains the run `table` (or, with only `--dataset`, a default MLE run) describes, with
+/// `overrides` applied last; returns how it ended.
+pub fn train(
+    table: Option<ConfigTable>,
+    overrides: &[String],
+    args: &TextTrainArgs,
+    invocation: &Invocation,
+) -> Result<RunOutcome> {
+    let dataset =
+        match &args.dataset {
+            Some(name) => {
+                let mut files = training_files(name)?;
+                if let Some(test) = &args.test {
+                    files.test = Some(vec![test.clone()]);
+                }
+                Some(files)
+            }
+            None if table.is_none() => return Err(Error::Config(
+                "no config: pass --config FILE, or --dataset NAME_OR_FILE for a default MLE run"
+                    .into(),
+            )),
+            None => None,
+        };
+    let mut overrides = overrides.to_vec();
+    if args.lossy {
+        overrides.push("data.lossy=true".to_string());
+    }
+    let mut config = RunConfig::load_for_training(table, dataset.as_ref(), &overrides)?;
+    if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
+        // The gradient penalty differentiates a gradient: candle keeps that graph only with this
+        // set before the first backward pass of the thread (nothing has run one yet).
+        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    }
+    let run_dir = config.out_dir.clone();
+    run_dir::check(&run_dir, invocation.existing)?;
+    let device = data::device()?;
+    // A resumed text run keeps the tokenizer it was trained with.
+    let saved_tokenizer = run_dir.join("tokenizer.json");
+    let keep_tokenizer = (invocation.existing == Existing::Resume && saved_tokenizer.is_file())
+        .then_some(saved_tokenizer.as_path());
+    // Data and init errors surface here, before anything in the run directory is touched.
+    let prepared = data::prepare(&mut config, &device, keep_tokenizer)?;
+    let batches_per_epoch = prepared.train.batches_per_epoch(config.batch_size) as u64;
+    let init = init_checkpoint(&config, batches_per_epoch, &device)?;
+    run_dir::clear_for(&run_dir, invocation.existing)?;
+
+    let config_toml = config.to_toml()?;
+    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+    let mut checkpoint_files = vec![("config.toml".to_string(), config_toml)];
+    let tokenizer = prepared.tokenizer.clone();
+    if let Some(tok) = &tokenizer {
+        let json = tok.to_json()?;
+        write_atomic(&saved_tokenizer, json.as_bytes())?;
+        checkpoint_files.push(("tokenizer.json".to_string(), json));
+    }
+    let mut task = build_task(&config, prepared, &device)?;
+    if let Some(ckpt) = &init {
+        data::load_generator(&task.generator, ckpt)?;
+    }
+    if !invocation.quiet {
+        let counts: Vec<String> = task
+            .groups()
+            .iter()
+            .filter_map(|g| match g {
+                gan_core::ParamGroup::Trained { name, params } => {
+                    Some(format!("{} {name}", params.num_parameters()))
+                }
+                gan_core::ParamGroup::Frozen { .. } => None,
+            })
+            .collect();
+        eprintln!(
+            "socgan: {} on {} ({} parameters) -> {}",
+            config.algorithm.name(),
+            if device.is_cpu() { "cpu" } else { "cuda" },
+            counts.join(" / "),
+            run_dir.display()
+        );
+    }
+    let options = RunOptions {
+        quiet: invocation.quiet,
+        resume: invocation.existing == Existing::Resume,
+        halt_after: invocation.halt_after,
+        task: TASK.to_string(),
+        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
+        checkpoint_files,
+    };
+    let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?
+        .run(&mut task)?;
+    if outcome.completed {
+        let samples = task.generator.sample(
+            1000,
+            &SamplingConfig::default(),
+            &mut SeededRng::derive(config.seed, "samples", 0),
+        )?;
+        write_samples(
+            &samples,
+            tokenizer.as_ref(),
+            Some(&run_dir.join("samples.txt")),
+        )?;
+    }
+    Ok(outcome)
+}
+
+/// The generator, the discriminator the algorithm needs (none for MLE), and the data.
+fn build_task(
+    config: &RunConfig,
+    data: Prepared,
+    device: &Device,
+) -> Result<TextGan<Box<dyn crate::SequenceEvaluator>>> {
+    let generator = data::generator(config, device)?;
+    let discriminator = match config.algorithm.adversarial() {
+        None => None,
+        Some(_) => Some(CnnDiscriminator::new(
+            config.discriminator.clone(),
+            config.generator.vocab_size,
+            config.generator.seq_len,
+            device,
+            &mut SeededRng::derive(config.seed, "init", 1),
+        )?),
+    };
+    TextGan::new(
+        generator,
+        discriminator,
+        &config.algorithm,
+        config.loss.clone(),
+        data.train,
+        config.batch_size,
+        data.evaluator,
+    )
+}
+
+/// The checkpoint `init_from` (and `init_from_epoch`) name.
+fn init_checkpoint(
+    config: &RunConfig,
+    batches_per_epoch: u64,
+    device: &Device,
+) -> Result<Option<Checkpoint>> {
+    let Some(init) = &config.init_from else {
+        return Ok(None);
+    };
+    let path = match config.init_from_epoch {
+        None => init.clone(),
+        Some(epoch) => {
+            let step = epoch * batches_per_epoch;
+            let dir = init.join("checkpoints").join(format!("step-{step:08}"));
+            if !dir.is_dir() {
+                return Err(Error::Config(format!(
+                    "init_from {}: no checkpoint at the end of epoch {epoch} (step {step}); was it trained on the same data and batch size, keeping that checkpoint?",
+                    init.display()
+                )));
+            }
+            dir
+        }
+    };
+    let ckpt = Checkpoint::load(&path, device)
+        .map_err(|e| Error::Config(format!("init_from {}: {e}", init.display())))?;
+    Ok(Some(ckpt))
+}
+
+/// The tokenizer saved beside a text run's checkpoint, if any.
+pub(crate) fn checkpoint_tokenizer(ckpt: &Checkpoint) -> Option<std::path::PathBuf> {
+    let path = ckpt.dir.join("tokenizer.json");
+    path.is_file().then_some(path)
+}
+
+/// The config saved beside a checkpoint.
+pub(crate) fn checkpoint_config(ckpt: &Checkpoint) -> Result<RunConfig> {
+    let text = ckpt.read_extra("config.toml")?;
+    RunConfig::parse(&text, &ckpt.dir.join("config.toml").display().to_string())
+}
