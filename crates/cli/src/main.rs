@@ -198,6 +198,9 @@ struct EvalArgs {
     best: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write the results (one JSON object per checkpoint and setting) to this file.
+    #[arg(long)]
+    output: Option<PathBuf>,
     #[command(flatten)]
     text: text_models::experiment::args::TextEvalArgs,
 }
@@ -365,8 +368,10 @@ fn eval(args: EvalArgs) -> Result<()> {
     let lines = match task {
         TaskKind::TextGan => text_models::experiment::eval(&checkpoints, args.seed, &args.text)?,
     };
-    for line in &lines {
-        println!("{line}");
+    let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    print!("{jsonl}");
+    if let Some(path) = &args.output {
+        gan_core::checkpoint::write_atomic(path, jsonl.as_bytes())?;
     }
     if !args.text.temperatures.is_empty() {
         eprintln!(

@@ -10,7 +10,7 @@ use socgan_data::posts::{Normalizer, PostFormat, PostReader, ReadOptions};
 
 /// Counts posts, whitespace tokens and words; prints a summary (or JSON).
 pub fn run(path: &Path, text_field: &str, lossy: bool, top: usize, as_json: bool) -> Result<()> {
-    let format = PostFormat::for_path(path, text_field);
+    let format = PostFormat::for_path(path, text_field, None);
     let normalizer = Normalizer::default();
     let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
     let (mut posts, mut empty, mut tokens) = (0usize, 0usize, 0usize);

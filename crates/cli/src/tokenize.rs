@@ -29,7 +29,7 @@ pub fn run(path: &Path, out: &Path, o: &TokenizeOptions) -> Result<()> {
     if o.seq_len < 2 {
         bail!("--seq-len must be at least 2 (a token and <eos>)");
     }
-    let format = PostFormat::for_path(path, o.text_field);
+    let format = PostFormat::for_path(path, o.text_field, None);
     let normalizer = Normalizer::default();
     let open = || PostReader::open(path, &format, ReadOptions { lossy: o.lossy });
     let tokenizer = match o.pretrained {

@@ -1,4 +1,5 @@
-//! Data for socgan: reading posts (text, CSV/TSV, JSONL, Parquet, TweetEval), social-media
+//! Data for socgan: reading posts (text, CSV/TSV, JSONL, Parquet, TweetEval; one reader per
+//! format), labelled posts with label maps and seeded stratified splits, social-media
 //! normalisation, tokenisation with Hugging Face `tokenizers`, hub download and named data sets,
 //! and token-sequence corpora with seeded batching.
 //!
@@ -8,6 +9,8 @@
 pub mod datasets;
 pub mod error;
 pub mod hub;
+pub mod labels;
+pub mod normalize;
 pub mod posts;
 pub mod sequences;
 pub mod tokenizer;

@@ -30,7 +30,7 @@ fn parquet_columns_by_name_across_row_groups() {
         ("fifth", 0, Some("c")),
     ];
     write_parquet(&p, &rows, 2);
-    let format = PostFormat::for_path(&p, "text");
+    let format = PostFormat::for_path(&p, "text", None);
     assert!(matches!(format, PostFormat::Parquet { .. }));
     let (posts, _) = read_all(&p, &format, false).unwrap();
     let texts: Vec<&str> = posts.iter().map(|p| p.text.as_str()).collect();

@@ -70,7 +70,7 @@ fn read_posts(
 ) -> Result<Vec<String>> {
     let mut texts = Vec::new();
     for path in files.paths() {
-        let format = PostFormat::for_path(path, text_field);
+        let format = PostFormat::for_path(path, text_field, None);
         let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
         for post in reader.by_ref() {
             let text = normalize.apply(&post?.text);

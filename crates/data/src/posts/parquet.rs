@@ -1,0 +1,139 @@
+//! Parquet (the hub's data set format): the text (and label) in top-level columns chosen by name,
+//! read row group by row group with only those columns decoded.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::reader::RowIter;
+use parquet::record::Field;
+use parquet::schema::types::Type;
+
+use crate::posts::{Post, PostSource};
+use crate::{Error, Result};
+
+pub(crate) struct ParquetReader {
+    path: PathBuf,
+    rows: RowIter<'static>,
+    row: usize,
+    /// Whether a label column follows the text column in the projection.
+    label: bool,
+}
+
+impl ParquetReader {
+    pub(crate) fn open(path: &Path, text: &str, label: Option<&str>) -> Result<Self> {
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let malformed = |message: String| Error::Malformed {
+            path: path.to_path_buf(),
+            line: 0,
+            message,
+        };
+        let reader = SerializedFileReader::new(file)
+            .map_err(|e| malformed(format!("expected a Parquet file ({e})")))?;
+        let root = reader.metadata().file_metadata().schema().clone();
+        let fields = root.get_fields();
+        let find = |name: &str| {
+            fields
+                .iter()
+                .find(|f| f.name() == name)
+                .cloned()
+                .ok_or_else(|| {
+                    let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+                    malformed(format!(
+                        "no column `{name}` (columns: {})",
+                        names.join(", ")
+                    ))
+                })
+        };
+        let mut projected = vec![find(text)?];
+        if let Some(label) = label {
+            projected.push(find(label)?);
+        }
+        let projection = Type::group_type_builder(root.name())
+            .with_fields(projected)
+            .build()
+            .map_err(|e| malformed(e.to_string()))?;
+        let rows = RowIter::from_file_into(Box::new(reader))
+            .project(Some(projection))
+            .map_err(|e| malformed(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            rows,
+            row: 0,
+            label: label.is_some(),
+        })
+    }
+
+    fn malformed(&self, message: String) -> Error {
+        Error::Malformed {
+            path: self.path.clone(),
+            line: self.row,
+            message: format!("row {}: {message}", self.row),
+        }
+    }
+
+    fn parse(&self, record: parquet::record::Row) -> Result<Post> {
+        let mut cells = record.get_column_iter();
+        let mut next_cell = |what: &str| -> Result<String> {
+            let (name, field) = cells
+                .next()
+                .ok_or_else(|| self.malformed(format!("missing the {what} column")))?;
+            cell_text(field).ok_or_else(|| {
+                self.malformed(format!(
+                    "expected a string or number in `{name}`, found {field}"
+                ))
+            })
+        };
+        let text = next_cell("text")?;
+        let label = if self.label {
+            Some(next_cell("label")?)
+        } else {
+            None
+        };
+        Ok(Post { text, label })
+    }
+}
+
+/// A cell as text: strings as they are, numbers and booleans printed (labels are often integer
+/// class ids); nulls and nested values are not posts.
+fn cell_text(field: &Field) -> Option<String> {
+    Some(match field {
+        Field::Str(s) => s.clone(),
+        Field::Bool(v) => v.to_string(),
+        Field::Byte(v) => v.to_string(),
+        Field::Short(v) => v.to_string(),
+        Field::Int(v) => v.to_string(),
+        Field::Long(v) => v.to_string(),
+        Field::UByte(v) => v.to_string(),
+        Field::UShort(v) => v.to_string(),
+        Field::UInt(v) => v.to_string(),
+        Field::ULong(v) => v.to_string(),
+        _ => return None,
+    })
+}
+
+impl Iterator for ParquetReader {
+    type Item = Result<Post>;
+    fn next(&mut self) -> Option<Result<Post>> {
+        let record = self.rows.next()?;
+        self.row += 1;
+        Some(match record {
+            Ok(r) => self.parse(r),
+            Err(e) => Err(self.malformed(e.to_string())),
+        })
+    }
+}
+
+impl PostSource for ParquetReader {
+    fn replaced_invalid_utf8(&self) -> usize {
+        // Parquet strings are validated UTF-8 by the format.
+        0
+    }
+
+    fn last_line(&self) -> usize {
+        self.row
+    }
+}
