@@ -845,3 +845,175 @@ fn tokenize_streams_a_corpus_to_fixed_length_ids() {
     assert_one_line_error(&run, &["posts.jsonl:52", "expected a JSON object"]);
     assert!(!bad.join("ids.txt").exists() && !bad.join("tokenizer.json").exists());
 }
+
+/// The whole metrics log of a run, wall-clock times left out.
+fn metrics_log(run: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut r: Value = serde_json::from_str(l).unwrap();
+            r.as_object_mut().unwrap().remove("elapsed_s");
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_and_resumed_writes_the_same_metrics_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let schedule = "mle_epochs = 6\nmle_eval_every_epochs = 1\nmle_checkpoint_every_epochs = 1\nadversarial_rounds = 40\ndiscriminator_steps_per_round = 2\nadversarial_eval_every = 4\ncheckpoint_every = 3\nlog_every = 1";
+    let head = "algorithm = { kind = \"relgan\", beta_max = 10.0, straight_through = false }";
+    let whole = write_config(dir.path(), "whole", head, schedule);
+    let killed = write_config(dir.path(), "killed", head, schedule);
+    stdout_json(&socgan(&[
+        "train",
+        "--config",
+        whole.to_str().unwrap(),
+        "--quiet",
+    ]));
+
+    let mut child = socgan_command(&["train", "--config", killed.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = dir.path().join("killed/checkpoints/latest");
+    // Kill in the adversarial phase (after MLE's 96 steps), wherever the run is then.
+    loop {
+        let step = std::fs::read_to_string(&latest)
+            .ok()
+            .and_then(|n| n.trim().strip_prefix("step-")?.parse::<u64>().ok());
+        if step.is_some_and(|s| s > 100) {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let resumed = stdout_json(&socgan(&[
+        "train",
+        "--config",
+        killed.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]));
+    assert_eq!(resumed["completed"], true);
+    assert_eq!(
+        metrics_log(&dir.path().join("whole")),
+        metrics_log(&dir.path().join("killed"))
+    );
+}
+
+#[test]
+fn an_mle_run_has_no_discriminator_and_a_diverging_run_stops_with_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = mle(dir.path());
+    let ckpt = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("step-"))
+        .unwrap()
+        .path();
+    let tensors =
+        candle_core::safetensors::load(ckpt.join("weights.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert!(tensors.keys().any(|k| k.starts_with("generator.")));
+    assert!(
+        !tensors.keys().any(|k| k.contains("discriminator")),
+        "{:?}",
+        tensors.keys().collect::<Vec<_>>()
+    );
+    // A learning rate of 1e6 blows MLE up within a few steps: an error naming the step, not a
+    // finished run with nonsense metrics.
+    let cfg = write_config(
+        dir.path(),
+        "exploding",
+        "algorithm = { kind = \"mle\" }",
+        "mle_epochs = 6\nmle_checkpoint_every_epochs = 1",
+    );
+    let out = socgan(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "optim.generator_pretrain.lr=1e6",
+    ]);
+    assert_one_line_error(&out, &["generator_pretrain", "loss `g_loss`", "diverged"]);
+    assert!(!dir.path().join("exploding/results.json").exists());
+}
+
+#[test]
+fn every_example_config_trains_a_step() {
+    // The configs users copy, shrunk by overrides so that each takes a moment: a random oracle
+    // for the oracle protocols, small text files for the text ones.
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("train.txt"), dir.path().join("test.txt"));
+    write_corpus(&train, 200, 0);
+    write_corpus(&test, 30, 200);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut trained = 0;
+    for protocol in ["oracle-quick", "oracle-full", "coco", "tweeteval"] {
+        let out = dir.path().join(protocol);
+        for model in ["mle", "seqgan", "relgan"] {
+            let config = root.join(protocol).join(format!("{model}.toml"));
+            let mut sets = vec![
+                format!("out_dir={:?}", out.join(model).display().to_string()),
+                "generator.seq_len=8".into(),
+                "generator.hidden_dim=8".into(),
+                "generator.embed_dim=4".into(),
+                "batch_size=8".into(),
+                "schedule.keep_checkpoints=2".into(),
+            ];
+            if protocol.starts_with("oracle") {
+                sets.extend([
+                    "data.oracle={ source = \"random\", seed = 1 }".to_string(),
+                    "generator.vocab_size=20".into(),
+                    "data.num_train=16".into(),
+                    "data.num_test=8".into(),
+                    "data.eval_samples=8".into(),
+                ]);
+            } else {
+                sets.extend([
+                    format!("data.train={:?}", train.display().to_string()),
+                    format!("data.test={:?}", test.display().to_string()),
+                    "data.num_hypotheses=4".into(),
+                ]);
+            }
+            if model == "mle" {
+                sets.extend([
+                    "schedule.mle_epochs=1".into(),
+                    "schedule.mle_eval_every_epochs=1".into(),
+                    "schedule.mle_checkpoint_every_epochs=1".into(),
+                ]);
+            } else {
+                sets.extend([
+                    format!("init_from={:?}", out.join("mle").display().to_string()),
+                    "schedule.discriminator_pretrain_steps=1".into(),
+                    "schedule.adversarial_rounds=1".into(),
+                    "schedule.discriminator_steps_per_round=1".into(),
+                    "discriminator.filter_sizes=[2, 3]".into(),
+                    "discriminator.num_filters=[4, 4]".into(),
+                    "discriminator.embed_dim=8".into(),
+                    "discriminator.num_rep=2".into(),
+                ]);
+                if protocol == "oracle-full" && model == "seqgan" {
+                    // The MLE run above has 2 steps per epoch and kept epoch 1.
+                    sets.push("init_from_epoch=1".into());
+                }
+            }
+            let mut args = vec!["train", "--quiet", "--config", config.to_str().unwrap()];
+            for s in &sets {
+                args.extend(["--set", s.as_str()]);
+            }
+            let summary = stdout_json(&socgan(&args));
+            assert_eq!(summary["completed"], true, "{protocol}/{model}");
+            trained += 1;
+        }
+    }
+    assert_eq!(trained, 12);
+}

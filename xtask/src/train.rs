@@ -124,8 +124,8 @@ fn oracle_override(o: &TrainArgs) -> Result<Vec<String>, String> {
             toml_string(&path.display().to_string())
         )]);
     }
-    let shared =
-        workspace_root().join("../shared/data/seqgan_oracle/seqgan_oracle_target_params.safetensors");
+    let shared = workspace_root()
+        .join("../shared/data/seqgan_oracle/seqgan_oracle_target_params.safetensors");
     if shared.is_file() {
         println!("oracle: SeqGAN's fixed oracle, {}", shared.display());
         Ok(Vec::new())
@@ -138,7 +138,11 @@ fn oracle_override(o: &TrainArgs) -> Result<Vec<String>, String> {
 fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
     let Some(name) = o.dataset.as_deref() else {
         return Ok(Protocol {
-            configs: if o.full { "oracle-full" } else { "oracle-quick" },
+            configs: if o.full {
+                "oracle-full"
+            } else {
+                "oracle-quick"
+            },
             name: if o.full { "full" } else { "quick" },
             data: oracle_override(o)?,
         });
@@ -172,7 +176,9 @@ pub fn run(o: TrainArgs) -> Result<(), String> {
             .join(format!("{data_name}-{}", p.name))
     });
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let out = out.canonicalize().map_err(|e| format!("{}: {e}", out.display()))?;
+    let out = out
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     for (model, _) in MODELS {
         if o.only.as_deref().is_some_and(|only| only != model) {
             continue;
@@ -292,10 +298,7 @@ fn print_oracle_table(out: &Path, p: &Protocol) -> Result<(), String> {
             published(label)
         );
     }
-    table += &format!(
-        "\nloss curves: {}/*/loss_curve.svg\n",
-        out.display()
-    );
+    table += &format!("\nloss curves: {}/*/loss_curve.svg\n", out.display());
     write_summary(out, &table)
 }
 
@@ -314,9 +317,7 @@ fn socgan_eval(socgan: &Path, args: &[String], output: &Path) -> Result<Vec<Eval
     }
     let text = fs::read_to_string(output).map_err(|e| format!("{}: {e}", output.display()))?;
     text.lines()
-        .map(|l| {
-            serde_json::from_str(l).map_err(|e| format!("{}: `{l}`: {e}", output.display()))
-        })
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: `{l}`: {e}", output.display())))
         .collect()
 }
 

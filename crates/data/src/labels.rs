@@ -174,7 +174,12 @@ impl LabelledPosts {
     }
 
     /// The line (row) of post `index` of a file.
-    fn line_of(path: &Path, format: &PostFormat, options: ReadOptions, index: usize) -> Result<usize> {
+    fn line_of(
+        path: &Path,
+        format: &PostFormat,
+        options: ReadOptions,
+        index: usize,
+    ) -> Result<usize> {
         let mut reader = PostReader::open(path, format, options)?;
         for _ in 0..=index {
             reader.next();
@@ -211,7 +216,12 @@ impl LabelledPosts {
     /// A seeded stratified split: `fraction` of every class (rounded, drawn with the stream
     /// `derive(seed, purpose, 0)`) into the first part, the rest into the second; both keep the
     /// file order.
-    pub fn stratified_split(&self, fraction: f64, seed: u64, purpose: &str) -> Result<(Self, Self)> {
+    pub fn stratified_split(
+        &self,
+        fraction: f64,
+        seed: u64,
+        purpose: &str,
+    ) -> Result<(Self, Self)> {
         if !(fraction > 0.0 && fraction <= 1.0) {
             return Err(Error::Invalid(format!(
                 "a split fraction must be in (0, 1], got {fraction}"
@@ -238,11 +248,7 @@ impl LabelledPosts {
     pub fn labelled_fraction(&self, fraction: f64, seed: u64) -> Result<(Self, Vec<String>)> {
         let (labelled, rest) = self.stratified_split(fraction, seed, "labelled-fraction")?;
         let counts = self.class_counts();
-        if let Some(empty) = labelled
-            .class_counts()
-            .iter()
-            .position(|&c| c == 0)
-        {
+        if let Some(empty) = labelled.class_counts().iter().position(|&c| c == 0) {
             return Err(Error::Invalid(format!(
                 "class `{}` has no labelled post at {}% of the labels (it has {} of {} posts); raise the fraction",
                 self.map.names()[empty],
@@ -268,25 +274,41 @@ mod tests {
     }
 
     fn read(path: &Path, format: &PostFormat, map: Option<&LabelMap>) -> Result<LabelledPosts> {
-        LabelledPosts::read(path, format, ReadOptions::default(), &Normalizer::default(), map)
+        LabelledPosts::read(
+            path,
+            format,
+            ReadOptions::default(),
+            &Normalizer::default(),
+            map,
+        )
     }
 
     #[test]
     fn tweeteval_labels_map_through_mapping_txt_and_bad_labels_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
-        let text = tweeteval(dir.path(), "so angry @bob\nyay\ngood days ahead\n", "0\n1\n2\n");
+        let text = tweeteval(
+            dir.path(),
+            "so angry @bob\nyay\ngood days ahead\n",
+            "0\n1\n2\n",
+        );
         let posts = read(&text, &PostFormat::TweetEval, None).unwrap();
         assert_eq!(posts.labels, vec![0, 1, 2]);
         assert_eq!(posts.map.name(1), Some("joy"));
         assert_eq!(posts.texts[0], "so angry @user");
         tweeteval(dir.path(), "a\nb\nc\n", "0\n7\n2\n");
-        let err = read(&text, &PostFormat::TweetEval, None).unwrap_err().to_string();
+        let err = read(&text, &PostFormat::TweetEval, None)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("train_text.txt:2: label `7` is not in the mapping (labels: anger, joy, optimism)"),
+            err.contains(
+                "train_text.txt:2: label `7` is not in the mapping (labels: anger, joy, optimism)"
+            ),
             "{err}"
         );
         tweeteval(dir.path(), "a\nb\n", "0\n1\n2\n");
-        let err = read(&text, &PostFormat::TweetEval, None).unwrap_err().to_string();
+        let err = read(&text, &PostFormat::TweetEval, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2 texts but 3 labels"), "{err}");
     }
 
@@ -294,7 +316,11 @@ mod tests {
     fn csv_labels_by_name_with_an_inferred_or_saved_map() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("posts.csv");
-        std::fs::write(&p, "text,label\nvaccine hoax,fake\nnew cases,real\nmore cases,real\n").unwrap();
+        std::fs::write(
+            &p,
+            "text,label\nvaccine hoax,fake\nnew cases,real\nmore cases,real\n",
+        )
+        .unwrap();
         let format = PostFormat::for_path(&p, "text", Some("label"));
         let posts = read(&p, &format, None).unwrap();
         assert_eq!(posts.map.names(), ["fake", "real"]);
@@ -304,7 +330,10 @@ mod tests {
         assert_eq!(LabelMap::load(&saved).unwrap(), posts.map);
         std::fs::write(&p, "text,label\nx,fake\ny,satire\n").unwrap();
         let err = read(&p, &format, Some(&posts.map)).unwrap_err().to_string();
-        assert!(err.contains("posts.csv:3: label `satire` is not in the mapping"), "{err}");
+        assert!(
+            err.contains("posts.csv:3: label `satire` is not in the mapping"),
+            "{err}"
+        );
         let err = read(&p, &PostFormat::for_path(&p, "text", None), None)
             .unwrap_err()
             .to_string();
@@ -350,7 +379,9 @@ mod tests {
         let posts = synthetic(&[500, 300, 4]);
         let err = posts.labelled_fraction(0.1, 0).unwrap_err().to_string();
         assert!(
-            err.contains("class `c2` has no labelled post at 10% of the labels (it has 4 of 804 posts)"),
+            err.contains(
+                "class `c2` has no labelled post at 10% of the labels (it has 4 of 804 posts)"
+            ),
             "{err}"
         );
         assert!(posts.stratified_split(0.0, 0, "x").is_err());

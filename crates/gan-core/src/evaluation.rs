@@ -47,8 +47,3 @@ impl Evaluation {
 pub fn test_metric(name: &str) -> String {
     format!("{TEST_PREFIX}{name}")
 }
-
-/// `val/{name}`: the name under which a validation metric is logged.
-pub fn validation_metric(name: &str) -> String {
-    format!("{VALIDATION_PREFIX}{name}")
-}

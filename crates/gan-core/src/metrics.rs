@@ -26,14 +26,17 @@ impl MetricsLog {
     pub fn open(path: &Path, keep_up_to_step: Option<u64>) -> Result<Self> {
         if let Some(limit) = keep_up_to_step {
             if path.exists() {
-                let kept: Vec<String> = read_records(path)?
+                // Kept lines are copied as they were written: parsing a record and printing it
+                // again can change a float in its last bit.
+                let kept: Vec<String> = read_lines(path)?
                     .into_iter()
-                    .filter(|r| {
-                        r.get("step")
+                    .filter(|(_, record)| {
+                        record
+                            .get("step")
                             .and_then(Value::as_u64)
                             .is_some_and(|s| s <= limit)
                     })
-                    .map(|r| r.to_string() + "\n")
+                    .map(|(line, _)| line + "\n")
                     .collect();
                 crate::checkpoint::write_atomic(path, kept.concat().as_bytes())?;
             }
@@ -69,6 +72,11 @@ impl MetricsLog {
 
 /// Reads every record of a JSONL metrics file.
 pub fn read_records(path: &Path) -> Result<Vec<Value>> {
+    Ok(read_lines(path)?.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Every non-empty line of a JSONL file with its parsed record.
+fn read_lines(path: &Path) -> Result<Vec<(String, Value)>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in BufReader::new(file).lines().enumerate() {
@@ -79,7 +87,36 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>> {
         let value = serde_json::from_str(&line).map_err(|e| {
             Error::checkpoint(path, format!("line {}: not a JSON object: {e}", i + 1))
         })?;
-        out.push(value);
+        out.push((line, value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_keeps_earlier_records_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        // Values whose shortest printed forms are awkward to parse back exactly.
+        let values = [
+            0.1 + 0.2,
+            8.908_123_456_789_012,
+            1e-300 * 3.3,
+            9.116_000_000_000_001,
+        ];
+        let mut log = MetricsLog::open(&path, None).unwrap();
+        for (step, v) in values.iter().enumerate() {
+            log.write(&serde_json::json!({"step": step, "loss": v}))
+                .unwrap();
+        }
+        drop(log);
+        let before = std::fs::read_to_string(&path).unwrap();
+        MetricsLog::open(&path, Some(2)).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        let kept: Vec<&str> = before.lines().take(3).collect();
+        assert_eq!(after, kept.join("\n") + "\n");
+    }
 }

@@ -14,23 +14,11 @@ pub enum Mode<'a> {
 }
 
 impl Mode<'_> {
-    pub fn is_train(&self) -> bool {
-        matches!(self, Mode::Train(_))
-    }
-
     /// Inverted dropout with probability `p` in training mode; the identity in eval mode.
     pub fn dropout(&mut self, xs: &Tensor, p: f32) -> Result<Tensor> {
         match self {
             Mode::Train(rng) => rng.dropout(xs, p),
             Mode::Eval => Ok(xs.clone()),
-        }
-    }
-
-    /// The same mode for a nested call (the RNG reborrowed).
-    pub fn reborrow(&mut self) -> Mode<'_> {
-        match self {
-            Mode::Train(rng) => Mode::Train(rng),
-            Mode::Eval => Mode::Eval,
         }
     }
 }

@@ -155,10 +155,6 @@ impl ParamStore {
         self.vars.get(name)
     }
 
-    pub fn get_buffer(&self, name: &str) -> Option<&Var> {
-        self.buffers.get(name)
-    }
-
     /// Trainable `(name, var)` pairs in name order.
     pub fn named_vars(&self) -> impl Iterator<Item = (&str, &Var)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v))
@@ -213,12 +209,6 @@ impl ParamStore {
             var.set(&value.to_dtype(DType::F32)?.to_device(&self.device)?)?;
         }
         Ok(())
-    }
-
-    /// Copies every value from `other`, which must hold the same names and shapes.
-    pub fn copy_from(&self, other: &ParamStore) -> Result<()> {
-        let tensors: HashMap<String, Tensor> = other.tensors_with_prefix("").into_iter().collect();
-        self.load_with_prefix(&tensors, "", Path::new("<parameter copy>"))
     }
 }
 

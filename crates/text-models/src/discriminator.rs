@@ -159,9 +159,6 @@ impl CnnDiscriminator {
     pub fn params(&self) -> &ParamStore {
         &self.params
     }
-    pub fn num_rep(&self) -> usize {
-        self.config.num_rep
-    }
 
     /// Logits `[B * num_rep]`; dropout is applied in training mode only.
     pub fn forward(&self, input: DiscriminatorInput, mut mode: Mode) -> Result<Tensor> {

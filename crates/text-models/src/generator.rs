@@ -155,11 +155,6 @@ impl LstmGenerator {
     pub fn device(&self) -> &Device {
         self.params.device()
     }
-    /// The `[V, E]` token embedding (RelGAN feeds `soft_one_hot @ embedding` to nothing here, but
-    /// model crates may share it).
-    pub fn embedding(&self) -> &Tensor {
-        &self.embedding
-    }
 
     fn cell(&self, input_proj: &Tensor, (h, c): &State) -> Result<State> {
         let hd = self.config.hidden_dim;

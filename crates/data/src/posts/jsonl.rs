@@ -22,8 +22,10 @@ fn json_field(value: &serde_json::Value, field: &str) -> Option<String> {
 
 impl JsonlReader {
     fn parse(&self, line: &str) -> Result<Post> {
-        let value: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| self.source.malformed(format!("expected a JSON object ({e})")))?;
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            self.source
+                .malformed(format!("expected a JSON object ({e})"))
+        })?;
         let text = json_field(&value, &self.text).ok_or_else(|| {
             self.source
                 .malformed(format!("expected a string field `{}`", self.text))

@@ -126,16 +126,16 @@ trait PostSource: Iterator<Item = Result<Post>> {
 
 /// A streaming reader of posts, whatever the format.
 pub struct PostReader {
-    inner: Box<dyn PostSource>,
+    inner: Box<dyn PostSource + Send>,
 }
 
 impl PostReader {
     pub fn open(path: &Path, format: &PostFormat, options: ReadOptions) -> Result<Self> {
         let lossy = options.lossy;
-        let inner: Box<dyn PostSource> = match format {
-            PostFormat::Lines => Box::new(lines::LinesReader(lines::LineSource::open(
-                path, lossy,
-            )?)),
+        let inner: Box<dyn PostSource + Send> = match format {
+            PostFormat::Lines => {
+                Box::new(lines::LinesReader(lines::LineSource::open(path, lossy)?))
+            }
             PostFormat::Jsonl { text, label } => Box::new(jsonl::JsonlReader {
                 source: lines::LineSource::open(path, lossy)?,
                 text: text.clone(),
@@ -326,6 +326,9 @@ mod tests {
         let err = read_all(&text, &PostFormat::TweetEval, false)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("train_text.txt:3: 3 texts but 4 labels"), "{err}");
+        assert!(
+            err.contains("train_text.txt:3: 3 texts but 4 labels"),
+            "{err}"
+        );
     }
 }

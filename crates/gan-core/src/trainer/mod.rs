@@ -25,7 +25,7 @@ use crate::metrics::read_records;
 use crate::{charts, Error, Metrics, MetricsLog, Result, SeededRng};
 
 pub use plan::{Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig, UpdateKind};
-pub use state::{best_checkpoint_dir, checkpoint_task, SelectionState};
+pub use state::{checkpoint_task, SelectionState};
 pub use stepper::Stepper;
 pub use task::{Losses, NamedLoss, StepContext, Task};
 
@@ -102,10 +102,6 @@ impl<U: UpdateKind> Trainer<U> {
         })
     }
 
-    pub fn config(&self) -> &TrainerConfig<U> {
-        &self.config
-    }
-
     pub fn run<T: Task<Update = U>>(&self, task: &mut T) -> Result<RunOutcome> {
         let cfg = &self.config;
         let mut stepper = Stepper::new(cfg, task)?;
@@ -120,10 +116,9 @@ impl<U: UpdateKind> Trainer<U> {
                 resumed_from = Some(step);
             }
         }
-        let mut log = MetricsLog::open(
-            &self.run_dir.join(METRICS_FILE),
-            resumed_from.or(self.options.resume.then_some(0)),
-        )?;
+        // A resumed run keeps the records up to its checkpoint; a run that starts afresh (also
+        // a `--resume` that finds no checkpoint yet) starts an empty log.
+        let mut log = MetricsLog::open(&self.run_dir.join(METRICS_FILE), resumed_from)?;
         let total = cfg.total_steps();
         let progress = self.progress_bar(total, step);
         let started = Instant::now();

@@ -3,13 +3,13 @@
 //! the run's config.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::checkpoint::{Checkpoint, CheckpointStore};
+use crate::checkpoint::Checkpoint;
 use crate::trainer::plan::UpdateKind;
 use crate::trainer::stepper::{DivergenceGuard, Stepper};
 use crate::trainer::task::Task;
@@ -167,9 +167,4 @@ pub fn checkpoint_task(ckpt: &Checkpoint) -> Result<(String, Value)> {
         .and_then(Value::as_str)
         .ok_or_else(|| Error::checkpoint(&ckpt.dir, "state.json has no task tag"))?;
     Ok((task.to_string(), ckpt.state["config"].clone()))
-}
-
-/// Where the best checkpoint of a run lives.
-pub fn best_checkpoint_dir(run_dir: &Path) -> PathBuf {
-    CheckpointStore::new(run_dir, 1).best_dir()
 }

@@ -552,7 +552,11 @@ adversarial_rounds = 5
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
         let mut seen = 0;
         for dir in std::fs::read_dir(&root).unwrap() {
-            for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let dir = dir.unwrap().path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(dir).unwrap() {
                 let path = file.unwrap().path();
                 if path.extension().is_some_and(|e| e == "toml") {
                     let table = ConfigTable::read(&path).unwrap();
