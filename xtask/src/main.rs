@@ -4,12 +4,15 @@
 //! - `cargo xtask train`: the synthetic-oracle benchmark at a quick size (the embedded default);
 //!   `--full` runs the papers' protocol. Prints the NLL table and writes everything under `runs/`.
 //!   `--dataset NAME` trains on real text instead (COCO captions, TweetEval tweets, ...).
+//! - `cargo xtask images --model mlp|dcgan|dcgan32`: an image GAN on MNIST with every loss, one
+//!   classifier for all; classifier-FID table and chart.
 //! - `cargo xtask download [NAME...]`: named data sets into the hub cache (needs internet).
 //! - `cargo xtask eval ARGS`: `socgan eval ARGS` with a fresh release build.
 //!
 //! Pass `--features cuda` to build socgan with CUDA.
 
 mod bench;
+mod images;
 mod train;
 
 use std::path::PathBuf;
@@ -32,6 +35,8 @@ enum Task {
     Train(train::TrainArgs),
     /// Speed and memory against PyTorch peers, run alternately; prints ratios.
     Bench(bench::BenchArgs),
+    /// An image GAN on MNIST with every adversarial loss: classifier-FID table and chart.
+    Images(images::ImagesArgs),
     /// Named data sets into the hub cache ($HF_HOME): tweet_eval (all tasks) and image_coco by
     /// default; also tweet_eval/<task>, emnlp_news. Needs internet.
     Download {
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         None => train::run(train::TrainArgs::default()),
         Some(Task::Train(args)) => train::run(args),
         Some(Task::Bench(args)) => bench::run(args),
+        Some(Task::Images(args)) => images::run(args),
         Some(Task::Download {
             mut names,
             features,

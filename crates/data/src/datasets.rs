@@ -6,6 +6,7 @@
 //! | `tweet_eval/<task>` | hub dataset `cardiffnlp/tweet_eval`, Parquet (`text`, `label`) | train, validation, test |
 //! | `image_coco` | Texygen's COCO captions (geek-ai/Texygen at a pinned commit, git-hash checked) | train, test |
 //! | `emnlp_news` | TextGAN-PyTorch's EMNLP2017 WMT News (williamSYSU/TextGAN-PyTorch at a pinned commit) | train, test |
+//! | `mnist` | hub dataset `ylecun/mnist`, Parquet (`image` with PNG bytes, `label`) | train, test |
 
 use std::path::PathBuf;
 
@@ -51,7 +52,8 @@ pub struct NamedDataset {
     pub name: String,
     /// `(split, source)`: `train` and `test` always, `validation` where published.
     pub splits: Vec<(&'static str, SplitSource)>,
-    /// Column or field holding the text (`text` for Parquet and JSONL; unused for plain text).
+    /// Column or field holding the text (`text` for Parquet and JSONL; unused for plain text), or
+    /// the images of an image data set.
     pub text_field: &'static str,
     pub label_field: Option<&'static str>,
 }
@@ -81,7 +83,7 @@ pub fn known_names() -> Vec<String> {
         .iter()
         .map(|t| format!("tweet_eval/{t}"))
         .collect();
-    names.extend(["image_coco".to_string(), "emnlp_news".to_string()]);
+    names.extend(["image_coco", "emnlp_news", "mnist"].map(str::to_string));
     names
 }
 
@@ -164,6 +166,25 @@ pub fn named(name: &str) -> Result<NamedDataset> {
             text_field: "text",
             label_field: None,
         }),
+        // MNIST as the hub publishes it: Parquet, the PNG of each digit in an `image` struct.
+        "mnist" => {
+            let repo = HubRepo::dataset("ylecun/mnist");
+            let split = |split: &'static str| {
+                (
+                    split,
+                    SplitSource::Hub {
+                        repo: repo.clone(),
+                        glob: format!("mnist/{split}-*.parquet"),
+                    },
+                )
+            };
+            Ok(NamedDataset {
+                name: name.to_string(),
+                splits: vec![split("train"), split("test")],
+                text_field: "image",
+                label_field: Some("label"),
+            })
+        }
         other => Err(Error::Invalid(format!(
             "unknown data set `{other}` (known: tweet_eval, {})",
             known_names().join(", ")

@@ -9,6 +9,7 @@
 pub mod datasets;
 pub mod error;
 pub mod hub;
+pub mod images;
 pub mod labels;
 pub mod normalize;
 pub mod posts;

@@ -26,7 +26,7 @@ pub struct TokenSequences {
 
 impl TokenSequences {
     pub fn new(seq_len: usize, tokens: Vec<u32>) -> Result<Self> {
-        if seq_len == 0 || tokens.len() % seq_len != 0 {
+        if seq_len == 0 || !tokens.len().is_multiple_of(seq_len) {
             return Err(Error::Invalid(format!(
                 "{} tokens do not make rows of length {seq_len}",
                 tokens.len()

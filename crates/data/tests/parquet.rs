@@ -69,3 +69,38 @@ fn parquet_columns_by_name_across_row_groups() {
         "{err}"
     );
 }
+
+#[test]
+fn parquet_images_decode_from_the_hubs_struct_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = |shade: u8| {
+        let img =
+            image::GrayImage::from_fn(28, 28, |x, _| image::Luma([shade.wrapping_add(x as u8)]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageLuma8(img)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    };
+    let path = dir.path().join("train-00000-of-00001.parquet");
+    parquet_fixture::write_image_parquet(&path, &[(png(10), 3), (png(100), 7), (png(0), 0)]);
+    let set = socgan_data::images::read_parquet_images(
+        std::slice::from_ref(&path),
+        "image",
+        Some("label"),
+        1,
+    )
+    .unwrap();
+    assert_eq!((set.len(), set.height, set.width), (3, 28, 28));
+    assert_eq!(set.labels.as_deref(), Some(&[3, 7, 0][..]));
+    assert_eq!(set.class_names.len(), 8);
+    assert!((set.image(1)[0] - 100.0 / 255.0).abs() < 1e-6);
+    parquet_fixture::write_image_parquet(&path, &[(png(10), 3), (b"garbage".to_vec(), 1)]);
+    let err = socgan_data::images::read_parquet_images(&[path], "image", Some("label"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row 2: not a decodable image"), "{err}");
+}

@@ -43,6 +43,6 @@ pub use optim::{Adam, AdamConfig, LrSchedule};
 pub use params::{Init, ParamStore};
 pub use rng::SeededRng;
 pub use trainer::{
-    Goal, Losses, OptimizerSpec, PhaseSpec, RunOptions, RunOutcome, Selection, StepContext, Task,
-    Trainer, TrainerConfig, UpdateKind,
+    EvalContext, Goal, Losses, OptimizerSpec, PhaseSpec, RunOptions, RunOutcome, Selection,
+    StepContext, Task, Trainer, TrainerConfig, UpdateKind,
 };

@@ -51,6 +51,19 @@ pub fn softplus(xs: &Tensor) -> Result<Tensor> {
 }
 
 impl AdversarialLoss {
+    /// The config name of the objective (`non_saturating`, `wgan_gp`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Minimax => "minimax",
+            Self::NonSaturating => "non_saturating",
+            Self::Wasserstein { .. } => "wasserstein",
+            Self::WganGp { .. } => "wgan_gp",
+            Self::Hinge => "hinge",
+            Self::LeastSquares => "least_squares",
+            Self::Rsgan => "rsgan",
+        }
+    }
+
     /// Loss the discriminator minimises.
     pub fn discriminator_loss(&self, real: &Tensor, fake: &Tensor) -> Result<Tensor> {
         let loss = match self {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use gan_core::{
-    AdamConfig, Checkpoint, Evaluation, FrozenSource, Init, Losses, Metrics, OptimizerSpec,
-    ParamGroup, ParamStore, PhaseSpec, Result, RunOptions, SeededRng, StepContext, Task, Trainer,
-    TrainerConfig, UpdateKind,
+    AdamConfig, Checkpoint, EvalContext, Evaluation, FrozenSource, Init, Losses, Metrics,
+    OptimizerSpec, ParamGroup, ParamStore, PhaseSpec, Result, RunOptions, SeededRng, StepContext,
+    Task, Trainer, TrainerConfig, UpdateKind,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +86,7 @@ impl Task for TwoLosses {
             .loss("b_loss", loss_b, &[self.optimizers[1]]))
     }
 
-    fn evaluate(&mut self, _: &mut SeededRng) -> Result<Evaluation> {
+    fn evaluate(&mut self, _ctx: &mut EvalContext) -> Result<Evaluation> {
         Ok(Evaluation::test_only(Metrics::from([(
             "a".to_string(),
             Self::value(&self.a) as f64,

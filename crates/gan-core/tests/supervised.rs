@@ -11,9 +11,9 @@ use gan_core::gradient_flow::check_gradient_flow;
 use gan_core::metrics::read_records;
 use gan_core::trainer::METRICS_FILE;
 use gan_core::{
-    AdamConfig, Checkpoint, Evaluation, Goal, Losses, Metrics, Mode, OptimizerSpec, ParamGroup,
-    ParamStore, PhaseSpec, Pick, Result, RunOptions, SeededRng, Selection, StepContext, Task,
-    Trainer, TrainerConfig, UpdateKind,
+    AdamConfig, Checkpoint, EvalContext, Evaluation, Goal, Losses, Metrics, Mode, OptimizerSpec,
+    ParamGroup, ParamStore, PhaseSpec, Pick, Result, RunOptions, SeededRng, Selection, StepContext,
+    Task, Trainer, TrainerConfig, UpdateKind,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -144,7 +144,7 @@ impl Task for Classifier {
         Ok(Losses::single("loss", loss, &["classifier"]))
     }
 
-    fn evaluate(&mut self, _rng: &mut SeededRng) -> Result<Evaluation> {
+    fn evaluate(&mut self, _ctx: &mut EvalContext) -> Result<Evaluation> {
         Ok(Evaluation {
             validation: self.scores(&self.val)?,
             test: self.scores(&self.test)?,

@@ -5,8 +5,8 @@ use candle_core::{Device, Tensor};
 use gan_core::metrics::read_records;
 use gan_core::trainer::METRICS_FILE;
 use gan_core::{
-    AdamConfig, AdversarialLoss, Evaluation, Init, Losses, Metrics, OptimizerSpec, ParamGroup,
-    ParamStore, PhaseSpec, Result, RunOptions, SeededRng, StepContext, Task, Trainer,
+    AdamConfig, AdversarialLoss, EvalContext, Evaluation, Init, Losses, Metrics, OptimizerSpec,
+    ParamGroup, ParamStore, PhaseSpec, Result, RunOptions, SeededRng, StepContext, Task, Trainer,
     TrainerConfig, UpdateKind,
 };
 
@@ -114,8 +114,8 @@ impl Task for ToyGan {
         }
     }
 
-    fn evaluate(&mut self, rng: &mut SeededRng) -> Result<Evaluation> {
-        let fake = self.fake(rng)?;
+    fn evaluate(&mut self, ctx: &mut EvalContext) -> Result<Evaluation> {
+        let fake = self.fake(ctx.rng)?;
         let mean = fake.mean_all()?.to_scalar::<f32>()? as f64;
         Ok(Evaluation::test_only(Metrics::from([(
             "fake_mean".to_string(),

@@ -3,6 +3,8 @@
 pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Core(#[from] gan_core::Error),
     #[error("shape mismatch: {0}")]
     Shape(String),
     #[error("invalid setting: {0}")]

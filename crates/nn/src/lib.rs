@@ -5,22 +5,31 @@
 //! - [`sample_rows`]: batched sampling from the same projection, with temperature, top-k, top-p;
 //! - [`LayerNorm`]: a layer norm whose gradients reach its parameters (candle's does not;
 //!   `reference::layer_norm` is candle's op);
+//! - [`conv2d`] / [`conv_transpose2d`]: im2col + gemm convolutions whose backward passes are
+//!   differentiable again (WGAN-GP through a convolutional critic; candle's ops are the twins);
+//! - [`normalization`]: batch norm with train and eval modes and running statistics in
+//!   checkpointed buffers, a per-sample layer norm for conv features, spectral normalisation;
 //! - [`gemm`], [`fast_math`], [`equivalence`]: what fused CPU kernels in model crates build on and
 //!   are tested with.
 //!
-//! Parameters come from `gan_core::ParamStore` (seeded); nothing here draws random numbers
-//! except from a caller's `gan_core::SeededRng`.
+//! Parameters and buffers come from `gan_core::ParamStore` (seeded); nothing here draws random
+//! numbers except from a caller's `gan_core::SeededRng`; layers whose behaviour differs in
+//! training take a `gan_core::Mode`.
 
+pub mod conv2d;
 pub mod cross_entropy;
 pub mod equivalence;
 pub mod error;
 pub mod fast_math;
 pub mod gemm;
 pub mod layer_norm;
+pub mod normalization;
 pub mod reference;
 pub mod sampling;
 
+pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
 pub use error::{Error, Result};
 pub use layer_norm::LayerNorm;
+pub use normalization::{BatchNorm, GroupLayerNorm, SpectralNorm};
 pub use sampling::{sample_rows, SamplingConfig};

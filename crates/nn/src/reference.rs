@@ -48,3 +48,14 @@ pub fn row_nll(
 pub fn layer_norm(xs: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
     Ok(candle_nn::ops::layer_norm(xs, weight, bias, eps as f32)?)
 }
+
+/// candle's `conv2d` (no bias, dilation 1): the twin of [`crate::conv2d`].
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    Ok(x.conv2d(w, padding, stride, 1, 1)?)
+}
+
+/// candle's `conv_transpose2d` (no bias, no output padding, dilation 1): the twin of
+/// [`crate::conv_transpose2d`].
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    Ok(x.conv_transpose2d(w, padding, 0, stride, 1)?)
+}

@@ -5,7 +5,8 @@
 use candle_core::Tensor;
 use gan_core::loss::gradient_penalty;
 use gan_core::{
-    AdversarialLoss, Evaluation, Losses, Mode, ParamGroup, SeededRng, StepContext, Task, UpdateKind,
+    AdversarialLoss, EvalContext, Evaluation, Losses, Mode, ParamGroup, SeededRng, StepContext,
+    Task, UpdateKind,
 };
 use serde::{Deserialize, Serialize};
 use socgan_data::TokenSequences;
@@ -436,9 +437,9 @@ impl<E: SequenceEvaluator> Task for TextGan<E> {
         })
     }
 
-    fn evaluate(&mut self, rng: &mut SeededRng) -> gan_core::Result<Evaluation> {
+    fn evaluate(&mut self, ctx: &mut EvalContext) -> gan_core::Result<Evaluation> {
         Ok(Evaluation::test_only(
-            self.evaluator.evaluate(&self.generator, rng)?,
+            self.evaluator.evaluate(&self.generator, ctx.rng)?,
         ))
     }
 }

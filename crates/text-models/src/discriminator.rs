@@ -58,7 +58,7 @@ impl DiscriminatorConfig {
     }
 
     pub fn validate(&self, seq_len: usize) -> Result<()> {
-        if self.num_rep == 0 || self.embed_dim % self.num_rep != 0 {
+        if self.num_rep == 0 || !self.embed_dim.is_multiple_of(self.num_rep) {
             return Err(Error::Config(format!(
                 "discriminator embed_dim {} must be a multiple of num_rep {}",
                 self.embed_dim, self.num_rep

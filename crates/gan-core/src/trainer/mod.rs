@@ -27,7 +27,7 @@ use crate::{charts, Error, Metrics, MetricsLog, Result, SeededRng};
 pub use plan::{Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig, UpdateKind};
 pub use state::{checkpoint_task, SelectionState};
 pub use stepper::Stepper;
-pub use task::{Losses, NamedLoss, StepContext, Task};
+pub use task::{EvalContext, Losses, NamedLoss, StepContext, Task};
 
 use state::{checkpoint_contents, restore, Snapshot};
 
@@ -263,9 +263,12 @@ impl<U: UpdateKind> RunState<'_, U> {
         phase_step: u64,
     ) -> Result<Metrics> {
         let seed = self.trainer.config.seed;
-        let metrics = task
-            .evaluate(&mut SeededRng::derive(seed, "evaluation", step))?
-            .flatten();
+        let mut ctx = EvalContext {
+            rng: &mut SeededRng::derive(seed, "evaluation", step),
+            step,
+            run_dir: &self.trainer.run_dir,
+        };
+        let metrics = task.evaluate(&mut ctx)?.flatten();
         let line = self.record("eval", step, phase, phase_step, &metrics);
         self.log.write(&line)?;
         let shown: Vec<String> = metrics

@@ -21,6 +21,17 @@ pub struct StepContext<'a> {
     pub repeat: u64,
 }
 
+/// What a task sees when it is evaluated.
+pub struct EvalContext<'a> {
+    /// A stream of its own (`derive(seed, "evaluation", step)`), so evaluating never changes
+    /// training and every evaluation can be recomputed.
+    pub rng: &'a mut SeededRng,
+    /// The run step evaluated at.
+    pub step: u64,
+    /// Where the task may write what a person would look at (sample grids), atomically.
+    pub run_dir: &'a std::path::Path,
+}
+
 /// One named loss and the optimizers that step on it.
 pub struct NamedLoss {
     pub name: String,
@@ -71,7 +82,6 @@ pub trait Task {
     /// The losses of one update of kind `update`.
     fn update(&mut self, update: Self::Update, ctx: &mut StepContext) -> Result<Losses>;
 
-    /// Validation and test metrics; `rng` is a stream of its own, so evaluating never changes
-    /// training.
-    fn evaluate(&mut self, rng: &mut SeededRng) -> Result<Evaluation>;
+    /// Validation and test metrics.
+    fn evaluate(&mut self, ctx: &mut EvalContext) -> Result<Evaluation>;
 }

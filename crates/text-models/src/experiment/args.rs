@@ -5,14 +5,9 @@ use std::path::PathBuf;
 use crate::experiment::quality_diversity::Reference;
 use crate::{Result, SamplingConfig};
 
-/// `socgan train` flags of text runs.
+/// `socgan train` flags of text runs (`--dataset` is the binary's own).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TextTrainArgs {
-    /// Train on this corpus file (text, CSV/TSV, JSONL, Parquet; 10% held out as the test set
-    /// unless --test is given) or named data set (`tweet_eval/emotion`, `image_coco`, ...,
-    /// from the cache: `socgan data download NAME` first).
-    #[arg(long)]
-    pub dataset: Option<String>,
     /// Test file for a --dataset file (instead of holding out a tenth of it).
     #[arg(long, requires = "dataset")]
     pub test: Option<PathBuf>,
@@ -56,9 +51,6 @@ pub struct TextEvalArgs {
     /// Where the quality-diversity chart goes (with --temperatures).
     #[arg(long, default_value = "quality_diversity.svg")]
     pub chart: PathBuf,
-    /// Generator samples scored (default: the run's `eval_samples` or `num_hypotheses`).
-    #[arg(long)]
-    pub samples: Option<usize>,
     /// A published figure on the chart: `NAME=SELF_BLEU4,BLEU4` (a point) or `NAME=,BLEU4` (a
     /// line), in the chart's units (repeatable).
     #[arg(long = "reference", value_name = "NAME=X,Y")]

@@ -16,11 +16,13 @@ use crate::experiment::train::{checkpoint_config, checkpoint_tokenizer};
 use crate::{Result, SamplingConfig};
 
 /// Evaluates each `(path as given, checkpoint)` at each temperature of `args` (1 by default),
-/// with the evaluation stream of `seed`. Returns one JSON object per checkpoint and temperature:
+/// with the evaluation stream of `seed`, scoring `samples` generated sequences (the run's count
+/// by default). Returns one JSON object per checkpoint and temperature:
 /// `{checkpoint, algorithm, temperature, metrics}`; writes the chart when sweeping.
 pub fn eval(
     checkpoints: &[(PathBuf, Checkpoint)],
     seed: u64,
+    samples: Option<usize>,
     args: &TextEvalArgs,
 ) -> Result<Vec<Value>> {
     let temperatures = if args.temperatures.is_empty() {
@@ -32,7 +34,7 @@ pub fn eval(
     let mut curves = Vec::new();
     for (given, ckpt) in checkpoints {
         let mut config = checkpoint_config(ckpt)?;
-        if let Some(n) = args.samples {
+        if let Some(n) = samples {
             match &mut config.data {
                 DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
                 DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,

