@@ -35,9 +35,10 @@ impl Normalization {
     }
 }
 
-/// `x` where positive, `slope * x` elsewhere; differentiable twice (the gradient penalty).
+/// `x` where positive, `slope * x` elsewhere (`0 <= slope < 1`): `max(x, slope * x)`, two ops
+/// instead of candle-nn's five, differentiable twice (the gradient penalty).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    Ok((x.relu()? - (x.neg()?.relu()? * slope)?)?)
+    Ok(x.maximum(&(x * slope)?)?)
 }
 
 /// A weight, spectrally normalised or not.

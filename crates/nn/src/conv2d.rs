@@ -11,7 +11,7 @@
 //! The backward of each is written with the three ops themselves, so gradients are differentiable
 //! again to any order: WGAN-GP's penalty differentiates a critic's input gradient with respect to
 //! its weights (with `CANDLE_GRAD_DO_NOT_DETACH` set). Weight gradients are summed over fixed
-//! chunks of the batch in chunk order, so results do not depend on the number of threads.
+//! groups of the batch in group order, so results do not depend on the number of threads.
 //! [`crate::reference::conv2d`] and [`crate::reference::conv_transpose2d`] (candle's ops) are the
 //! twins of the equivalence tests; on other devices and dtypes they run instead.
 
@@ -21,9 +21,11 @@ use rayon::prelude::*;
 use crate::gemm::{cpu_slice, sgemm, use_fused};
 use crate::{reference, Error, Result};
 
-/// Images per partial weight gradient: partials are summed in order, so the result does not
-/// depend on how rayon schedules the chunks.
-const WEIGHT_GRAD_CHUNK: usize = 8;
+/// Columns of one matrix product at least: images are grouped so that a deep layer's 4x4 maps
+/// (16 columns an image) still make a product wide enough for the gemm kernels to run near peak.
+/// The grouping depends on the shapes only, and weight-gradient partials are summed per group in
+/// order, so results do not depend on the number of threads.
+const GROUP_COLUMNS: usize = 512;
 
 /// Stride and zero padding, the same along both spatial axes (dilation 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +63,10 @@ impl Dims {
     }
     fn out_len(&self) -> usize {
         self.co * self.ho * self.wo
+    }
+    /// Images per matrix product (see [`GROUP_COLUMNS`]).
+    fn images_per_group(&self) -> usize {
+        (GROUP_COLUMNS / self.out_positions().max(1)).clamp(1, self.b.max(1))
     }
 }
 
@@ -101,13 +107,14 @@ fn dims(
     })
 }
 
-/// `cols[(c*Kh + ky)*Kw + kx, oy*Wo + ox] = x[c, oy*s - p + ky, ox*s - p + kx]` (0 outside).
-fn im2col(x: &[f32], d: &Dims, cols: &mut [f32]) {
+/// `cols[(c*Kh + ky)*Kw + kx, oy*Wo + ox] = x[c, oy*s - p + ky, ox*s - p + kx]` (0 outside);
+/// row `r` of `cols` starts at `r * ld`, so several images can fill adjacent column blocks.
+fn im2col(x: &[f32], d: &Dims, cols: &mut [f32], ld: usize) {
     let positions = d.out_positions();
     for c in 0..d.ci {
         for ky in 0..d.kh {
             for kx in 0..d.kw {
-                let row = &mut cols[((c * d.kh + ky) * d.kw + kx) * positions..][..positions];
+                let row = &mut cols[((c * d.kh + ky) * d.kw + kx) * ld..][..positions];
                 for oy in 0..d.ho {
                     let iy = (oy * d.stride + ky) as isize - d.padding as isize;
                     let out = &mut row[oy * d.wo..(oy + 1) * d.wo];
@@ -131,12 +138,12 @@ fn im2col(x: &[f32], d: &Dims, cols: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: `x[c, iy, ix] += cols[...]` for every position that reads it.
-fn col2im(cols: &[f32], d: &Dims, x: &mut [f32]) {
+fn col2im(cols: &[f32], d: &Dims, ld: usize, x: &mut [f32]) {
     let positions = d.out_positions();
     for c in 0..d.ci {
         for ky in 0..d.kh {
             for kx in 0..d.kw {
-                let row = &cols[((c * d.kh + ky) * d.kw + kx) * positions..][..positions];
+                let row = &cols[((c * d.kh + ky) * d.kw + kx) * ld..][..positions];
                 for oy in 0..d.ho {
                     let iy = (oy * d.stride + ky) as isize - d.padding as isize;
                     if iy < 0 || iy >= d.h as isize {
@@ -155,69 +162,84 @@ fn col2im(cols: &[f32], d: &Dims, x: &mut [f32]) {
     }
 }
 
-/// `y[b] = W[Co, K] @ im2col(x[b])`.
+/// `[n, C, P]` (images) -> `[C, n * P]` (one matrix whose column blocks are the images).
+fn gather_images(images: &[f32], channels: usize, positions: usize, n: usize) -> Vec<f32> {
+    let ld = n * positions;
+    let mut out = vec![0f32; channels * ld];
+    for (i, image) in images.chunks(channels * positions).enumerate() {
+        for (c, plane) in image.chunks(positions).enumerate() {
+            out[c * ld + i * positions..][..positions].copy_from_slice(plane);
+        }
+    }
+    out
+}
+
+/// The inverse of [`gather_images`]: `[C, n * P]` -> `[n, C, P]` into `images`.
+fn scatter_images(matrix: &[f32], channels: usize, positions: usize, images: &mut [f32]) {
+    let ld = images.len() / channels.max(1);
+    for (i, image) in images.chunks_mut(channels * positions).enumerate() {
+        for (c, plane) in image.chunks_mut(positions).enumerate() {
+            plane.copy_from_slice(&matrix[c * ld + i * positions..][..positions]);
+        }
+    }
+}
+
+/// `y[group] = W[Co, K] @ im2col(x[group])`, one product per group of images.
 fn conv_forward(x: &[f32], w: &[f32], d: &Dims) -> Vec<f32> {
-    let (k, positions) = (d.k(), d.out_positions());
+    let (k, positions, group) = (d.k(), d.out_positions(), d.images_per_group());
     let mut y = vec![0f32; d.b * d.out_len()];
-    y.par_chunks_mut(d.out_len().max(1))
-        .zip(x.par_chunks(d.in_len().max(1)))
-        .for_each_init(
-            || vec![0f32; k * positions],
-            |cols, (yb, xb)| {
-                im2col(xb, d, cols);
-                sgemm(
-                    d.co, positions, k, yb, positions, false, w, k, 1, cols, positions, 1,
-                );
-            },
-        );
+    y.par_chunks_mut((group * d.out_len()).max(1))
+        .zip(x.par_chunks((group * d.in_len()).max(1)))
+        .for_each(|(yg, xg)| {
+            let ld = yg.len() / d.co.max(1);
+            let mut cols = vec![0f32; k * ld];
+            for (i, xb) in xg.chunks(d.in_len().max(1)).enumerate() {
+                im2col(xb, d, &mut cols[i * positions..], ld);
+            }
+            let mut product = vec![0f32; d.co * ld];
+            sgemm(d.co, ld, k, &mut product, ld, false, w, k, 1, &cols, ld, 1);
+            scatter_images(&product, d.co, positions, yg);
+        });
     y
 }
 
-/// `dx[b] = col2im(W^T[K, Co] @ g[b])`: the input gradient, and the transposed convolution.
+/// `dx[group] = col2im(W^T[K, Co] @ g[group])`: the input gradient, and the transposed
+/// convolution.
 fn conv_input_grad(g: &[f32], w: &[f32], d: &Dims) -> Vec<f32> {
-    let (k, positions) = (d.k(), d.out_positions());
+    let (k, positions, group) = (d.k(), d.out_positions(), d.images_per_group());
     let mut dx = vec![0f32; d.b * d.in_len()];
-    dx.par_chunks_mut(d.in_len().max(1))
-        .zip(g.par_chunks(d.out_len().max(1)))
-        .for_each_init(
-            || vec![0f32; k * positions],
-            |cols, (dxb, gb)| {
-                sgemm(
-                    k, positions, d.co, cols, positions, false, w, 1, k, gb, positions, 1,
-                );
-                col2im(cols, d, dxb);
-            },
-        );
+    dx.par_chunks_mut((group * d.in_len()).max(1))
+        .zip(g.par_chunks((group * d.out_len()).max(1)))
+        .for_each(|(dxg, gg)| {
+            let n = gg.len() / d.out_len().max(1);
+            let ld = n * positions;
+            let grads = gather_images(gg, d.co, positions, n);
+            let mut cols = vec![0f32; k * ld];
+            sgemm(k, ld, d.co, &mut cols, ld, false, w, 1, k, &grads, ld, 1);
+            for (i, dxb) in dxg.chunks_mut(d.in_len().max(1)).enumerate() {
+                col2im(&cols[i * positions..], d, ld, dxb);
+            }
+        });
     dx
 }
 
-/// `dW[Co, K] = sum_b g[b] @ im2col(x[b])^T`, in chunks of images summed in order.
+/// `dW[Co, K] = sum over groups of g[group] @ im2col(x[group])^T`, the groups' partial sums
+/// added in order.
 fn conv_weight_grad(x: &[f32], g: &[f32], d: &Dims) -> Vec<f32> {
-    let (k, positions) = (d.k(), d.out_positions());
-    let partials: Vec<Vec<f32>> = (0..d.b.div_ceil(WEIGHT_GRAD_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let mut dw = vec![0f32; d.co * k];
-            let mut cols = vec![0f32; k * positions];
-            let first = chunk * WEIGHT_GRAD_CHUNK;
-            for b in first..(first + WEIGHT_GRAD_CHUNK).min(d.b) {
-                im2col(&x[b * d.in_len()..][..d.in_len()], d, &mut cols);
-                let gb = &g[b * d.out_len()..][..d.out_len()];
-                sgemm(
-                    d.co,
-                    k,
-                    positions,
-                    &mut dw,
-                    k,
-                    b > first,
-                    gb,
-                    positions,
-                    1,
-                    &cols,
-                    1,
-                    positions,
-                );
+    let (k, positions, group) = (d.k(), d.out_positions(), d.images_per_group());
+    let partials: Vec<Vec<f32>> = x
+        .par_chunks((group * d.in_len()).max(1))
+        .zip(g.par_chunks((group * d.out_len()).max(1)))
+        .map(|(xg, gg)| {
+            let n = gg.len() / d.out_len().max(1);
+            let ld = n * positions;
+            let mut cols = vec![0f32; k * ld];
+            for (i, xb) in xg.chunks(d.in_len().max(1)).enumerate() {
+                im2col(xb, d, &mut cols[i * positions..], ld);
             }
+            let grads = gather_images(gg, d.co, positions, n);
+            let mut dw = vec![0f32; d.co * k];
+            sgemm(d.co, k, ld, &mut dw, k, false, &grads, ld, 1, &cols, 1, ld);
             dw
         })
         .collect();
@@ -456,13 +478,15 @@ mod tests {
     fn conv2d_matches_candle_in_values_and_gradients() {
         let mut rng = SeededRng::new(3);
         // (batch, ci, h, w, co, k, stride, padding): DCGAN's 4x4 stride-2 layers, a classifier's
-        // 5x5 padded layer, odd sizes, a batch that is not a multiple of the weight-gradient chunk.
+        // 5x5 padded layer, odd sizes, a batch that is not a multiple of the image group.
         for (b, ci, h, w, co, k, s, p) in [
             (3, 2, 9, 7, 4, 3, 1, 0),
             (11, 3, 16, 16, 5, 4, 2, 1),
             (2, 4, 8, 8, 6, 4, 1, 0),
             (5, 1, 12, 12, 3, 5, 1, 2),
             (9, 2, 4, 4, 3, 4, 1, 0),
+            // 4x4 maps: 32 images a group, so ten groups, the last one short.
+            (300, 2, 7, 7, 3, 4, 1, 0),
         ] {
             let x = var(&mut rng, &[b, ci, h, w]);
             let wt = var(&mut rng, &[co, ci, k, k]);
@@ -507,7 +531,8 @@ mod tests {
     #[test]
     fn weight_gradients_do_not_depend_on_the_thread_count() {
         let mut rng = SeededRng::new(5);
-        let x = var(&mut rng, &[19, 3, 10, 10]);
+        // 5x5 maps: 20 images a group, three groups.
+        let x = var(&mut rng, &[50, 3, 10, 10]);
         let wt = var(&mut rng, &[4, 3, 4, 4]);
         let grad_of = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()

@@ -16,6 +16,7 @@
 //! numbers except from a caller's `gan_core::SeededRng`; layers whose behaviour differs in
 //! training take a `gan_core::Mode`.
 
+pub mod batch_norm;
 pub mod conv2d;
 pub mod cross_entropy;
 pub mod equivalence;

@@ -9,12 +9,14 @@
 //!
 //! All are compositions of candle ops with a backward, so gradients reach every parameter
 //! (candle-nn's `BatchNorm` keeps its running statistics as variables a `VarBuilder` would hand to
-//! the optimizer; these are buffers).
+//! the optimizer; these are buffers). Batch norm's training mode on CPU `f32` runs the fused op
+//! of [`crate::batch_norm`] instead, tested against the composition.
 
 use candle_core::{DType, Tensor, Var, D};
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 
-use crate::{Error, Result};
+use crate::gemm::use_fused;
+use crate::{batch_norm, Error, Result};
 
 /// Mean and biased variance per channel (dimension 1) over every other dimension.
 fn channel_moments(x: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -82,16 +84,20 @@ impl BatchNorm {
                 x.dims()
             )));
         }
+        if let (Mode::Train(_), true) = (mode, use_fused(x, &self.weight)) {
+            let (mean, var) = batch_norm::channel_moments_detached(x)?;
+            self.update_running_statistics(&mean, &var, x)?;
+            return Ok(batch_norm::batch_norm_train(
+                x,
+                &self.weight,
+                &self.bias,
+                self.eps,
+            )?);
+        }
         let (mean, var) = match mode {
             Mode::Train(_) => {
                 let (mean, var) = channel_moments(x)?;
-                let n = (x.elem_count() / x.dim(1)?) as f64;
-                let m = self.momentum;
-                let unbiased = (var.detach() * (n / (n - 1.0).max(1.0)))?;
-                self.running_mean
-                    .set(&((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?)?;
-                self.running_var
-                    .set(&((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
+                self.update_running_statistics(&mean.detach(), &var.detach(), x)?;
                 (mean, var)
             }
             Mode::Eval => (
@@ -103,6 +109,18 @@ impl BatchNorm {
         let shift = (&self.bias - (&mean * &scale)?)?;
         Ok(x.broadcast_mul(&per_channel(&scale, rank)?)?
             .broadcast_add(&per_channel(&shift, rank)?)?)
+    }
+
+    /// PyTorch's running averages: momentum 0.1, the unbiased variance.
+    fn update_running_statistics(&self, mean: &Tensor, var: &Tensor, x: &Tensor) -> Result<()> {
+        let n = (x.elem_count() / x.dim(1)?) as f64;
+        let m = self.momentum;
+        let unbiased = (var * (n / (n - 1.0).max(1.0)))?;
+        self.running_mean
+            .set(&((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?)?;
+        self.running_var
+            .set(&((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
+        Ok(())
     }
 }
 

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, ParamStore, Result};
 
+mod fused;
+
 /// Learning-rate multiplier over the steps of a phase.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -123,6 +125,8 @@ pub struct Adam {
     first_moments: Vec<Tensor>,
     second_moments: Vec<Tensor>,
     step: u64,
+    /// Whether updates take the fused in-place path (CPU `f32`, contiguous variables).
+    fused: bool,
 }
 
 impl Adam {
@@ -130,12 +134,15 @@ impl Adam {
         let mut names = Vec::new();
         let mut vars = Vec::new();
         let mut first_moments = Vec::new();
+        let mut second_moments = Vec::new();
         for (name, var) in params.named_vars() {
             names.push(name.to_string());
             vars.push(var.clone());
+            // Separate storages: the fused path updates each moment in place.
             first_moments.push(var.zeros_like()?);
+            second_moments.push(var.zeros_like()?);
         }
-        let second_moments = first_moments.clone();
+        let fused = vars.iter().all(|v| fused::applies(&[v.as_tensor()]));
         Ok(Self {
             config,
             names,
@@ -143,6 +150,7 @@ impl Adam {
             first_moments,
             second_moments,
             step: 0,
+            fused,
         })
     }
 
@@ -184,29 +192,75 @@ impl Adam {
         let lr = c.lr * lr_factor;
         let bias1 = 1.0 - c.beta1.powi(self.step as i32);
         let bias2 = 1.0 - c.beta2.powi(self.step as i32);
-        for (i, var) in self.vars.iter().enumerate() {
-            let Some(grad) = grads.get(var) else { continue };
+        // The scalars exactly as candle rounds them for the generic path's `t * s` / `t / s`.
+        let coefficients = fused::Coefficients {
+            clip: (clip_scale != 1.0).then_some(clip_scale as f32),
+            beta1: c.beta1 as f32,
+            one_minus_beta1: (1.0 - c.beta1) as f32,
+            beta2: c.beta2 as f32,
+            one_minus_beta2: (1.0 - c.beta2) as f32,
+            inv_bias1: (1.0 / bias1) as f32,
+            inv_bias2: (1.0 / bias2) as f32,
+            eps: c.eps as f32,
+            decay: (c.weight_decay > 0.0).then_some((1.0 - lr * c.weight_decay) as f32),
+            lr: lr as f32,
+        };
+        for i in 0..self.vars.len() {
+            let Some(grad) = grads.get(&self.vars[i]) else {
+                continue;
+            };
             // A gradient can still reference its step's forward graph (candle tracks ops on
             // variables inside backward formulas); folding it into the moments undetached would
             // keep every past step's graph alive through the moment chain.
             let grad = grad.detach();
-            let grad = if clip_scale != 1.0 {
-                (grad * clip_scale)?
+            if self.fused {
+                self.fused_update(i, &grad.contiguous()?, coefficients)?;
             } else {
-                grad
-            };
-            let m = ((&self.first_moments[i] * c.beta1)? + (&grad * (1.0 - c.beta1))?)?;
-            let v = ((&self.second_moments[i] * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?;
-            let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
-            let mut value = var.as_tensor().detach();
-            if c.weight_decay > 0.0 {
-                value = (value * (1.0 - lr * c.weight_decay))?;
+                self.generic_update(i, grad, clip_scale, lr, bias1, bias2)?;
             }
-            var.set(&(value - (update * lr)?)?)?;
-            self.first_moments[i] = m;
-            self.second_moments[i] = v;
         }
         Ok(StepStats { grad_norm, lr })
+    }
+
+    /// One variable's update in three in-place passes (CPU `f32`; see [`fused`]).
+    fn fused_update(&self, i: usize, grad: &Tensor, c: fused::Coefficients) -> Result<()> {
+        let (m, v) = (&self.first_moments[i], &self.second_moments[i]);
+        m.inplace_op2(grad, &fused::FirstMoment(c))?;
+        v.inplace_op2(grad, &fused::SecondMoment(c))?;
+        self.vars[i]
+            .as_tensor()
+            .inplace_op3(m, v, &fused::ParameterUpdate(c))?;
+        Ok(())
+    }
+
+    /// One variable's update as a candle composition (any device and dtype).
+    fn generic_update(
+        &mut self,
+        i: usize,
+        grad: Tensor,
+        clip_scale: f64,
+        lr: f64,
+        bias1: f64,
+        bias2: f64,
+    ) -> Result<()> {
+        let c = &self.config;
+        let grad = if clip_scale != 1.0 {
+            (grad * clip_scale)?
+        } else {
+            grad
+        };
+        let m = ((&self.first_moments[i] * c.beta1)? + (&grad * (1.0 - c.beta1))?)?;
+        let v = ((&self.second_moments[i] * c.beta2)? + (grad.sqr()? * (1.0 - c.beta2))?)?;
+        let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + c.eps)?)?;
+        let var = &self.vars[i];
+        let mut value = var.as_tensor().detach();
+        if c.weight_decay > 0.0 {
+            value = (value * (1.0 - lr * c.weight_decay))?;
+        }
+        var.set(&(value - (update * lr)?)?)?;
+        self.first_moments[i] = m;
+        self.second_moments[i] = v;
+        Ok(())
     }
 
     /// Moments as named tensors (`{prefix}m.{var}`, `{prefix}v.{var}`) for a checkpoint.
@@ -246,7 +300,9 @@ impl Adam {
                         ),
                     ));
                 }
-                *slot = t.to_device(slot.device())?;
+                // A copy of its own: the fused path updates moments in place, and `tensors` may
+                // be read again (or saved) by the caller.
+                *slot = t.to_device(slot.device())?.contiguous()?.copy()?;
             }
         }
         self.step = step;
@@ -312,6 +368,81 @@ mod tests {
             assert!(!t.track_op(), "{name} keeps a graph");
         }
         assert!(!w.track_op() || w.is_variable());
+    }
+
+    /// Runs `steps` updates of a small model under `config`, fused or not, and returns the
+    /// weights and moments after each step.
+    fn trajectory(config: &AdamConfig, fused: bool, steps: usize) -> Vec<Vec<u32>> {
+        let mut rng = SeededRng::new(3);
+        let mut params = ParamStore::new(&Device::Cpu);
+        let normal = Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
+        // Large enough to be split into parallel chunks.
+        let w = params.create("w", (300, 200), normal, &mut rng).unwrap();
+        let b = params.create("b", 200, normal, &mut rng).unwrap();
+        let x = rng.normal((8, 300), 0.0, 1.0, &Device::Cpu).unwrap();
+        let mut opt = Adam::new(&params, config.clone()).unwrap();
+        assert!(opt.fused);
+        opt.fused = fused;
+        let mut out = Vec::new();
+        for step in 0..steps {
+            let y = x.matmul(&w).unwrap().broadcast_add(&b).unwrap();
+            let loss = y.tanh().unwrap().sqr().unwrap().mean_all().unwrap();
+            opt.step(&loss.backward().unwrap(), 0.5 + step as f64 * 0.1)
+                .unwrap();
+            let mut bits = Vec::new();
+            let state = opt.state_tensors("");
+            for t in [&w, &b].into_iter().chain(state.iter().map(|(_, t)| t)) {
+                let values: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                bits.extend(values.iter().map(|v| v.to_bits()));
+            }
+            out.push(bits);
+        }
+        out
+    }
+
+    #[test]
+    fn fused_updates_equal_the_candle_composition_bit_for_bit() {
+        let plain = AdamConfig {
+            lr: 1e-2,
+            ..Default::default()
+        };
+        let clipped_adamw = AdamConfig {
+            lr: 3e-3,
+            beta1: 0.9,
+            weight_decay: 0.01,
+            grad_clip: Some(1e-3),
+            ..Default::default()
+        };
+        for config in [plain, clipped_adamw] {
+            let fused = trajectory(&config, true, 4);
+            let generic = trajectory(&config, false, 4);
+            assert_eq!(fused, generic, "{config:?}");
+            assert_ne!(fused[0], fused[3], "the weights move");
+        }
+    }
+
+    #[test]
+    fn loaded_moments_are_not_shared_with_the_checkpoint_map() {
+        let mut rng = SeededRng::new(4);
+        let mut params = ParamStore::new(&Device::Cpu);
+        let x = params.create("x", 4, Init::Const(1.0), &mut rng).unwrap();
+        let mut opt = Adam::new(&params, AdamConfig::default()).unwrap();
+        let saved: HashMap<String, Tensor> = opt.state_tensors("").into_iter().collect();
+        opt.load_state(&saved, "", 0, Path::new("test")).unwrap();
+        opt.step(
+            &x.sqr().unwrap().sum_all().unwrap().backward().unwrap(),
+            1.0,
+        )
+        .unwrap();
+        let m: Vec<f32> = saved["m.x"].to_vec1().unwrap();
+        assert_eq!(
+            m,
+            vec![0.0; 4],
+            "the update wrote into the caller's tensors"
+        );
     }
 
     #[test]
