@@ -146,6 +146,14 @@ impl DcganDiscriminator {
         Ok(Self { convs, norms })
     }
 
+    /// The same network with detached parameters (see [`crate::nets::Discriminator::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self {
+            convs: self.convs.iter().map(Conv::frozen).collect(),
+            norms: self.norms.iter().map(FeatureNorm::frozen).collect(),
+        }
+    }
+
     /// One logit per image: `[B]`.
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let mut h = x.clone();

@@ -70,6 +70,13 @@ impl Weight {
         Ok(Self { tensor, spectral })
     }
 
+    fn frozen(&self) -> Self {
+        Self {
+            tensor: self.tensor.detach(),
+            spectral: self.spectral.clone(),
+        }
+    }
+
     fn value(&self, mode: &Mode) -> Result<Tensor> {
         Ok(match &self.spectral {
             Some(sn) => sn.apply(&self.tensor, mode)?,
@@ -102,6 +109,14 @@ impl Dense {
         let weight = Weight::new(params, name, &[outputs, inputs], init, spectral, rng)?;
         let bias = params.create(&format!("{name}.bias"), outputs, init, rng)?;
         Ok(Self { weight, bias })
+    }
+
+    /// The same layer with detached parameters (see [`FeatureNorm::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.frozen(),
+            bias: self.bias.detach(),
+        }
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
@@ -142,6 +157,15 @@ impl Conv {
             stride,
             padding,
         })
+    }
+
+    /// The same layer with a detached weight.
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.frozen(),
+            stride: self.stride,
+            padding: self.padding,
+        }
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
@@ -224,6 +248,16 @@ impl FeatureNorm {
             }
             Normalization::Spectral | Normalization::None => FeatureNorm::Identity,
         })
+    }
+
+    /// The same normalisation with detached parameters, statistics and buffers shared: the
+    /// discriminator of a generator step, whose parameter gradients would be thrown away.
+    pub fn frozen(&self) -> Self {
+        match self {
+            FeatureNorm::Batch(bn) => FeatureNorm::Batch(bn.frozen()),
+            FeatureNorm::Layer(ln) => FeatureNorm::Layer(ln.frozen()),
+            FeatureNorm::Identity => FeatureNorm::Identity,
+        }
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {

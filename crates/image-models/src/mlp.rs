@@ -69,6 +69,14 @@ impl MlpDiscriminator {
         })
     }
 
+    /// The same network with detached parameters (see [`crate::nets::Discriminator::frozen`]).
+    pub fn frozen(&self) -> Self {
+        Self {
+            layers: self.layers.each_ref().map(Dense::frozen),
+            norms: self.norms.each_ref().map(FeatureNorm::frozen),
+        }
+    }
+
     /// One logit per image: `[B]`.
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let x = x.flatten_from(1)?;

@@ -170,6 +170,17 @@ impl Generator {
 }
 
 impl Discriminator {
+    /// The same network with detached parameters, sharing their storage (it sees every update)
+    /// and the buffers (batch-norm statistics, spectral-norm vectors): a generator step runs D
+    /// through it, so no gradient of D's weights is computed only to be thrown away. Its outputs
+    /// are those of `self`.
+    pub fn frozen(&self) -> Self {
+        match self {
+            Discriminator::Mlp(d) => Discriminator::Mlp(d.frozen()),
+            Discriminator::Dcgan(d) => Discriminator::Dcgan(d.frozen()),
+        }
+    }
+
     /// One logit (or critic score) per image, `[B]`.
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let logits = match self {

@@ -44,6 +44,8 @@ pub struct ImageGan {
     pub generator: Generator,
     pub g_params: ParamStore,
     pub discriminator: Discriminator,
+    /// `discriminator` with detached parameters, for generator updates.
+    frozen_discriminator: Discriminator,
     pub d_params: ParamStore,
     pub shape: NetShape,
     pub loss: AdversarialLoss,
@@ -88,6 +90,7 @@ impl ImageGan {
         Ok(Self {
             generator,
             g_params,
+            frozen_discriminator: discriminator.frozen(),
             discriminator,
             d_params,
             shape,
@@ -163,9 +166,10 @@ impl ImageGan {
                 (self.generator.forward(&z, &Mode::Train(ctx.rng))?, real)
             }
         };
-        let d_fake = self.discriminator.forward(&fake, &Mode::Train(ctx.rng))?;
+        let critic = &self.frozen_discriminator;
+        let d_fake = critic.forward(&fake, &Mode::Train(ctx.rng))?;
         let d_real = if self.loss.generator_needs_real() {
-            self.discriminator.forward(&real, &Mode::Train(ctx.rng))?
+            critic.forward(&real, &Mode::Train(ctx.rng))?
         } else {
             d_fake.clone()
         };

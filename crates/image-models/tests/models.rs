@@ -64,6 +64,59 @@ fn every_parameter_of_every_net_gets_a_gradient() {
 }
 
 #[test]
+fn a_frozen_discriminator_gives_the_generator_the_same_gradients_and_itself_none() {
+    for (architecture, size) in [(Architecture::Mlp, 8), (Architecture::Dcgan32, 32)] {
+        for normalization in [
+            Normalization::Batch,
+            Normalization::Layer,
+            Normalization::Spectral,
+            Normalization::None,
+        ] {
+            let s = shape(architecture, size, normalization);
+            // Two identical copies: one trained through D, one through D.frozen().
+            let run = |frozen: bool| {
+                let mut rng = SeededRng::new(2);
+                let (g, gp) = generator(&s, &Device::Cpu, &mut rng).unwrap();
+                let (d, dp) = discriminator(&s, &Device::Cpu, &mut rng).unwrap();
+                let critic = if frozen { d.frozen() } else { d };
+                let z = rng.normal((5, 6), 0.0, 1.0, &Device::Cpu).unwrap();
+                let mut step = SeededRng::new(3);
+                let images = g.forward(&z, &Mode::Train(&mut step)).unwrap();
+                let logits = critic.forward(&images, &Mode::Train(&mut step)).unwrap();
+                let loss = AdversarialLoss::NonSaturating
+                    .generator_loss(&logits, &logits)
+                    .unwrap();
+                let grads = loss.backward().unwrap();
+                let g_grads: Vec<Vec<u32>> = gp
+                    .named_vars()
+                    .map(|(_, v)| {
+                        let values: Vec<f32> = grads
+                            .get(v)
+                            .expect("every G weight")
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1()
+                            .unwrap();
+                        values.iter().map(|x| x.to_bits()).collect()
+                    })
+                    .collect();
+                let d_grads = dp
+                    .named_vars()
+                    .filter(|(_, v)| grads.get(v).is_some())
+                    .count();
+                (g_grads, d_grads)
+            };
+            let (trained, d_grads) = run(false);
+            let (through_frozen, frozen_d_grads) = run(true);
+            let case = format!("{architecture:?}, {normalization:?}");
+            assert_eq!(trained, through_frozen, "{case}");
+            assert!(d_grads > 0, "{case}");
+            assert_eq!(frozen_d_grads, 0, "{case}");
+        }
+    }
+}
+
+#[test]
 fn generators_stay_in_their_pixel_range_and_eval_mode_is_deterministic() {
     let mut rng = SeededRng::new(2);
     for (architecture, size, range) in [

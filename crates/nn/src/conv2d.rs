@@ -253,6 +253,19 @@ fn conv_weight_grad(x: &[f32], g: &[f32], d: &Dims) -> Vec<f32> {
     dw
 }
 
+/// The gradient of `operand` from `compute`, or `None` without computing it when no variable lies
+/// behind `operand` (real images, a generator step's discriminator with detached weights).
+fn when_tracked(
+    operand: &Tensor,
+    compute: impl FnOnce() -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    if operand.track_op() {
+        compute().map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// `y = conv(x, w)` as a custom op.
 struct Conv2dOp(ConvGeometry);
 /// `dx = conv_input_grad(g, w)` for inputs of `h x w`, as a custom op.
@@ -307,21 +320,26 @@ impl CustomOp2 for Conv2dOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, wd) = x.dims4()?;
         let (_, _, kh, kw) = w.dims4()?;
-        let dx = grad.contiguous()?.apply_op2(
-            w,
-            ConvInputGradOp {
-                geometry: self.0,
-                input_hw: (h, wd),
-            },
-        )?;
-        let dw = x.apply_op2(
-            &grad.contiguous()?,
-            ConvWeightGradOp {
-                geometry: self.0,
-                kernel_hw: (kh, kw),
-            },
-        )?;
-        Ok((Some(dx), Some(dw)))
+        let grad = grad.contiguous()?;
+        let dx = when_tracked(x, || {
+            grad.apply_op2(
+                w,
+                ConvInputGradOp {
+                    geometry: self.0,
+                    input_hw: (h, wd),
+                },
+            )
+        })?;
+        let dw = when_tracked(w, || {
+            x.apply_op2(
+                &grad,
+                ConvWeightGradOp {
+                    geometry: self.0,
+                    kernel_hw: (kh, kw),
+                },
+            )
+        })?;
+        Ok((dx, dw))
     }
 }
 
@@ -366,15 +384,17 @@ impl CustomOp2 for ConvInputGradOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, kh, kw) = w.dims4()?;
         let grad = grad.contiguous()?;
-        let dg = grad.apply_op2(w, Conv2dOp(self.geometry))?;
-        let dw = grad.apply_op2(
-            g,
-            ConvWeightGradOp {
-                geometry: self.geometry,
-                kernel_hw: (kh, kw),
-            },
-        )?;
-        Ok((Some(dg), Some(dw)))
+        let dg = when_tracked(g, || grad.apply_op2(w, Conv2dOp(self.geometry)))?;
+        let dw = when_tracked(w, || {
+            grad.apply_op2(
+                g,
+                ConvWeightGradOp {
+                    geometry: self.geometry,
+                    kernel_hw: (kh, kw),
+                },
+            )
+        })?;
+        Ok((dg, dw))
     }
 }
 
@@ -418,15 +438,17 @@ impl CustomOp2 for ConvWeightGradOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, w) = x.dims4()?;
         let grad = grad.contiguous()?;
-        let dx = g.apply_op2(
-            &grad,
-            ConvInputGradOp {
-                geometry: self.geometry,
-                input_hw: (h, w),
-            },
-        )?;
-        let dg = x.apply_op2(&grad, Conv2dOp(self.geometry))?;
-        Ok((Some(dx), Some(dg)))
+        let dx = when_tracked(x, || {
+            g.apply_op2(
+                &grad,
+                ConvInputGradOp {
+                    geometry: self.geometry,
+                    input_hw: (h, w),
+                },
+            )
+        })?;
+        let dg = when_tracked(g, || x.apply_op2(&grad, Conv2dOp(self.geometry)))?;
+        Ok((dx, dg))
     }
 }
 

@@ -76,6 +76,19 @@ impl BatchNorm {
         })
     }
 
+    /// The same layer with detached weight and bias (running statistics shared): a generator
+    /// step runs the discriminator through it, so no gradient of D's parameters is computed.
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.detach(),
+            running_mean: self.running_mean.clone(),
+            running_var: self.running_var.clone(),
+            momentum: self.momentum,
+            eps: self.eps,
+        }
+    }
+
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let rank = x.rank();
         if rank < 2 {
@@ -132,6 +145,15 @@ pub struct GroupLayerNorm {
 }
 
 impl GroupLayerNorm {
+    /// The same layer with detached weight and bias.
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.detach(),
+            eps: self.eps,
+        }
+    }
+
     pub fn new(
         params: &mut ParamStore,
         prefix: &str,
@@ -163,6 +185,7 @@ impl GroupLayerNorm {
 
 /// A weight divided by its spectral norm. `weight` is any tensor whose first dimension is the
 /// output (rows of the `[out, rest]` matrix the norm is taken of).
+#[derive(Clone)]
 pub struct SpectralNorm {
     u: Var,
     v: Var,
