@@ -10,49 +10,9 @@ use serde_json::Value;
 mod fake_hub;
 #[path = "support/parquet_fixture.rs"]
 mod parquet_fixture;
-
-fn socgan_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_socgan"));
-    command.args(args).env("RAYON_NUM_THREADS", "1");
-    command
-}
-
-fn socgan(args: &[&str]) -> Output {
-    socgan_command(args).output().expect("runs socgan")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "socgan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON summary")
-}
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "socgan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// One line on stderr, starting `error:`, and a failing exit code.
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    assert!(!out.status.success(), "expected failure");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected: {err}"
-    );
-    assert!(err.starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` missing from: {err}");
-    }
-}
+#[path = "support/run.rs"]
+mod run;
+use run::{assert_one_line_error, assert_success, socgan, socgan_command, stdout_json};
 
 const TINY: &str = r#"
 batch_size = 16

@@ -12,7 +12,9 @@
 //! Pass `--features cuda` to build socgan with CUDA.
 
 mod bench;
+mod classify;
 mod images;
+mod minilm;
 mod train;
 
 use std::path::PathBuf;
@@ -45,6 +47,12 @@ enum Task {
         #[arg(long)]
         features: Vec<String>,
     },
+    /// The few-label classifier protocol: fractions x seeds x encoders x methods, a table of the
+    /// official test score beside the published rows.
+    Classify(classify::ClassifyArgs),
+    /// socgan's all-MiniLM-L6-v2 sentence vectors against SentenceTransformer.encode's on real
+    /// tweets (tolerance 1e-4).
+    CheckMinilm(minilm::CheckMiniLmArgs),
     /// `socgan eval` with a fresh release build; arguments are passed on.
     Eval {
         /// Cargo features of the socgan build (e.g. cuda).
@@ -61,6 +69,8 @@ fn main() -> ExitCode {
         Some(Task::Train(args)) => train::run(args),
         Some(Task::Bench(args)) => bench::run(args),
         Some(Task::Images(args)) => images::run(args),
+        Some(Task::CheckMinilm(args)) => minilm::run(args),
+        Some(Task::Classify(args)) => classify::run(args),
         Some(Task::Download {
             mut names,
             features,

@@ -41,6 +41,9 @@ enum Command {
     Generate(GenerateArgs),
     /// Evaluate checkpoints with their run's protocol.
     Eval(EvalArgs),
+    /// Label every post of a file with a classifier checkpoint (label and class probabilities
+    /// per post, input order kept; CSV, or JSONL by the output's extension).
+    Predict(PredictArgs),
     /// Time one benchmark workload (used by `cargo xtask bench`).
     Bench(BenchArgs),
     /// One metric of several runs against the run step, in one SVG chart.
@@ -52,6 +55,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DataCommand {
+    /// Sentence vectors of every post of a file from a pretrained BERT sentence encoder
+    /// (all-MiniLM-L6-v2 by default; mean pooling, L2 normalisation), one JSON line per post.
+    Embed {
+        file: PathBuf,
+        /// A directory with config.json, tokenizer.json and model.safetensors, or a hub id in the
+        /// cache.
+        #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
+        model: String,
+        #[arg(long, default_value = "text")]
+        text_field: String,
+        #[arg(long)]
+        lossy: bool,
+        /// Write here (atomically) instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Posts, tokens, vocabulary, length histogram and top tokens of a corpus file.
     Stats {
         file: PathBuf,
@@ -191,6 +210,27 @@ struct TrainArgs {
     text: text_models::experiment::args::TextTrainArgs,
     #[command(flatten)]
     image: image_models::experiment::args::ImageTrainArgs,
+    #[command(flatten)]
+    classifier: text_classifier::experiment::args::ClassifierTrainArgs,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Classifier checkpoint: a run directory (its best checkpoint if it has one, else the
+    /// latest) or a checkpoint directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Posts to label: text (one per line), CSV/TSV, JSONL or Parquet.
+    #[arg(long)]
+    input: PathBuf,
+    /// Column or field holding the text.
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    #[arg(long)]
+    lossy: bool,
+    /// Write here (atomically; `.csv` or `.jsonl`) instead of CSV on standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -231,6 +271,9 @@ struct EvalArgs {
     /// Also write the results (one JSON object per checkpoint and setting) to this file.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Classifier runs: score these labelled posts instead of the run's test file.
+    #[arg(long)]
+    data: Option<PathBuf>,
     #[command(flatten)]
     text: text_models::experiment::args::TextEvalArgs,
 }
@@ -256,6 +299,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train(args),
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
+        Command::Predict(args) => predict(args),
         Command::Bench(args) => bench(args),
         Command::Chart(args) => {
             chart::run(&args.metric, &args.runs, &args.out, args.title.as_deref())
@@ -275,6 +319,20 @@ fn main() -> ExitCode {
             offline,
         }) => fetch::fetch(&repo, &revision, include.as_deref(), model, offline),
         Command::Data(DataCommand::Download { names, offline }) => fetch::download(&names, offline),
+        Command::Data(DataCommand::Embed {
+            file,
+            model,
+            text_field,
+            lossy,
+            output,
+        }) => text_classifier::experiment::embed_file(
+            &file,
+            &text_field,
+            lossy,
+            &model,
+            output.as_deref(),
+        )
+        .map_err(Into::into),
         Command::Data(DataCommand::Tokenize {
             file,
             out,
@@ -350,6 +408,14 @@ fn train(args: TrainArgs) -> Result<()> {
         TaskKind::ImageGan => {
             image_models::experiment::train(table, &overrides, dataset, &args.image, &invocation)?
         }
+        TaskKind::TextClassifier => text_classifier::experiment::train(
+            table,
+            &overrides,
+            dataset,
+            args.text.test.as_deref(),
+            &args.classifier,
+            &invocation,
+        )?,
     };
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
@@ -384,7 +450,33 @@ fn generate(args: GenerateArgs) -> Result<()> {
         TaskKind::ImageGan => {
             image_models::experiment::generate(&ckpt, args.num, args.seed, args.output.as_deref())?
         }
+        TaskKind::TextClassifier => anyhow::bail!(
+            "{}: a classifier run generates nothing; label posts with `socgan predict --checkpoint {} --input FILE`",
+            args.checkpoint.display(),
+            args.checkpoint.display()
+        ),
     }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> Result<()> {
+    let best =
+        Checkpoint::load_pick(&args.checkpoint, Pick::Best, &candle_core::Device::Cpu).is_ok();
+    let (task, ckpt) = load_checkpoint(&args.checkpoint, best)?;
+    if task != TaskKind::TextClassifier {
+        anyhow::bail!(
+            "{}: a {} run; predict labels posts with a classifier (task text_classifier)",
+            args.checkpoint.display(),
+            task.tag()
+        );
+    }
+    text_classifier::experiment::predict(
+        &ckpt,
+        &args.input,
+        &args.text_field,
+        args.lossy,
+        args.output.as_deref(),
+    )?;
     Ok(())
 }
 
@@ -412,6 +504,9 @@ fn eval(args: EvalArgs) -> Result<()> {
         TaskKind::ImageGan => {
             image_models::experiment::eval(&checkpoints, args.seed, args.samples)?
         }
+        TaskKind::TextClassifier => {
+            text_classifier::experiment::eval(&checkpoints, args.data.as_deref())?
+        }
     };
     let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print!("{jsonl}");
@@ -432,6 +527,7 @@ fn bench(args: BenchArgs) -> Result<()> {
     let line = match TaskKind::owning_workload(&args.workload)? {
         TaskKind::TextGan => text_models::experiment::bench::run(&args.workload, repeats)?,
         TaskKind::ImageGan => image_models::experiment::bench::run(&args.workload, repeats)?,
+        TaskKind::TextClassifier => anyhow::bail!("no classifier workload `{}`", args.workload),
     };
     println!("{line}");
     Ok(())

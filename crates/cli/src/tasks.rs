@@ -11,15 +11,22 @@ pub enum TaskKind {
     TextGan,
     /// Image GANs (DCGAN, the MLP GAN) on MNIST or a folder of images.
     ImageGan,
+    /// Few-label text classification: the semi-supervised GAN classifier and its baselines.
+    TextClassifier,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 2] = [TaskKind::TextGan, TaskKind::ImageGan];
+    pub const ALL: [TaskKind; 3] = [
+        TaskKind::TextGan,
+        TaskKind::ImageGan,
+        TaskKind::TextClassifier,
+    ];
 
     pub fn tag(self) -> &'static str {
         match self {
             TaskKind::TextGan => text_models::experiment::TASK,
             TaskKind::ImageGan => image_models::experiment::TASK,
+            TaskKind::TextClassifier => text_classifier::experiment::TASK,
         }
     }
 

@@ -9,13 +9,15 @@
 //! - Parquet ([`parquet`], the hub's data set format): columns chosen by name, read row group by
 //!   row group (only the chosen columns are decoded);
 //! - TweetEval ([`tweeteval`]): `{split}_text.txt` with `{split}_labels.txt`, paired line by line
-//!   (never parsed as CSV: tweets contain commas and quotes), and its `mapping.txt`.
+//!   (never parsed as CSV: tweets contain commas and quotes), and its `mapping.txt`;
+//! - label first ([`label_first`]): GAN-BERT's TREC files, `LABEL text` per line after a header.
 //!
 //! Every format but plain text can carry a label beside the text. Invalid UTF-8 is an error
 //! unless `lossy` is set, in which case it is replaced (U+FFFD) and counted.
 
 mod delimited;
 mod jsonl;
+mod label_first;
 mod lines;
 mod parquet;
 pub mod tweeteval;
@@ -57,6 +59,8 @@ pub enum PostFormat {
     TweetEval,
     /// Parquet; `text` and optional `label` name top-level columns.
     Parquet { text: String, label: Option<String> },
+    /// A header line, then `LABEL text` per line (GAN-BERT's TREC question files).
+    LabelFirst,
 }
 
 impl PostFormat {
@@ -102,7 +106,7 @@ impl PostFormat {
     pub fn has_labels(&self) -> bool {
         match self {
             PostFormat::Lines => false,
-            PostFormat::TweetEval => true,
+            PostFormat::TweetEval | PostFormat::LabelFirst => true,
             PostFormat::Delimited { label, .. }
             | PostFormat::Jsonl { label, .. }
             | PostFormat::Parquet { label, .. } => label.is_some(),
@@ -142,6 +146,7 @@ impl PostReader {
                 label: label.clone(),
             }),
             PostFormat::TweetEval => Box::new(tweeteval::TweetEvalReader::open(path, lossy)?),
+            PostFormat::LabelFirst => Box::new(label_first::LabelFirstReader::open(path, lossy)?),
             PostFormat::Parquet { text, label } => {
                 Box::new(parquet::ParquetReader::open(path, text, label.as_deref())?)
             }
@@ -187,6 +192,29 @@ mod tests {
         let mut reader = PostReader::open(path, format, ReadOptions { lossy })?;
         let posts = reader.by_ref().collect::<Result<Vec<_>>>()?;
         Ok((posts, reader.replaced_invalid_utf8()))
+    }
+
+    #[test]
+    fn label_first_lines_split_at_the_first_space_after_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("labeled.tsv");
+        std::fs::write(
+            &p,
+            "fine_label utterance\nNUM:count How many\tlegs ?\nLOC:city Where ?\n",
+        )
+        .unwrap();
+        let (posts, _) = read_all(&p, &PostFormat::LabelFirst, false).unwrap();
+        assert_eq!(posts[0].label.as_deref(), Some("NUM:count"));
+        assert_eq!(posts[0].text, "How many\tlegs ?");
+        assert_eq!(posts[1].label.as_deref(), Some("LOC:city"));
+        std::fs::write(&p, "fine_label utterance\nNUM:count ok\nnolabel\n").unwrap();
+        let err = read_all(&p, &PostFormat::LabelFirst, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("labeled.tsv:3: expected `LABEL text`"),
+            "{err}"
+        );
     }
 
     #[test]

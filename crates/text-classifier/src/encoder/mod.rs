@@ -1,0 +1,95 @@
+//! Sentence encoders, swappable by config: a trainable CNN over token ids ([`cnn`]), or a
+//! pretrained BERT sentence encoder kept frozen ([`minilm`]) whose vectors are computed once and
+//! cached ([`cache`]).
+
+pub mod cache;
+pub mod cnn;
+pub mod minilm;
+
+use candle_core::Tensor;
+use gan_core::ParamStore;
+use serde::{Deserialize, Serialize};
+
+pub use cnn::{CnnEncoder, CnnEncoderConfig};
+pub use minilm::{MiniLm, MiniLmConfig};
+
+use crate::Result;
+
+/// Which encoder reads the posts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EncoderConfig {
+    /// Trained with the classifier, from scratch.
+    Cnn(CnnEncoderConfig),
+    /// all-MiniLM-L6-v2 (or another BERT sentence encoder), frozen.
+    Minilm(MiniLmConfig),
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig::Cnn(CnnEncoderConfig::default())
+    }
+}
+
+impl EncoderConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EncoderConfig::Cnn(_) => "cnn",
+            EncoderConfig::Minilm(_) => "minilm",
+        }
+    }
+}
+
+/// Posts as the encoder reads them.
+#[derive(Clone, Debug)]
+pub enum EncodedTexts {
+    /// Frozen sentence vectors `[N, F]`.
+    Vectors(Tensor),
+    /// Token ids `[N, T]` (u32) for a trainable encoder.
+    TokenIds(Tensor),
+}
+
+impl EncodedTexts {
+    pub fn len(&self) -> usize {
+        match self {
+            EncodedTexts::Vectors(t) | EncodedTexts::TokenIds(t) => t.dim(0).unwrap_or(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows `indices`, in that order.
+    pub fn rows(&self, indices: &[usize]) -> Result<Tensor> {
+        let t = match self {
+            EncodedTexts::Vectors(t) | EncodedTexts::TokenIds(t) => t,
+        };
+        let idx: Vec<u32> = indices.iter().map(|&i| i as u32).collect();
+        Ok(t.index_select(&Tensor::new(idx.as_slice(), t.device())?, 0)?)
+    }
+}
+
+/// The encoder of a classifier: the identity on frozen vectors, or a trainable network.
+pub enum Encoder {
+    Frozen { dim: usize },
+    Cnn(CnnEncoder),
+}
+
+impl Encoder {
+    /// Sentence vectors `[B, F]` of rows of [`EncodedTexts`].
+    pub fn forward(&self, rows: &Tensor) -> Result<Tensor> {
+        match self {
+            Encoder::Frozen { .. } => Ok(rows.clone()),
+            Encoder::Cnn(cnn) => cnn.forward(rows),
+        }
+    }
+
+    /// The trainable parameters, if the encoder has any.
+    pub fn params(&self) -> Option<&ParamStore> {
+        match self {
+            Encoder::Frozen { .. } => None,
+            Encoder::Cnn(cnn) => Some(cnn.params()),
+        }
+    }
+}

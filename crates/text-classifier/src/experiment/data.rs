@@ -1,0 +1,189 @@
+//! Reading a classifier run's posts: labelled training, validation and test posts under one
+//! label map, the few-label cut of the training and validation posts, and unlabelled posts.
+
+use std::path::Path;
+
+use socgan_data::labels::{LabelMap, LabelledPosts};
+use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+
+use crate::experiment::config::{ClassifierConfig, ClassifierData, FileLayout};
+use crate::{Error, Result};
+
+/// The posts of a run.
+pub struct RunPosts {
+    /// Training posts whose labels are kept.
+    pub labelled: LabelledPosts,
+    /// Training posts whose labels were dropped, then the unlabelled file's posts.
+    pub unlabelled: Vec<String>,
+    pub validation: Option<LabelledPosts>,
+    pub test: LabelledPosts,
+    pub map: LabelMap,
+    /// Posts per class in the whole training file (before the labelled cut).
+    pub train_class_counts: Vec<usize>,
+}
+
+/// The reader format of one of the run's files.
+pub fn format_of(data: &ClassifierData, path: &Path) -> PostFormat {
+    match data.layout {
+        FileLayout::LabelFirst => PostFormat::LabelFirst,
+        FileLayout::Auto => PostFormat::for_path(path, &data.text_field, Some(&data.label_field)),
+    }
+}
+
+/// The label map: TweetEval's `mapping.txt` beside the training file, else every label found in
+/// the labelled files (the label inventory; a class only the test file names is still a class
+/// the classifier must be able to output, as GAN-BERT's fixed label list has it).
+fn label_map(config: &ClassifierConfig) -> Result<LabelMap> {
+    let data = &config.data;
+    if let Some(map) = LabelMap::beside(&data.train)? {
+        return Ok(map);
+    }
+    let mut labels = Vec::new();
+    for path in [
+        Some(&data.train),
+        data.validation.as_ref(),
+        Some(&data.test),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let format = format_of(data, path);
+        if !format.has_labels() {
+            return Err(Error::file(
+                path,
+                format!("no labels in this file: name the label column or field (data.label_field, now `{}`)", data.label_field),
+            ));
+        }
+        for post in PostReader::open(path, &format, options(data))? {
+            labels.push(post?.label.unwrap_or_default());
+        }
+    }
+    Ok(LabelMap::infer(labels.iter().map(String::as_str))?)
+}
+
+fn options(data: &ClassifierData) -> ReadOptions {
+    ReadOptions { lossy: data.lossy }
+}
+
+fn read_labelled(config: &ClassifierConfig, path: &Path, map: &LabelMap) -> Result<LabelledPosts> {
+    let data = &config.data;
+    Ok(LabelledPosts::read(
+        path,
+        &format_of(data, path),
+        options(data),
+        &config.normalize,
+        Some(map),
+    )?)
+}
+
+/// Texts of an unlabelled file (any labels in it are ignored).
+pub fn read_texts(config: &ClassifierConfig, path: &Path) -> Result<Vec<String>> {
+    let data = &config.data;
+    let format = match data.layout {
+        FileLayout::LabelFirst => PostFormat::LabelFirst,
+        FileLayout::Auto => PostFormat::for_path(path, &data.text_field, None),
+    };
+    let mut texts = Vec::new();
+    for post in PostReader::open(path, &format, options(data))? {
+        texts.push(config.normalize.apply(&post?.text));
+    }
+    Ok(texts)
+}
+
+/// Reads every file of the run and makes the few-label cut (drawn with the run seed).
+pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
+    let data = &config.data;
+    let map = label_map(config)?;
+    let train = read_labelled(config, &data.train, &map)?;
+    if train.is_empty() {
+        return Err(Error::file(&data.train, "no training posts"));
+    }
+    let test = read_labelled(config, &data.test, &map)?;
+    let validation = data
+        .validation
+        .as_ref()
+        .map(|p| read_labelled(config, p, &map))
+        .transpose()?;
+    let fraction = config.labelled_fraction;
+    let train_class_counts = train.class_counts();
+    let (labelled, mut unlabelled, validation) = if fraction < 1.0 {
+        let (labelled, rest) = train.labelled_fraction(fraction, config.seed)?;
+        let validation = validation
+            .map(|v| {
+                v.stratified_split(fraction, config.seed, "validation-fraction")
+                    .map(|(kept, _)| kept)
+            })
+            .transpose()?;
+        (labelled, rest, validation)
+    } else {
+        (train, Vec::new(), validation)
+    };
+    if let Some(path) = &data.unlabelled {
+        unlabelled.extend(read_texts(config, path)?);
+    }
+    Ok(RunPosts {
+        labelled,
+        unlabelled,
+        validation,
+        test,
+        map,
+        train_class_counts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gan_core::config::ConfigTable;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn config(dir: &Path, extra: &str) -> Result<ClassifierConfig> {
+        let text = format!(
+            "task = \"text_classifier\"\nout_dir = \"runs/x\"\n{extra}\n[data]\ntrain = {:?}\ntest = {:?}\n",
+            dir.join("train.csv"),
+            dir.join("test.csv")
+        );
+        ClassifierConfig::from_table(ConfigTable::parse(&text, "t.toml")?)
+    }
+
+    #[test]
+    fn labels_are_checked_against_one_map_and_the_fraction_cuts_per_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (0..40)
+            .map(|i| format!("post number {i},{}\n", ["pos", "neg"][i % 2]))
+            .collect();
+        write(dir.path(), "train.csv", &format!("text,label\n{rows}"));
+        write(dir.path(), "test.csv", "text,label\ngood,pos\nbad,neg\n");
+        let posts = read_posts(&config(dir.path(), "labelled_fraction = 0.25").unwrap()).unwrap();
+        assert_eq!(posts.labelled.class_counts(), vec![5, 5]);
+        assert_eq!(posts.unlabelled.len(), 30);
+        assert_eq!(posts.map.names(), ["neg", "pos"]);
+
+        // A test label the training data never uses is still a class (the inventory).
+        write(
+            dir.path(),
+            "test.csv",
+            "text,label\ngood,pos\nmeh,neutral\n",
+        );
+        let posts = read_posts(&config(dir.path(), "").unwrap()).unwrap();
+        assert_eq!(posts.map.num_classes(), 3);
+
+        // A class with no labelled post at the fraction is one clear error.
+        write(dir.path(), "test.csv", "text,label\ngood,pos\nbad,neg\n");
+        write(
+            dir.path(),
+            "train.csv",
+            &format!("text,label\n{rows}rare one,odd\n"),
+        );
+        let err = read_posts(&config(dir.path(), "labelled_fraction = 0.1").unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("class `odd` has no labelled post"), "{err}");
+    }
+}

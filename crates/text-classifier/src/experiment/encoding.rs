@@ -1,0 +1,151 @@
+//! Turning posts into what the run's encoder reads: token ids for the CNN (with the run's
+//! word-level tokenizer), cached sentence vectors for a frozen pretrained encoder.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use socgan_data::tokenizer::{PreTokenizer, TextTokenizer, TokenizerKind};
+
+use crate::encoder::cache::{cache_key, default_cache_dir, FeatureCache};
+use crate::encoder::{CnnEncoderConfig, EncodedTexts, EncoderConfig, MiniLm};
+use crate::Result;
+
+/// The file a CNN run keeps its tokenizer in (run directory and checkpoints).
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// How posts become encoder inputs.
+pub enum TextEncoding {
+    Tokens {
+        tokenizer: TextTokenizer,
+        max_len: usize,
+    },
+    Frozen {
+        model: Box<MiniLm>,
+        cache: FeatureCache,
+        /// Cache key prefix: weights hash and reading settings.
+        id: String,
+        quiet: bool,
+    },
+}
+
+impl TextEncoding {
+    /// A fresh CNN tokenizer trained on `texts`.
+    pub fn train_tokenizer(config: &CnnEncoderConfig, texts: &[String]) -> Result<Self> {
+        let tokenizer = TextTokenizer::train(
+            texts.iter(),
+            TokenizerKind::WordLevel,
+            PreTokenizer::WordsAndPunctuation,
+            config.vocab_size,
+            config.min_frequency,
+        )?;
+        Ok(Self::Tokens {
+            tokenizer,
+            max_len: config.max_len,
+        })
+    }
+
+    /// The encoding of a saved run: its tokenizer file, or its pretrained encoder.
+    pub fn for_saved_run(
+        config: &EncoderConfig,
+        tokenizer_json: Option<&Path>,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<Self> {
+        match config {
+            EncoderConfig::Cnn(cnn) => {
+                let path = tokenizer_json.ok_or_else(|| {
+                    crate::Error::Config("a CNN run needs its tokenizer.json".into())
+                })?;
+                Ok(Self::Tokens {
+                    tokenizer: TextTokenizer::load(path)?,
+                    max_len: cnn.max_len,
+                })
+            }
+            EncoderConfig::Minilm(_) => Self::frozen(config, device, quiet),
+        }
+    }
+
+    /// A frozen pretrained encoder with its vector cache.
+    pub fn frozen(config: &EncoderConfig, device: &Device, quiet: bool) -> Result<Self> {
+        let EncoderConfig::Minilm(m) = config else {
+            return Err(crate::Error::Config("not a pretrained encoder".into()));
+        };
+        let model = MiniLm::load(m, device)?;
+        let id = format!(
+            "{} max_seq_length={}",
+            model.weights_sha256, m.max_seq_length
+        );
+        let dir = m.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        Ok(Self::Frozen {
+            model: Box::new(model),
+            cache: FeatureCache::new(dir),
+            id,
+            quiet,
+        })
+    }
+
+    /// The width of the vectors a frozen encoder gives.
+    pub fn frozen_dim(&self) -> Option<usize> {
+        match self {
+            TextEncoding::Frozen { model, .. } => Some(model.dim),
+            TextEncoding::Tokens { .. } => None,
+        }
+    }
+
+    pub fn tokenizer(&self) -> Option<&TextTokenizer> {
+        match self {
+            TextEncoding::Tokens { tokenizer, .. } => Some(tokenizer),
+            TextEncoding::Frozen { .. } => None,
+        }
+    }
+
+    /// `texts` as encoder inputs; `what` names them in the progress bar.
+    pub fn encode(&self, texts: &[String], what: &str, device: &Device) -> Result<EncodedTexts> {
+        match self {
+            TextEncoding::Tokens { tokenizer, max_len } => {
+                let mut ids = Vec::with_capacity(texts.len() * max_len);
+                for text in texts {
+                    ids.extend(tokenizer.encode_fixed(text, *max_len)?);
+                }
+                Ok(EncodedTexts::TokenIds(Tensor::from_vec(
+                    ids,
+                    (texts.len(), *max_len),
+                    device,
+                )?))
+            }
+            TextEncoding::Frozen {
+                model,
+                cache,
+                id,
+                quiet,
+            } => {
+                let key = cache_key(id, texts);
+                let (vectors, _) = cache.get_or_compute(&key, texts.len(), model.dim, || {
+                    let bar = progress(texts.len() as u64, what, *quiet);
+                    let v = model.embed(texts, |n| bar.inc(n as u64));
+                    bar.finish_and_clear();
+                    v
+                })?;
+                Ok(EncodedTexts::Vectors(Tensor::from_vec(
+                    vectors,
+                    (texts.len(), model.dim),
+                    device,
+                )?))
+            }
+        }
+    }
+}
+
+fn progress(total: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} posts [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("encoding {what}"));
+    bar
+}

@@ -1,0 +1,86 @@
+//! A TF-IDF + logistic-regression run: fitted on the labelled posts of the run's fraction,
+//! scored on the validation and test posts, written as a trained run is (config, results, test
+//! report, confusion matrix) so that tables read it the same way. It keeps no checkpoint.
+
+use gan_core::checkpoint::write_atomic;
+use gan_core::run_dir::{self, Invocation};
+use gan_core::trainer::RESULTS_FILE;
+use gan_core::{Metrics, RunOutcome};
+
+use crate::baseline::tfidf::TfidfLogistic;
+use crate::experiment::config::ClassifierConfig;
+use crate::experiment::data::RunPosts;
+use crate::experiment::report::{write_confusion_chart, CONFUSION_CHART, REPORT_FILE};
+use crate::experiment::TASK;
+use crate::metrics::{report, ConfusionMatrix};
+use crate::task::{argmax, metric_names};
+use crate::{Error, Result};
+
+pub fn run(
+    config: &ClassifierConfig,
+    posts: &RunPosts,
+    invocation: &Invocation,
+) -> Result<RunOutcome> {
+    let names = posts.map.names();
+    let k = names.len();
+    let model = TfidfLogistic::fit(
+        &posts.labelled.texts,
+        &posts.labelled.labels,
+        k,
+        &config.tfidf,
+    )?;
+    let score = config.score();
+    let mut metrics = Metrics::new();
+    let mut test_matrix = None;
+    for (split, set) in [
+        ("val", posts.validation.as_ref()),
+        ("test", Some(&posts.test)),
+    ] {
+        let Some(set) = set else { continue };
+        let probs = model.probabilities(&set.texts)?;
+        let predicted: Vec<u32> = probs.chunks_exact(k).map(|r| argmax(r) as u32).collect();
+        let m = ConfusionMatrix::new(&set.labels, &predicted, k)?;
+        metrics.insert(
+            format!("{split}/{}", metric_names::SCORE),
+            score.compute(&m, names)?,
+        );
+        metrics.insert(format!("{split}/{}", metric_names::ACCURACY), m.accuracy());
+        metrics.insert(format!("{split}/{}", metric_names::MACRO_F1), m.macro_f1());
+        metrics.insert(
+            format!("{split}/{}", metric_names::MACRO_RECALL),
+            m.macro_recall(),
+        );
+        if split == "test" {
+            test_matrix = Some(m);
+        }
+    }
+    let run_dir = &config.out_dir;
+    run_dir::clear_for(run_dir, invocation.existing)?;
+    write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    if let Some(m) = &test_matrix {
+        let text = format!(
+            "{}: {} posts; {} = {:.4}\n{}",
+            config.data.test.display(),
+            posts.test.len(),
+            score.describe(),
+            score.compute(m, names)?,
+            report(m, names)
+        );
+        write_atomic(&run_dir.join(REPORT_FILE), text.as_bytes())?;
+        write_confusion_chart(&run_dir.join(CONFUSION_CHART), m, names, "tfidf_logistic")?;
+    }
+    let outcome = RunOutcome {
+        task: TASK.to_string(),
+        run_dir: run_dir.clone(),
+        steps: 0,
+        total_steps: 0,
+        completed: true,
+        stopped_early: false,
+        final_metrics: metrics,
+        best: None,
+        resumed_from: None,
+    };
+    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&run_dir.join(RESULTS_FILE), text.as_bytes())?;
+    Ok(outcome)
+}

@@ -1,0 +1,228 @@
+//! `socgan train` for a classifier: posts, the few-label cut, encoding, networks, trainer; then
+//! the best (or, without validation posts, the last) checkpoint's test report and confusion
+//! matrix beside the run.
+
+use std::path::Path;
+
+use candle_core::Device;
+use gan_core::checkpoint::write_atomic;
+use gan_core::config::ConfigTable;
+use gan_core::run_dir::{self, Existing, Invocation};
+use gan_core::{RunOptions, RunOutcome, SeededRng, Trainer};
+use socgan_data::labels::LabelMap;
+
+use crate::encoder::{CnnEncoder, Encoder, EncoderConfig};
+use crate::experiment::args::ClassifierTrainArgs;
+use crate::experiment::config::ClassifierConfig;
+use crate::experiment::data::{read_posts, RunPosts};
+use crate::experiment::encoding::{TextEncoding, TOKENIZER_FILE};
+use crate::experiment::{default_run, report, TASK};
+use crate::ssgan::{FeatureGenerator, Head, KPlusOneDiscriminator};
+use crate::task::{ClassifierNets, ClassifierTask, LabelledInputs, Method, TrainingPosts};
+use crate::{Error, Result};
+
+/// The label map file of a run and its checkpoints.
+pub const LABELS_FILE: &str = "labels.json";
+
+/// CPU by default; the first CUDA device when built with `--features cuda`.
+pub fn device() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        return Device::new_cuda(0)
+            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
+    }
+    #[cfg(not(feature = "cuda"))]
+    Ok(Device::Cpu)
+}
+
+/// Trains the run `table` (or the default run of `dataset` and `args`) with `overrides` last.
+pub fn train(
+    table: Option<ConfigTable>,
+    overrides: &[String],
+    dataset: Option<&str>,
+    test: Option<&Path>,
+    args: &ClassifierTrainArgs,
+    invocation: &Invocation,
+) -> Result<RunOutcome> {
+    let table = match table {
+        Some(t) => t,
+        None => default_run::table(dataset, test, args)?,
+    };
+    let config = ClassifierConfig::from_table(table.with_overrides(overrides)?)?;
+    let run_dir = config.out_dir.clone();
+    run_dir::check(&run_dir, invocation.existing)?;
+    let device = device()?;
+    // Data and encoder errors surface before anything in the run directory is touched.
+    let posts = read_posts(&config)?;
+    config.score().validate(posts.map.names())?;
+    let Some(method) = config.method.neural() else {
+        return crate::experiment::tfidf_run::run(&config, &posts, invocation);
+    };
+    let encoding = match &config.encoder {
+        EncoderConfig::Cnn(cnn) => {
+            let texts: Vec<String> = posts
+                .labelled
+                .texts
+                .iter()
+                .chain(&posts.unlabelled)
+                .cloned()
+                .collect();
+            TextEncoding::train_tokenizer(cnn, &texts)?
+        }
+        EncoderConfig::Minilm(_) => {
+            TextEncoding::frozen(&config.encoder, &device, invocation.quiet)?
+        }
+    };
+    let mut task = build_task(&config, method, &posts, &encoding, &device)?;
+    run_dir::clear_for(&run_dir, invocation.existing)?;
+    let config_toml = config.to_toml()?;
+    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+    let labels_json = serde_json::to_string_pretty(&posts.map).expect("label map serialises");
+    let mut files = vec![
+        ("config.toml".to_string(), config_toml),
+        (LABELS_FILE.to_string(), labels_json),
+    ];
+    if let Some(tokenizer) = encoding.tokenizer() {
+        files.push((TOKENIZER_FILE.to_string(), tokenizer.to_json()?));
+    }
+    if !invocation.quiet {
+        eprintln!(
+            "socgan: {} classifier, {} encoder, {} labelled / {} unlabelled training posts ({} classes, {}% labelled) -> {}",
+            config.method.name(),
+            config.encoder.name(),
+            posts.labelled.len(),
+            posts.unlabelled.len(),
+            posts.map.num_classes(),
+            config.labelled_fraction * 100.0,
+            run_dir.display()
+        );
+    }
+    let trainer_config = config.trainer_config(
+        method,
+        task.batches_per_epoch(),
+        task.validation.is_some(),
+        task.nets.encoder.params().is_some(),
+    );
+    let options = RunOptions {
+        quiet: invocation.quiet,
+        resume: invocation.existing == Existing::Resume,
+        halt_after: invocation.halt_after,
+        task: TASK.to_string(),
+        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
+        checkpoint_files: files,
+    };
+    let outcome = Trainer::new(trainer_config, &run_dir, options)?.run(&mut task)?;
+    if outcome.completed {
+        report::write_run_report(&run_dir, &device)?;
+    }
+    Ok(outcome)
+}
+
+/// The networks of `config` for `classes` classes, vectors of `feature_dim` (frozen encoders)
+/// or a CNN over `vocab_size` token ids; initialised from the run seed.
+pub fn build_nets(
+    config: &ClassifierConfig,
+    method: Method,
+    classes: usize,
+    encoding: &TextEncoding,
+    device: &Device,
+) -> Result<ClassifierNets> {
+    let init = |i| SeededRng::derive(config.seed, "init", i);
+    let (encoder, feature_dim) = match (&config.encoder, encoding) {
+        (EncoderConfig::Cnn(cnn), TextEncoding::Tokens { tokenizer, .. }) => (
+            Encoder::Cnn(CnnEncoder::new(
+                cnn,
+                tokenizer.vocab_size(),
+                device,
+                &mut init(0),
+            )?),
+            cnn.feature_dim(),
+        ),
+        (EncoderConfig::Minilm(_), TextEncoding::Frozen { model, .. }) => {
+            (Encoder::Frozen { dim: model.dim }, model.dim)
+        }
+        _ => {
+            return Err(Error::Config(
+                "the encoding does not match the encoder".into(),
+            ))
+        }
+    };
+    let (head, generator) = match method {
+        Method::Gan { head } => (
+            head,
+            Some(FeatureGenerator::new(
+                &config.gan,
+                feature_dim,
+                device,
+                &mut init(2),
+            )?),
+        ),
+        // The baseline's head has the K class outputs only.
+        Method::LabelledOnly => (Head::FixedFakeLogit, None),
+    };
+    let discriminator = KPlusOneDiscriminator::new(
+        &config.gan,
+        feature_dim,
+        classes,
+        head,
+        device,
+        &mut init(1),
+    )?;
+    Ok(ClassifierNets {
+        encoder,
+        discriminator,
+        generator,
+    })
+}
+
+fn build_task(
+    config: &ClassifierConfig,
+    method: Method,
+    posts: &RunPosts,
+    encoding: &TextEncoding,
+    device: &Device,
+) -> Result<ClassifierTask> {
+    let mut texts = posts.labelled.texts.clone();
+    let mut labels: Vec<Option<u32>> = posts.labelled.labels.iter().map(|&l| Some(l)).collect();
+    let gan = matches!(method, Method::Gan { .. });
+    if gan {
+        texts.extend(posts.unlabelled.iter().cloned());
+        labels.extend(std::iter::repeat_n(None, posts.unlabelled.len()));
+    }
+    let inputs = encoding.encode(&texts, "training posts", device)?;
+    let repeats = if gan {
+        TrainingPosts::label_repeats(config.labelled_fraction)
+    } else {
+        1
+    };
+    let train = TrainingPosts::new(inputs, labels, repeats, gan);
+    let labelled = |p: &socgan_data::labels::LabelledPosts, what: &str| -> Result<LabelledInputs> {
+        Ok(LabelledInputs {
+            inputs: encoding.encode(&p.texts, what, device)?,
+            labels: p.labels.clone(),
+        })
+    };
+    let validation = posts
+        .validation
+        .as_ref()
+        .map(|v| labelled(v, "validation posts"))
+        .transpose()?;
+    let test = labelled(&posts.test, "test posts")?;
+    Ok(ClassifierTask {
+        nets: build_nets(config, method, posts.map.num_classes(), encoding, device)?,
+        train,
+        validation,
+        test,
+        batch_size: config.schedule.batch_size,
+        score: config.score(),
+        class_names: posts.map.names().to_vec(),
+        epoch_order: None,
+    })
+}
+
+/// The label map saved in a checkpoint.
+pub fn checkpoint_labels(ckpt: &gan_core::Checkpoint) -> Result<LabelMap> {
+    let text = ckpt.read_extra(LABELS_FILE)?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::file(&ckpt.dir.join(LABELS_FILE), format!("not a label map: {e}")))
+}
