@@ -2,7 +2,7 @@
 //! vocabulary), as a user would run it. Fixtures are generated here; nothing is downloaded.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 

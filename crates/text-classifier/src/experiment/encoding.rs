@@ -17,7 +17,7 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// How posts become encoder inputs.
 pub enum TextEncoding {
     Tokens {
-        tokenizer: TextTokenizer,
+        tokenizer: Box<TextTokenizer>,
         max_len: usize,
     },
     Frozen {
@@ -40,7 +40,7 @@ impl TextEncoding {
             config.min_frequency,
         )?;
         Ok(Self::Tokens {
-            tokenizer,
+            tokenizer: Box::new(tokenizer),
             max_len: config.max_len,
         })
     }
@@ -58,7 +58,7 @@ impl TextEncoding {
                     crate::Error::Config("a CNN run needs its tokenizer.json".into())
                 })?;
                 Ok(Self::Tokens {
-                    tokenizer: TextTokenizer::load(path)?,
+                    tokenizer: Box::new(TextTokenizer::load(path)?),
                     max_len: cnn.max_len,
                 })
             }

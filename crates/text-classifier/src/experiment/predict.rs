@@ -108,9 +108,6 @@ mod tests {
         let jsonl = render(Layout::Jsonl, &texts, &probs, &names).unwrap();
         let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first["label"], "neg");
-        assert_eq!(
-            jsonl.lines().nth(1).unwrap().contains("\"label\":\"pos\""),
-            true
-        );
+        assert!(jsonl.lines().nth(1).unwrap().contains("\"label\":\"pos\""));
     }
 }

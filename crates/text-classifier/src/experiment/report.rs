@@ -128,7 +128,7 @@ pub fn write_confusion_chart(
         ))
         .map_err(draw)?;
         let top = margin - 40;
-        for gold in 0..k {
+        for (gold, gold_name) in names.iter().enumerate().take(k) {
             let support = matrix.support(gold).max(1) as f64;
             for pred in 0..k {
                 let count = matrix.count(gold, pred);
@@ -151,7 +151,7 @@ pub fn write_confusion_chart(
                 }
             }
             root.draw(&Text::new(
-                truncate(&names[gold], 18),
+                truncate(gold_name, 18),
                 (6, top + gold as i32 * cell + cell / 2 - 6),
                 font.clone(),
             ))
