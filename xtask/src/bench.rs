@@ -28,9 +28,13 @@ pub struct BenchArgs {
     /// Cargo features of the socgan build (e.g. cuda).
     #[arg(long)]
     features: Vec<String>,
+    /// all-MiniLM-L6-v2's directory (config.json, tokenizer.json, model.safetensors) for the
+    /// `minilm-encode` workload, which is skipped without it.
+    #[arg(long)]
+    minilm_model: Option<PathBuf>,
 }
 
-const WORKLOADS: [&str; 7] = [
+const WORKLOADS: [&str; 8] = [
     "mle-epoch",
     "sample-10k",
     "seqgan-round",
@@ -38,6 +42,7 @@ const WORKLOADS: [&str; 7] = [
     "nll-oracle-10k",
     "dcgan-step",
     "mlp-gan-epoch",
+    "minilm-encode",
 ];
 
 /// The Python that has torch: the project's `.peers-venv` (see ../shared/peers/README.md) or the
@@ -74,8 +79,18 @@ struct Sample {
     peak_rss_mb: f64,
 }
 
-fn run_socgan(socgan: &Path, workload: &str, threads: usize) -> Result<Sample, String> {
-    let out = Command::new(socgan)
+fn run_socgan(
+    socgan: &Path,
+    workload: &str,
+    threads: usize,
+    minilm: Option<&Path>,
+) -> Result<Sample, String> {
+    let mut cmd = Command::new(socgan);
+    if let Some(dir) = minilm {
+        cmd.env("SOCGAN_MINILM", dir);
+    }
+    let out = cmd
+        .current_dir(workspace_root())
         .args(["bench", "--workload", workload])
         .env("RAYON_NUM_THREADS", threads.to_string())
         .output()
@@ -96,7 +111,12 @@ fn run_socgan(socgan: &Path, workload: &str, threads: usize) -> Result<Sample, S
 }
 
 /// Runs the peer of `workload`; workloads 1-2 share one process of the shared MLE script.
-fn run_peer(python: &Path, workload: &str, threads: usize) -> Result<Sample, String> {
+fn run_peer(
+    python: &Path,
+    workload: &str,
+    threads: usize,
+    minilm: Option<&Path>,
+) -> Result<Sample, String> {
     let root = workspace_root();
     let peers = root.join("benches/peers");
     let mut cmd = Command::new(python);
@@ -119,6 +139,20 @@ fn run_peer(python: &Path, workload: &str, threads: usize) -> Result<Sample, Str
             cmd.arg(peers.join("relgan_step.py"))
                 .arg(threads.to_string())
                 .arg("1");
+        }
+        "minilm-encode" => {
+            let model = minilm.ok_or("minilm-encode needs --minilm-model")?;
+            cmd.arg(peers.join("minilm_encode.py"))
+                .args([
+                    "--threads",
+                    &threads.to_string(),
+                    "--limit",
+                    "512",
+                    "--model-dir",
+                ])
+                .arg(model)
+                .arg("--texts")
+                .arg(root.join("../shared/data/tweeteval/sentiment/test_text.txt"));
         }
         "dcgan-step" | "mlp-gan-epoch" => {
             cmd.arg(peers.join("image_gans.py"))
@@ -146,6 +180,7 @@ fn run_peer(python: &Path, workload: &str, threads: usize) -> Result<Sample, Str
     let seconds = match workload {
         "mle-epoch" => field(&fs, "mle_epoch_s"),
         "sample-10k" => field(&fs, "sample_10k_s"),
+        "minilm-encode" => field(&fs, "encode_s"),
         _ => field(&fs, "seconds"),
     };
     Ok(Sample {
@@ -192,10 +227,15 @@ pub fn run(o: BenchArgs) -> Result<(), String> {
     let mut records = Vec::new();
     for &threads in &o.threads {
         for workload in &o.workloads {
+            if workload == "minilm-encode" && o.minilm_model.is_none() {
+                println!("minilm-encode: skipped (pass --minilm-model DIR)");
+                continue;
+            }
+            let minilm = o.minilm_model.as_deref();
             let (mut ours, mut theirs, mut ratios, mut ours_mem, mut theirs_mem) =
                 (vec![], vec![], vec![], vec![], vec![]);
             for rep in 0..o.repeats {
-                let a = run_socgan(&socgan, workload, threads)?;
+                let a = run_socgan(&socgan, workload, threads, minilm)?;
                 eprintln!(
                     "  {workload} threads={threads} rep={rep}: socgan {:.3}s",
                     a.seconds
@@ -203,7 +243,7 @@ pub fn run(o: BenchArgs) -> Result<(), String> {
                 ours.push(a.seconds);
                 ours_mem.push(a.peak_rss_mb);
                 if let Some(py) = &python {
-                    match run_peer(py, workload, threads) {
+                    match run_peer(py, workload, threads, minilm) {
                         Ok(b) => {
                             eprintln!(
                                 "  {workload} threads={threads} rep={rep}: torch  {:.3}s",

@@ -527,7 +527,9 @@ fn bench(args: BenchArgs) -> Result<()> {
     let line = match TaskKind::owning_workload(&args.workload)? {
         TaskKind::TextGan => text_models::experiment::bench::run(&args.workload, repeats)?,
         TaskKind::ImageGan => image_models::experiment::bench::run(&args.workload, repeats)?,
-        TaskKind::TextClassifier => anyhow::bail!("no classifier workload `{}`", args.workload),
+        TaskKind::TextClassifier => {
+            text_classifier::experiment::bench::run(&args.workload, repeats)?
+        }
     };
     println!("{line}");
     Ok(())

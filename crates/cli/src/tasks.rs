@@ -58,10 +58,14 @@ impl TaskKind {
         if image_models::experiment::bench::WORKLOADS.contains(&workload) {
             return Ok(TaskKind::ImageGan);
         }
+        if text_classifier::experiment::bench::WORKLOADS.contains(&workload) {
+            return Ok(TaskKind::TextClassifier);
+        }
         bail!(
-            "unknown workload `{workload}`; text_gan: {}; image_gan: {}",
+            "unknown workload `{workload}`; text_gan: {}; image_gan: {}; text_classifier: {}",
             text_models::experiment::bench::WORKLOADS.join(", "),
-            image_models::experiment::bench::WORKLOADS.join(", ")
+            image_models::experiment::bench::WORKLOADS.join(", "),
+            text_classifier::experiment::bench::WORKLOADS.join(", ")
         )
     }
 

@@ -2,6 +2,7 @@
 //! `task = "text_classifier"`.
 
 pub mod args;
+pub mod bench;
 pub mod config;
 pub mod data;
 mod default_run;

@@ -1,0 +1,70 @@
+//! `socgan bench --workload minilm-encode`: sentence vectors of real tweets from the frozen
+//! all-MiniLM-L6-v2, as `socgan train` computes them before caching (batches of 32 sorted by
+//! length, mean pooling, L2 normalisation). The model is `$SOCGAN_MINILM` (a directory or hub
+//! id), the texts the first `$SOCGAN_BENCH_TWEETS` (default 512) lines of
+//! `$SOCGAN_BENCH_TEXTS` (default TweetEval sentiment's test file). One untimed warm-up encode
+//! of the first 64, then one timed encode of all; the peer is `benches/peers/minilm_encode.py`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::encoder::{MiniLm, MiniLmConfig};
+use crate::experiment::train::device;
+use crate::{Error, Result};
+
+/// The workloads, in the order `cargo xtask bench` runs them.
+pub const WORKLOADS: [&str; 1] = ["minilm-encode"];
+
+/// Peak resident memory of this process, from the kernel.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+    if workload != WORKLOADS[0] {
+        return Err(Error::Config(format!("unknown workload `{workload}`")));
+    }
+    let model = std::env::var("SOCGAN_MINILM").unwrap_or_else(|_| MiniLmConfig::default().model);
+    let texts_path = std::env::var_os("SOCGAN_BENCH_TEXTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/tweeteval/sentiment/test_text.txt"));
+    let limit: usize = std::env::var("SOCGAN_BENCH_TWEETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512);
+    let text = std::fs::read_to_string(&texts_path)
+        .map_err(|e| Error::file(&texts_path, e.to_string()))?;
+    let texts: Vec<String> = text.split('\n').take(limit).map(str::to_string).collect();
+    let encoder = MiniLm::load(
+        &MiniLmConfig {
+            model,
+            ..MiniLmConfig::default()
+        },
+        &device()?,
+    )?;
+    encoder.embed(&texts[..texts.len().min(64)], |_| {})?;
+    let mut times = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        encoder.embed(&texts, |_| {})?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let seconds = times[times.len() / 2];
+    Ok(json!({
+        "workload": workload,
+        "seconds": seconds,
+        "tweets": texts.len(),
+        "tweets_per_s": texts.len() as f64 / seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
