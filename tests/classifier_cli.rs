@@ -165,7 +165,6 @@ fn few_label_gan_classifier_trains_predicts_and_evaluates() {
     assert_eq!(std::fs::read_to_string(&jsonl).unwrap().lines().count(), 2);
 
     // Evaluation prints the score and writes the chart.
-    std::fs::remove_file(run.join("confusion_matrix.svg")).unwrap();
     let eval = socgan(&["eval", "--checkpoint", run.to_str().unwrap(), "--best"]);
     let line = stdout_json(&eval);
     let best_step = summary["best"]["step"].as_u64().unwrap();
@@ -175,7 +174,7 @@ fn few_label_gan_classifier_trains_predicts_and_evaluates() {
         .unwrap();
     let best_score = at_best["test/score"].as_f64().unwrap();
     assert!((line["score"].as_f64().unwrap() - best_score).abs() < 1e-12);
-    assert!(run.join("confusion_matrix.svg").is_file());
+    assert!(run.join("eval_confusion_matrix.svg").is_file());
 }
 
 #[test]
@@ -374,4 +373,23 @@ fn every_example_classifier_config_trains_an_epoch() {
         trained += 1;
     }
     assert!(trained >= 6, "{trained} configs");
+}
+
+#[test]
+fn a_halted_and_resumed_classifier_run_ends_where_an_uninterrupted_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tweeteval_folder(dir.path());
+    let whole = dir.path().join("whole");
+    let parts = dir.path().join("parts");
+    let flags = ["--labelled-fraction", "0.5", "--epochs", "3"];
+    stdout_json(&train(&data, &whole, &flags));
+    let mut halted: Vec<&str> = flags.to_vec();
+    halted.extend(["--halt-after", "7"]);
+    let first = stdout_json(&train(&data, &parts, &halted));
+    assert_eq!(first["completed"], false);
+    let mut resumed: Vec<&str> = flags.to_vec();
+    resumed.push("--resume");
+    let done = stdout_json(&train(&data, &parts, &resumed));
+    assert_eq!(done["completed"], true);
+    assert_eq!(losses(&whole), losses(&parts));
 }

@@ -460,8 +460,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 fn predict(args: PredictArgs) -> Result<()> {
-    let best =
-        Checkpoint::load_pick(&args.checkpoint, Pick::Best, &candle_core::Device::Cpu).is_ok();
+    let best = gan_core::checkpoint::resolve_pick(&args.checkpoint, Pick::Best).is_ok();
     let (task, ckpt) = load_checkpoint(&args.checkpoint, best)?;
     if task != TaskKind::TextClassifier {
         anyhow::bail!(

@@ -231,8 +231,17 @@ impl ClassifierConfig {
         if !(0.0..1.0).contains(&self.gan.dropout) || self.gan.noise_dim == 0 {
             return bail("gan.dropout must be in [0, 1) and gan.noise_dim positive");
         }
-        if let EncoderConfig::Cnn(cnn) = &self.encoder {
-            cnn.validate()?;
+        match &self.encoder {
+            EncoderConfig::Cnn(cnn) => cnn.validate()?,
+            EncoderConfig::Minilm(m) if m.max_seq_length < 2 || m.batch_size == 0 => {
+                return bail("encoder.max_seq_length must be at least 2 ([CLS] and [SEP]) and encoder.batch_size positive");
+            }
+            EncoderConfig::Minilm(_) => {}
+        }
+        if !(self.tfidf.c > 0.0) || self.tfidf.iterations == 0 || self.tfidf.max_features == 0 {
+            return bail(
+                "tfidf.c must be positive, tfidf.iterations and tfidf.max_features at least 1",
+            );
         }
         for (name, a) in [
             ("discriminator", &self.optim.discriminator),

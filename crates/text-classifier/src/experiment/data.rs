@@ -18,6 +18,11 @@ pub struct RunPosts {
     pub validation: Option<LabelledPosts>,
     pub test: LabelledPosts,
     pub map: LabelMap,
+    /// Every training text (file order, before the cut), then the unlabelled file's: the pool a
+    /// frozen encoder computes (and caches) once for every fraction and seed.
+    pub train_pool: Vec<String>,
+    /// Every validation text before the cut.
+    pub validation_pool: Option<Vec<String>>,
     /// Posts per class in the whole training file (before the labelled cut).
     pub train_class_counts: Vec<usize>,
 }
@@ -104,8 +109,13 @@ pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
         .as_ref()
         .map(|p| read_labelled(config, p, &map))
         .transpose()?;
+    if test.is_empty() {
+        return Err(Error::file(&data.test, "no test posts"));
+    }
     let fraction = config.labelled_fraction;
     let train_class_counts = train.class_counts();
+    let mut train_pool = train.texts.clone();
+    let validation_pool = validation.as_ref().map(|v| v.texts.clone());
     let (labelled, mut unlabelled, validation) = if fraction < 1.0 {
         let (labelled, rest) = train.labelled_fraction(fraction, config.seed)?;
         let validation = validation
@@ -119,7 +129,20 @@ pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
         (train, Vec::new(), validation)
     };
     if let Some(path) = &data.unlabelled {
-        unlabelled.extend(read_texts(config, path)?);
+        let extra = read_texts(config, path)?;
+        train_pool.extend(extra.iter().cloned());
+        unlabelled.extend(extra);
+    }
+    if let (Some(v), Some(path)) = (&validation, &data.validation) {
+        if v.is_empty() {
+            return Err(Error::file(
+                path,
+                format!(
+                    "no validation posts left at {}% of the labels; raise the fraction or drop the validation file",
+                    fraction * 100.0
+                ),
+            ));
+        }
     }
     Ok(RunPosts {
         labelled,
@@ -128,6 +151,8 @@ pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
         test,
         map,
         train_class_counts,
+        train_pool,
+        validation_pool,
     })
 }
 

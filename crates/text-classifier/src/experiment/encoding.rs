@@ -100,6 +100,39 @@ impl TextEncoding {
         }
     }
 
+    /// `wanted` (each one of `pool`) as encoder inputs. A frozen encoder computes the whole pool
+    /// (cached under the pool's key, the same for every fraction and seed of a data set) and
+    /// picks the rows; token ids are computed for `wanted` directly.
+    pub fn encode_from_pool(
+        &self,
+        pool: &[String],
+        wanted: &[String],
+        what: &str,
+        device: &Device,
+    ) -> Result<EncodedTexts> {
+        let TextEncoding::Frozen { .. } = self else {
+            return self.encode(wanted, what, device);
+        };
+        let EncodedTexts::Vectors(all) = self.encode(pool, what, device)? else {
+            unreachable!("a frozen encoder gives vectors")
+        };
+        let row_of: std::collections::HashMap<&str, u32> = pool
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i as u32))
+            .collect();
+        let rows: Vec<u32> = wanted
+            .iter()
+            .map(|t| {
+                row_of.get(t.as_str()).copied().ok_or_else(|| {
+                    crate::Error::Config(format!("post `{t}` is not in the encoded pool"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let idx = Tensor::new(rows.as_slice(), device)?;
+        Ok(EncodedTexts::Vectors(all.index_select(&idx, 0)?))
+    }
+
     /// `texts` as encoder inputs; `what` names them in the progress bar.
     pub fn encode(&self, texts: &[String], what: &str, device: &Device) -> Result<EncodedTexts> {
         match self {

@@ -42,7 +42,8 @@ pub fn eval(
         } else {
             ckpt.dir.clone()
         };
-        let chart = run_dir.join(report::CONFUSION_CHART);
+        // Training wrote the selected checkpoint's chart; an evaluation writes its own.
+        let chart = run_dir.join(report::EVAL_CONFUSION_CHART);
         report::write_confusion_chart(
             &chart,
             &result.matrix,

@@ -18,6 +18,8 @@ use crate::{Error, Result};
 
 /// The chart file written beside a run.
 pub const CONFUSION_CHART: &str = "confusion_matrix.svg";
+/// The chart `socgan eval` writes beside the run.
+pub const EVAL_CONFUSION_CHART: &str = "eval_confusion_matrix.svg";
 pub const REPORT_FILE: &str = "test_report.txt";
 
 /// One evaluation: what was scored, the score, and the matrix.

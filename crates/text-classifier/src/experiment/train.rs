@@ -189,25 +189,31 @@ fn build_task(
         texts.extend(posts.unlabelled.iter().cloned());
         labels.extend(std::iter::repeat_n(None, posts.unlabelled.len()));
     }
-    let inputs = encoding.encode(&texts, "training posts", device)?;
+    let inputs = encoding.encode_from_pool(&posts.train_pool, &texts, "training posts", device)?;
+    // GAN-BERT repeats the labelled rows by the share of labelled rows among all training rows
+    // (TREC: 109 of 5,452, so 5 times).
     let repeats = if gan {
-        TrainingPosts::label_repeats(config.labelled_fraction)
+        let share =
+            posts.labelled.len() as f64 / (posts.labelled.len() + posts.unlabelled.len()) as f64;
+        TrainingPosts::label_repeats(share)
     } else {
         1
     };
     let train = TrainingPosts::new(inputs, labels, repeats, gan);
-    let labelled = |p: &socgan_data::labels::LabelledPosts, what: &str| -> Result<LabelledInputs> {
+    let labelled = |p: &socgan_data::labels::LabelledPosts,
+                    pool: &[String],
+                    what: &str|
+     -> Result<LabelledInputs> {
         Ok(LabelledInputs {
-            inputs: encoding.encode(&p.texts, what, device)?,
+            inputs: encoding.encode_from_pool(pool, &p.texts, what, device)?,
             labels: p.labels.clone(),
         })
     };
-    let validation = posts
-        .validation
-        .as_ref()
-        .map(|v| labelled(v, "validation posts"))
-        .transpose()?;
-    let test = labelled(&posts.test, "test posts")?;
+    let validation = match (&posts.validation, &posts.validation_pool) {
+        (Some(v), Some(pool)) => Some(labelled(v, pool, "validation posts")?),
+        _ => None,
+    };
+    let test = labelled(&posts.test, &posts.test.texts, "test posts")?;
     Ok(ClassifierTask {
         nets: build_nets(config, method, posts.map.num_classes(), encoding, device)?,
         train,
