@@ -238,7 +238,8 @@ impl ClassifierConfig {
             }
             EncoderConfig::Minilm(_) => {}
         }
-        if !(self.tfidf.c > 0.0) || self.tfidf.iterations == 0 || self.tfidf.max_features == 0 {
+        let c_positive = self.tfidf.c > 0.0;
+        if !c_positive || self.tfidf.iterations == 0 || self.tfidf.max_features == 0 {
             return bail(
                 "tfidf.c must be positive, tfidf.iterations and tfidf.max_features at least 1",
             );
