@@ -71,24 +71,50 @@ pub fn run(args: CheckMiniLmArgs) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("socgan-check-minilm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let input = dir.join("tweets.txt");
-    let output = dir.join("vectors.jsonl");
     std::fs::write(&input, texts.join("\n") + "\n").map_err(|e| e.to_string())?;
     let socgan = build_socgan(&[])?;
-    let status = Command::new(&socgan)
-        .args(["data", "embed"])
-        .arg(&input)
-        .args(["--model", &args.model, "--output"])
-        .arg(&output)
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
-    if !status.success() {
-        return Err("socgan data embed failed".into());
+    let mut failures = Vec::new();
+    // The frozen encoder's BERT (candle-transformers) and the fine-tuned one's (socgan's own).
+    for implementation in ["candle-transformers", "socgan"] {
+        let output = dir.join(format!("{implementation}.jsonl"));
+        let status = Command::new(&socgan)
+            .args(["data", "embed"])
+            .arg(&input)
+            .args(["--model", &args.model, "--implementation", implementation])
+            .arg("--output")
+            .arg(&output)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+        if !status.success() {
+            return Err(format!(
+                "socgan data embed --implementation {implementation} failed"
+            ));
+        }
+        let produced = std::fs::read_to_string(&output).map_err(|e| e.to_string())?;
+        let worst = largest_difference(&produced, &items)?;
+        println!(
+            "check-minilm ({implementation} BERT): {} tweets, largest difference from SentenceTransformer.encode {worst:.2e} (tolerance {TOLERANCE:.0e}); reference: {}",
+            items.len(),
+            reference["produced_by"].as_str().unwrap_or("?")
+        );
+        if worst.is_nan() || worst > TOLERANCE {
+            failures.push(format!(
+                "{implementation}: vectors differ by {worst:.2e} > {TOLERANCE:.0e}"
+            ));
+        }
     }
-    let produced = std::fs::read_to_string(&output).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_dir_all(&dir);
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
+    Ok(())
+}
+
+/// The largest absolute difference between the vectors `produced` (JSON lines) and the reference.
+fn largest_difference(produced: &str, items: &[Value]) -> Result<f64, String> {
     let mut worst = 0f64;
     let mut count = 0;
-    for (line, item) in produced.lines().zip(&items) {
+    for (line, item) in produced.lines().zip(items) {
         let ours: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let (a, b) = (
             ours["embedding"].as_array().cloned().unwrap_or_default(),
@@ -105,12 +131,5 @@ pub fn run(args: CheckMiniLmArgs) -> Result<(), String> {
     if count != items.len() {
         return Err(format!("{count} vectors for {} tweets", items.len()));
     }
-    println!(
-        "check-minilm: {count} tweets, largest difference from SentenceTransformer.encode {worst:.2e} (tolerance {TOLERANCE:.0e}); reference: {}",
-        reference["produced_by"].as_str().unwrap_or("?")
-    );
-    if worst.is_nan() || worst > TOLERANCE {
-        return Err(format!("vectors differ by {worst:.2e} > {TOLERANCE:.0e}"));
-    }
-    Ok(())
+    Ok(worst)
 }

@@ -67,6 +67,10 @@ enum DataCommand {
         text_field: String,
         #[arg(long)]
         lossy: bool,
+        /// Which BERT computes the vectors: candle-transformers' (frozen encoder) or socgan's own
+        /// (fine-tuned encoder).
+        #[arg(long, value_enum, default_value = "candle-transformers")]
+        implementation: text_classifier::experiment::BertImplementation,
         /// Write here (atomically) instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -324,12 +328,14 @@ fn main() -> ExitCode {
             model,
             text_field,
             lossy,
+            implementation,
             output,
         }) => text_classifier::experiment::embed_file(
             &file,
             &text_field,
             lossy,
             &model,
+            implementation,
             output.as_deref(),
         )
         .map_err(Into::into),

@@ -133,7 +133,10 @@ impl ClassifierNets {
         let mut out = Vec::with_capacity(inputs.len() * self.discriminator.classes());
         let rows: Vec<usize> = (0..inputs.len()).collect();
         for chunk in rows.chunks(PREDICT_BATCH) {
-            let x = self.encoder.forward(&inputs.rows(chunk)?)?.detach();
+            let x = self
+                .encoder
+                .forward(&inputs.rows(chunk)?, &mut Mode::Eval)?
+                .detach();
             let out_d = self.discriminator.forward(&x, &mut Mode::Eval)?;
             let p = candle_nn::ops::softmax(&out_d.class_logits, D::Minus1)?;
             out.extend(p.flatten_all()?.to_vec1::<f32>()?);
@@ -219,7 +222,10 @@ impl ClassifierTask {
         let generator = self.nets.generator.as_ref().ok_or_else(|| {
             crate::Error::Config("an adversarial update needs the generator".into())
         })?;
-        let real = self.nets.encoder.forward(&self.train.inputs.rows(rows)?)?;
+        let real = self
+            .nets
+            .encoder
+            .forward(&self.train.inputs.rows(rows)?, &mut Mode::Train(ctx.rng))?;
         let r = self
             .nets
             .discriminator
@@ -232,7 +238,9 @@ impl ClassifierTask {
         let supervised = supervised_loss(&r.class_logits, labels)?;
         let unsupervised = discriminator_adversarial_loss(&r.all_logits, &f.all_logits)?;
         let d_loss = (&supervised + &unsupervised)?;
-        let g_loss = generator_loss(&f.all_logits, &r.hidden, &f.hidden)?;
+        // The real posts' features are a constant for G: detached, G's backward pass does not run
+        // through the encoder (a whole BERT when fine-tuning).
+        let g_loss = generator_loss(&f.all_logits, &r.hidden.detach(), &f.hidden)?;
         let mut d_optimizers = vec![names::DISCRIMINATOR];
         if self.nets.encoder.params().is_some() {
             d_optimizers.push(names::ENCODER);
@@ -253,7 +261,10 @@ impl ClassifierTask {
         labels: &[Option<u32>],
         ctx: &mut StepContext,
     ) -> Result<Losses> {
-        let real = self.nets.encoder.forward(&self.train.inputs.rows(rows)?)?;
+        let real = self
+            .nets
+            .encoder
+            .forward(&self.train.inputs.rows(rows)?, &mut Mode::Train(ctx.rng))?;
         let r = self
             .nets
             .discriminator

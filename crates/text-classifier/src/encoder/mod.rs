@@ -1,15 +1,17 @@
-//! Sentence encoders, swappable by config: a trainable CNN over token ids ([`cnn`]), or a
+//! Sentence encoders, swappable by config: a trainable CNN over token ids ([`cnn`]), a
 //! pretrained BERT sentence encoder kept frozen ([`minilm`]) whose vectors are computed once and
-//! cached ([`cache`]).
+//! cached ([`cache`]), or the same pretrained encoder fine-tuned with the classifier ([`bert`]).
 
+pub mod bert;
 pub mod cache;
 pub mod cnn;
 pub mod minilm;
 
 use candle_core::Tensor;
-use gan_core::ParamStore;
+use gan_core::{Mode, ParamStore};
 use serde::{Deserialize, Serialize};
 
+pub use bert::TrainableBert;
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use minilm::{MiniLm, MiniLmConfig};
 
@@ -23,6 +25,9 @@ pub enum EncoderConfig {
     Cnn(CnnEncoderConfig),
     /// all-MiniLM-L6-v2 (or another BERT sentence encoder), frozen.
     Minilm(MiniLmConfig),
+    /// The same pretrained encoder, its weights trained with the classifier (socgan's own BERT,
+    /// whose layer norms pass gradients).
+    MinilmFinetuned(MiniLmConfig),
 }
 
 impl Default for EncoderConfig {
@@ -36,6 +41,15 @@ impl EncoderConfig {
         match self {
             EncoderConfig::Cnn(_) => "cnn",
             EncoderConfig::Minilm(_) => "minilm",
+            EncoderConfig::MinilmFinetuned(_) => "minilm-finetuned",
+        }
+    }
+
+    /// The pretrained encoder's settings, for the frozen and the fine-tuned kind.
+    pub fn pretrained(&self) -> Option<&MiniLmConfig> {
+        match self {
+            EncoderConfig::Cnn(_) => None,
+            EncoderConfig::Minilm(m) | EncoderConfig::MinilmFinetuned(m) => Some(m),
         }
     }
 }
@@ -45,7 +59,7 @@ impl EncoderConfig {
 pub enum EncodedTexts {
     /// Frozen sentence vectors `[N, F]`.
     Vectors(Tensor),
-    /// Token ids `[N, T]` (u32) for a trainable encoder.
+    /// Token ids `[N, T]` (u32) for a trainable encoder, padded on the right.
     TokenIds(Tensor),
 }
 
@@ -74,14 +88,16 @@ impl EncodedTexts {
 pub enum Encoder {
     Frozen { dim: usize },
     Cnn(CnnEncoder),
+    Bert(Box<TrainableBert>),
 }
 
 impl Encoder {
-    /// Sentence vectors `[B, F]` of rows of [`EncodedTexts`].
-    pub fn forward(&self, rows: &Tensor) -> Result<Tensor> {
+    /// Sentence vectors `[B, F]` of rows of [`EncodedTexts`] (dropout in BERT's training mode).
+    pub fn forward(&self, rows: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         match self {
             Encoder::Frozen { .. } => Ok(rows.clone()),
             Encoder::Cnn(cnn) => cnn.forward(rows),
+            Encoder::Bert(bert) => bert.forward(rows, mode),
         }
     }
 
@@ -90,6 +106,7 @@ impl Encoder {
         match self {
             Encoder::Frozen { .. } => None,
             Encoder::Cnn(cnn) => Some(cnn.params()),
+            Encoder::Bert(bert) => Some(bert.params()),
         }
     }
 }

@@ -9,6 +9,8 @@ pub enum EncoderArg {
     Cnn,
     /// all-MiniLM-L6-v2, frozen (vectors cached).
     Minilm,
+    /// all-MiniLM-L6-v2, fine-tuned with the classifier.
+    MinilmFinetuned,
 }
 
 /// How a run without a config learns.

@@ -233,10 +233,12 @@ impl ClassifierConfig {
         }
         match &self.encoder {
             EncoderConfig::Cnn(cnn) => cnn.validate()?,
-            EncoderConfig::Minilm(m) if m.max_seq_length < 2 || m.batch_size == 0 => {
+            EncoderConfig::Minilm(m) | EncoderConfig::MinilmFinetuned(m)
+                if m.max_seq_length < 2 || m.batch_size == 0 =>
+            {
                 return bail("encoder.max_seq_length must be at least 2 ([CLS] and [SEP]) and encoder.batch_size positive");
             }
-            EncoderConfig::Minilm(_) => {}
+            EncoderConfig::Minilm(_) | EncoderConfig::MinilmFinetuned(_) => {}
         }
         let c_positive = self.tfidf.c > 0.0;
         if !c_positive || self.tfidf.iterations == 0 || self.tfidf.max_features == 0 {

@@ -111,8 +111,16 @@ pub fn table(
     }
     let encoder = match (args.encoder, &args.encoder_model) {
         (EncoderArg::Cnn, _) => "{ kind = \"cnn\" }".to_string(),
-        (EncoderArg::Minilm, Some(m)) => format!("{{ kind = \"minilm\", model = {m:?} }}"),
-        (EncoderArg::Minilm, None) => "{ kind = \"minilm\" }".to_string(),
+        (pretrained, model) => {
+            let kind = match pretrained {
+                EncoderArg::MinilmFinetuned => "minilm_finetuned",
+                _ => "minilm",
+            };
+            match model {
+                Some(m) => format!("{{ kind = \"{kind}\", model = {m:?} }}"),
+                None => format!("{{ kind = \"{kind}\" }}"),
+            }
+        }
     };
     let method = args.method.toml();
     let slug = format!(
@@ -134,6 +142,7 @@ impl ClassifierTrainArgs {
         match self.encoder {
             EncoderArg::Cnn => "cnn",
             EncoderArg::Minilm => "minilm",
+            EncoderArg::MinilmFinetuned => "minilm_finetuned",
         }
     }
 

@@ -1,22 +1,39 @@
 //! `socgan data embed`: the sentence vectors of every post of a file from a pretrained encoder,
 //! one JSON line each (`{"embedding": [...]}`), in input order. The text is read as it is in the
 //! file (no social-media normalisation), so the vectors compare with
-//! `SentenceTransformer.encode` on the same strings.
+//! `SentenceTransformer.encode` on the same strings. Either BERT computes them:
+//! candle-transformers' (the frozen path) or socgan's own (the fine-tuning path, in eval mode),
+//! so `cargo xtask check-minilm` holds both to the reference.
 
 use std::path::Path;
 
 use gan_core::checkpoint::write_atomic;
 use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
 
-use crate::encoder::{MiniLm, MiniLmConfig};
+use candle_core::Device;
+use gan_core::Mode;
+
+use crate::encoder::bert::read_config;
+use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, resolve_model_dir};
+use crate::encoder::{MiniLm, MiniLmConfig, TrainableBert};
 use crate::experiment::train::device;
-use crate::Result;
+use crate::{Error, Result};
+
+/// Which BERT implementation computes the vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BertImplementation {
+    /// candle-transformers' `BertModel` (the frozen encoder's).
+    CandleTransformers,
+    /// socgan's own, with gradient-capable layer norms (the fine-tuned encoder's).
+    Socgan,
+}
 
 pub fn embed_file(
     input: &Path,
     text_field: &str,
     lossy: bool,
     model: &str,
+    implementation: BertImplementation,
     output: Option<&Path>,
 ) -> Result<()> {
     let format = PostFormat::for_path(input, text_field, None);
@@ -28,10 +45,16 @@ pub fn embed_file(
         model: model.to_string(),
         ..MiniLmConfig::default()
     };
-    let encoder = MiniLm::load(&config, &device()?)?;
-    let vectors = encoder.embed(&texts, |_| {})?;
+    let device = device()?;
+    let (vectors, dim) = match implementation {
+        BertImplementation::CandleTransformers => {
+            let encoder = MiniLm::load(&config, &device)?;
+            (encoder.embed(&texts, |_| {})?, encoder.dim)
+        }
+        BertImplementation::Socgan => own_bert_vectors(&config, &texts, &device)?,
+    };
     let mut out = String::new();
-    for row in vectors.chunks_exact(encoder.dim) {
+    for row in vectors.chunks_exact(dim) {
         out.push_str(&serde_json::json!({ "embedding": row }).to_string());
         out.push('\n');
     }
@@ -40,4 +63,25 @@ pub fn embed_file(
         None => print!("{out}"),
     }
     Ok(())
+}
+
+/// The vectors of `texts` from socgan's own BERT in eval mode, and their width.
+fn own_bert_vectors(
+    config: &MiniLmConfig,
+    texts: &[String],
+    device: &Device,
+) -> Result<(Vec<f32>, usize)> {
+    let dir = resolve_model_dir(&config.model)?;
+    let bert = TrainableBert::load(&read_config(&dir)?, &dir.join("model.safetensors"), device)?;
+    let tokenizer = load_tokenizer(&dir.join("tokenizer.json"), config.max_seq_length)?;
+    let mut vectors = Vec::with_capacity(texts.len() * bert.dim);
+    for chunk in texts.chunks(config.batch_size.max(1)) {
+        let encodings = tokenizer
+            .encode_batch(chunk.to_vec(), true)
+            .map_err(|e| Error::Config(format!("tokenizing for the encoder: {e}")))?;
+        let (ids, _) = id_and_mask_tensors(&encodings, device)?;
+        let pooled = bert.forward(&ids, &mut Mode::Eval)?;
+        vectors.extend(pooled.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok((vectors, bert.dim))
 }

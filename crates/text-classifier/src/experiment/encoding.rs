@@ -1,5 +1,6 @@
 //! Turning posts into what the run's encoder reads: token ids for the CNN (with the run's
-//! word-level tokenizer), cached sentence vectors for a frozen pretrained encoder.
+//! word-level tokenizer), cached sentence vectors for a frozen pretrained encoder, the
+//! pretrained encoder's own token ids for fine-tuning it.
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use socgan_data::tokenizer::{PreTokenizer, TextTokenizer, TokenizerKind};
 
 use crate::encoder::cache::{cache_key, default_cache_dir, FeatureCache};
+use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, resolve_model_dir};
 use crate::encoder::{CnnEncoderConfig, EncodedTexts, EncoderConfig, MiniLm};
 use crate::Result;
 
@@ -26,6 +28,11 @@ pub enum TextEncoding {
         /// Cache key prefix: weights hash and reading settings.
         id: String,
         quiet: bool,
+    },
+    /// The pretrained encoder's tokenizer, for a BERT fine-tuned with the classifier.
+    PretrainedTokens {
+        tokenizer: Box<tokenizers::Tokenizer>,
+        model_dir: std::path::PathBuf,
     },
 }
 
@@ -63,7 +70,36 @@ impl TextEncoding {
                 })
             }
             EncoderConfig::Minilm(_) => Self::frozen(config, device, quiet),
+            EncoderConfig::MinilmFinetuned(_) => Self::pretrained_tokens(config),
         }
+    }
+
+    /// The encoding of `config`'s encoder for a new run (`texts`: what a CNN's tokenizer is
+    /// trained on).
+    pub fn for_new_run(
+        config: &EncoderConfig,
+        texts: &[String],
+        device: &Device,
+        quiet: bool,
+    ) -> Result<Self> {
+        match config {
+            EncoderConfig::Cnn(cnn) => Self::train_tokenizer(cnn, texts),
+            EncoderConfig::Minilm(_) => Self::frozen(config, device, quiet),
+            EncoderConfig::MinilmFinetuned(_) => Self::pretrained_tokens(config),
+        }
+    }
+
+    /// The tokenizer of a pretrained encoder that is fine-tuned.
+    pub fn pretrained_tokens(config: &EncoderConfig) -> Result<Self> {
+        let Some(m) = config.pretrained() else {
+            return Err(crate::Error::Config("not a pretrained encoder".into()));
+        };
+        let model_dir = resolve_model_dir(&m.model)?;
+        let tokenizer = load_tokenizer(&model_dir.join("tokenizer.json"), m.max_seq_length)?;
+        Ok(Self::PretrainedTokens {
+            tokenizer: Box::new(tokenizer),
+            model_dir,
+        })
     }
 
     /// A frozen pretrained encoder with its vector cache.
@@ -89,14 +125,14 @@ impl TextEncoding {
     pub fn frozen_dim(&self) -> Option<usize> {
         match self {
             TextEncoding::Frozen { model, .. } => Some(model.dim),
-            TextEncoding::Tokens { .. } => None,
+            TextEncoding::Tokens { .. } | TextEncoding::PretrainedTokens { .. } => None,
         }
     }
 
     pub fn tokenizer(&self) -> Option<&TextTokenizer> {
         match self {
             TextEncoding::Tokens { tokenizer, .. } => Some(tokenizer),
-            TextEncoding::Frozen { .. } => None,
+            TextEncoding::Frozen { .. } | TextEncoding::PretrainedTokens { .. } => None,
         }
     }
 
@@ -146,6 +182,16 @@ impl TextEncoding {
                     (texts.len(), *max_len),
                     device,
                 )?))
+            }
+            TextEncoding::PretrainedTokens { tokenizer, .. } => {
+                // One batch: padded on the right to the longest post of the set; the encoder cuts
+                // each training batch to its own longest.
+                let encodings = tokenizer
+                    .encode_batch(texts.to_vec(), true)
+                    .map_err(|e| crate::Error::Config(format!("tokenizing {what}: {e}")))?;
+                Ok(EncodedTexts::TokenIds(
+                    id_and_mask_tensors(&encodings, device)?.0,
+                ))
             }
             TextEncoding::Frozen {
                 model,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use gan_core::Checkpoint;
 
-pub use embed::embed_file;
+pub use embed::{embed_file, BertImplementation};
 pub use predict::predict;
 pub use train::{device, train};
 

@@ -11,7 +11,8 @@ use gan_core::run_dir::{self, Existing, Invocation};
 use gan_core::{RunOptions, RunOutcome, SeededRng, Trainer};
 use socgan_data::labels::LabelMap;
 
-use crate::encoder::{CnnEncoder, Encoder, EncoderConfig};
+use crate::encoder::bert::read_config;
+use crate::encoder::{CnnEncoder, Encoder, EncoderConfig, TrainableBert};
 use crate::experiment::args::ClassifierTrainArgs;
 use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::{read_posts, RunPosts};
@@ -58,21 +59,15 @@ pub fn train(
     let Some(method) = config.method.neural() else {
         return crate::experiment::tfidf_run::run(&config, &posts, invocation);
     };
-    let encoding = match &config.encoder {
-        EncoderConfig::Cnn(cnn) => {
-            let texts: Vec<String> = posts
-                .labelled
-                .texts
-                .iter()
-                .chain(&posts.unlabelled)
-                .cloned()
-                .collect();
-            TextEncoding::train_tokenizer(cnn, &texts)?
-        }
-        EncoderConfig::Minilm(_) => {
-            TextEncoding::frozen(&config.encoder, &device, invocation.quiet)?
-        }
-    };
+    // A CNN's tokenizer learns from every training post, labelled or not.
+    let texts: Vec<String> = posts
+        .labelled
+        .texts
+        .iter()
+        .chain(&posts.unlabelled)
+        .cloned()
+        .collect();
+    let encoding = TextEncoding::for_new_run(&config.encoder, &texts, &device, invocation.quiet)?;
     let mut task = build_task(&config, method, &posts, &encoding, &device)?;
     run_dir::clear_for(&run_dir, invocation.existing)?;
     let config_toml = config.to_toml()?;
@@ -140,6 +135,15 @@ pub fn build_nets(
         ),
         (EncoderConfig::Minilm(_), TextEncoding::Frozen { model, .. }) => {
             (Encoder::Frozen { dim: model.dim }, model.dim)
+        }
+        (EncoderConfig::MinilmFinetuned(_), TextEncoding::PretrainedTokens { model_dir, .. }) => {
+            let bert = TrainableBert::load(
+                &read_config(model_dir)?,
+                &model_dir.join("model.safetensors"),
+                device,
+            )?;
+            let dim = bert.dim;
+            (Encoder::Bert(Box::new(bert)), dim)
         }
         _ => {
             return Err(Error::Config(

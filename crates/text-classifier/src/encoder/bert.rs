@@ -1,0 +1,288 @@
+//! socgan's own BERT, for fine-tuning a pretrained sentence encoder with the classifier
+//! (GAN-BERT trains the encoder together with the GAN).
+//!
+//! candle-transformers' `BertModel` normalises with `candle_nn::LayerNorm`, whose fused op has no
+//! backward: every weight below the last layer norm would silently get no gradient. This BERT
+//! reads the same safetensors (the names of a Hugging Face `BertModel`) into a [`ParamStore`],
+//! normalises with `socgan_nn::LayerNorm` (a composition of differentiable ops), takes the
+//! softmax through `candle_nn::ops::softmax` (composed, differentiable, unlike
+//! `softmax_last_dim`), and adds dropout in training mode where BERT has it. In eval mode its
+//! pooled vectors equal the frozen path's ([`super::minilm`]); a test and `cargo xtask
+//! check-minilm` compare them.
+
+use std::path::Path;
+
+use candle_core::{Device, Module, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+use candle_transformers::models::bert::{Config, HiddenAct};
+use gan_core::{Mode, ParamStore, SeededRng};
+use socgan_nn::LayerNorm;
+
+use super::minilm::{l2_normalize, mean_pool};
+use crate::{Error, Result};
+
+/// A BERT encoder with trainable weights, pooled as sentence-transformers pools.
+pub struct TrainableBert {
+    params: ParamStore,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    dropout: f32,
+    pad_id: u32,
+    pub dim: usize,
+}
+
+struct Embeddings {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    norm: LayerNorm,
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+    heads: usize,
+    act: HiddenAct,
+}
+
+impl TrainableBert {
+    /// The BERT of `config` (config.json) with the weights of `weights` (model.safetensors).
+    pub fn load(config: &Config, weights: &Path, device: &Device) -> Result<Self> {
+        let mut params = ParamStore::new(device);
+        // The initial values are overwritten by the checkpoint below; the RNG only satisfies
+        // the builder.
+        let mut rng = SeededRng::new(0);
+        let (embeddings, layers) = {
+            let vb = params.var_builder(&mut rng);
+            build(config, vb).map_err(|e| Error::file(weights, e.to_string()))?
+        };
+        let tensors = candle_core::safetensors::load(weights, device)
+            .map_err(|e| Error::file(weights, e.to_string()))?;
+        // Checkpoints of `BertForPreTraining` and kin name the encoder `bert.`.
+        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
+            ""
+        } else {
+            "bert."
+        };
+        params
+            .load_with_prefix(&tensors, prefix, weights)
+            .map_err(|e| Error::file(weights, e.to_string()))?;
+        Ok(Self {
+            params,
+            embeddings,
+            layers,
+            dropout: config.hidden_dropout_prob as f32,
+            pad_id: config.pad_token_id as u32,
+            dim: config.hidden_size,
+        })
+    }
+
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// Unit-length sentence vectors `[B, H]` of `[B, T]` token ids padded with the pad id (the
+    /// batch is cut to its longest post first, so padding to a global length costs nothing).
+    pub fn forward(&self, ids: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let mask = ids.ne(self.pad_id)?;
+        let longest = mask.to_dtype(candle_core::DType::U32)?.sum(1)?.max(0)?;
+        let longest = (longest.to_scalar::<u32>()? as usize).max(1);
+        let ids = ids.narrow(1, 0, longest)?;
+        let mask = mask
+            .narrow(1, 0, longest)?
+            .to_dtype(candle_core::DType::U32)?;
+        let hidden = self.hidden_states(&ids, &mask, mode)?;
+        l2_normalize(&mean_pool(&hidden, &mask)?)
+    }
+
+    /// The last layer's hidden states `[B, T, H]` (BERT with token type 0 everywhere).
+    fn hidden_states(&self, ids: &Tensor, mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let e = &self.embeddings;
+        let words = e
+            .word
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, self.dim))?;
+        let positions = e.position.narrow(0, 0, t)?;
+        let types = e.token_type.narrow(0, 0, 1)?;
+        let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
+        let mut x = mode.dropout(&e.norm.forward(&x)?, self.dropout)?;
+        // Padded keys get a large negative score (candle-transformers and transformers use the
+        // dtype's minimum; any value whose exponential is 0 gives the same softmax).
+        let bias = ((mask.to_dtype(x.dtype())? - 1.0)? * 1e9)?
+            .unsqueeze(1)?
+            .unsqueeze(1)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &bias, self.dropout, mode)?;
+        }
+        Ok(x)
+    }
+}
+
+fn build(config: &Config, vb: VarBuilder) -> candle_core::Result<(Embeddings, Vec<Layer>)> {
+    let h = config.hidden_size;
+    let eps = config.layer_norm_eps;
+    let ln = |vb: VarBuilder| {
+        LayerNorm::new(h, eps, vb).map_err(|e| candle_core::Error::Msg(e.to_string()))
+    };
+    let e = vb.pp("embeddings");
+    let embeddings = Embeddings {
+        word: e.get((config.vocab_size, h), "word_embeddings.weight")?,
+        position: e.get(
+            (config.max_position_embeddings, h),
+            "position_embeddings.weight",
+        )?,
+        token_type: e.get((config.type_vocab_size, h), "token_type_embeddings.weight")?,
+        norm: ln(e.pp("LayerNorm"))?,
+    };
+    let mut layers = Vec::with_capacity(config.num_hidden_layers);
+    for i in 0..config.num_hidden_layers {
+        let l = vb.pp(format!("encoder.layer.{i}"));
+        let a = l.pp("attention");
+        layers.push(Layer {
+            query: candle_nn::linear(h, h, a.pp("self.query"))?,
+            key: candle_nn::linear(h, h, a.pp("self.key"))?,
+            value: candle_nn::linear(h, h, a.pp("self.value"))?,
+            attention_out: candle_nn::linear(h, h, a.pp("output.dense"))?,
+            attention_norm: ln(a.pp("output.LayerNorm"))?,
+            intermediate: candle_nn::linear(
+                h,
+                config.intermediate_size,
+                l.pp("intermediate.dense"),
+            )?,
+            output: candle_nn::linear(config.intermediate_size, h, l.pp("output.dense"))?,
+            output_norm: ln(l.pp("output.LayerNorm"))?,
+            heads: config.num_attention_heads,
+            act: config.hidden_act,
+        });
+    }
+    Ok((embeddings, layers))
+}
+
+impl Layer {
+    fn forward(&self, x: &Tensor, bias: &Tensor, dropout: f32, mode: &mut Mode) -> Result<Tensor> {
+        let attended = self.attention(x, bias, dropout, mode)?;
+        let attended = mode.dropout(&self.attention_out.forward(&attended)?, dropout)?;
+        let x = self.attention_norm.forward(&(attended + x)?)?;
+        let inner = self.intermediate.forward(&x)?;
+        let inner = match self.act {
+            HiddenAct::Gelu => inner.gelu_erf()?,
+            HiddenAct::GeluApproximate => inner.gelu()?,
+            HiddenAct::Relu => inner.relu()?,
+        };
+        let out = mode.dropout(&self.output.forward(&inner)?, dropout)?;
+        Ok(self.output_norm.forward(&(out + x)?)?)
+    }
+
+    /// Multi-head scaled dot-product self-attention, heads concatenated `[B, T, H]`.
+    fn attention(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        dropout: f32,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        let (b, t, h) = x.dims3()?;
+        let head_dim = h / self.heads;
+        let split = |y: Tensor| -> candle_core::Result<Tensor> {
+            y.reshape((b, t, self.heads, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split(self.query.forward(x)?)?;
+        let k = split(self.key.forward(x)?)?;
+        let v = split(self.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(bias)?;
+        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let weights = mode.dropout(&weights, dropout)?;
+        Ok(weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?)
+    }
+}
+
+/// Reads `config.json` of a BERT directory.
+pub fn read_config(dir: &Path) -> Result<Config> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not a BERT config: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::minilm::testing::tiny_bert;
+    use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, MiniLm, MiniLmConfig};
+    use gan_core::gradient_flow::check_gradient_flow;
+
+    fn texts() -> Vec<String> {
+        [
+            "the cat sat on the mat",
+            "sad",
+            "a happy dog day",
+            "the unknownword",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn load(dir: &Path) -> TrainableBert {
+        let config = read_config(dir).unwrap();
+        TrainableBert::load(&config, &dir.join("model.safetensors"), &Device::Cpu).unwrap()
+    }
+
+    fn ids(dir: &Path) -> Tensor {
+        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"), 16).unwrap();
+        let encodings = tokenizer.encode_batch(texts(), true).unwrap();
+        id_and_mask_tensors(&encodings, &Device::Cpu).unwrap().0
+    }
+
+    #[test]
+    fn in_eval_mode_it_pools_what_the_frozen_encoder_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let frozen = MiniLm::load(
+            &MiniLmConfig {
+                model: dir.path().display().to_string(),
+                max_seq_length: 16,
+                batch_size: 2,
+                cache_dir: None,
+            },
+            &Device::Cpu,
+        )
+        .unwrap()
+        .embed(&texts(), |_| {})
+        .unwrap();
+        let own: Vec<f32> = load(dir.path())
+            .forward(&ids(dir.path()), &mut Mode::Eval)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(own.len(), frozen.len());
+        for (a, b) in own.iter().zip(&frozen) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn every_weight_gets_a_gradient_through_the_layer_norms() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let bert = load(dir.path());
+        let mut rng = SeededRng::new(3);
+        let pooled = bert
+            .forward(&ids(dir.path()), &mut Mode::Train(&mut rng))
+            .unwrap();
+        // A loss that is not constant under the final L2 normalisation.
+        let target = rng.normal(pooled.dims(), 0.0, 1.0, &Device::Cpu).unwrap();
+        let loss = (pooled - target).unwrap().sqr().unwrap().sum_all().unwrap();
+        check_gradient_flow(&loss, bert.params()).unwrap();
+    }
+}
