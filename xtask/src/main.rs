@@ -15,6 +15,7 @@ mod bench;
 mod classify;
 mod images;
 mod minilm;
+mod posts_on_request;
 mod train;
 
 use std::path::PathBuf;
@@ -50,6 +51,10 @@ enum Task {
     /// The few-label classifier protocol: fractions x seeds x encoders x methods, a table of the
     /// official test score beside the published rows.
     Classify(classify::ClassifyArgs),
+    /// Class-conditional generators (CatGAN, conditional MLE) judged by an independent
+    /// classifier: the share of posts generated for each label that it labels so, beside
+    /// per-label BLEU / Self-BLEU.
+    PostsOnRequest(posts_on_request::PostsOnRequestArgs),
     /// socgan's all-MiniLM-L6-v2 sentence vectors against SentenceTransformer.encode's on real
     /// tweets (tolerance 1e-4).
     CheckMinilm(minilm::CheckMiniLmArgs),
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Some(Task::Images(args)) => images::run(args),
         Some(Task::CheckMinilm(args)) => minilm::run(args),
         Some(Task::Classify(args)) => classify::run(args),
+        Some(Task::PostsOnRequest(args)) => posts_on_request::run(args),
         Some(Task::Download {
             mut names,
             features,

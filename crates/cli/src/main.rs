@@ -250,6 +250,9 @@ struct GenerateArgs {
     num: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Posts of this class (a class-conditional text run: catgan, or mle on labelled posts).
+    #[arg(long)]
+    label: Option<String>,
     /// Write to this file (atomically) instead of standard output; image runs: a `.png` grid, or
     /// a folder of PNGs.
     #[arg(long)]
@@ -450,9 +453,14 @@ fn generate(args: GenerateArgs) -> Result<()> {
             &ckpt,
             args.num,
             args.seed,
+            args.label.as_deref(),
             &args.sampling,
             args.output.as_deref(),
         )?,
+        TaskKind::ImageGan if args.label.is_some() => anyhow::bail!(
+            "{}: image runs are unconditional; --label needs a class-conditional text run",
+            args.checkpoint.display()
+        ),
         TaskKind::ImageGan => {
             image_models::experiment::generate(&ckpt, args.num, args.seed, args.output.as_deref())?
         }

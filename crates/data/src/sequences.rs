@@ -90,8 +90,13 @@ impl TokenSequences {
 
     /// `batch_size` rows drawn uniformly with replacement.
     pub fn random_batch(&self, batch_size: usize, rng: &mut SeededRng) -> TokenSequences {
-        let indices: Vec<usize> = (0..batch_size).map(|_| rng.below(self.len())).collect();
-        self.select(&indices)
+        self.select(&self.random_rows(batch_size, rng))
+    }
+
+    /// The rows [`TokenSequences::random_batch`] draws (for data kept beside the rows, such as
+    /// class labels).
+    pub fn random_rows(&self, batch_size: usize, rng: &mut SeededRng) -> Vec<usize> {
+        (0..batch_size).map(|_| rng.below(self.len())).collect()
     }
 
     /// Number of full batches in one epoch (a last partial batch is dropped, as the reference
@@ -110,8 +115,19 @@ impl TokenSequences {
         index: usize,
         batch_size: usize,
     ) -> TokenSequences {
+        self.select(&self.epoch_batch_rows(seed, epoch, index, batch_size))
+    }
+
+    /// The rows of [`TokenSequences::epoch_batch`].
+    pub fn epoch_batch_rows(
+        &self,
+        seed: u64,
+        epoch: u64,
+        index: usize,
+        batch_size: usize,
+    ) -> Vec<usize> {
         let order = SeededRng::derive(seed, "batches", epoch).permutation(self.len());
-        self.select(&order[index * batch_size..(index + 1) * batch_size])
+        order[index * batch_size..(index + 1) * batch_size].to_vec()
     }
 
     /// Writes one sequence per line, ids separated by spaces (SeqGAN's `real_data.txt` format).

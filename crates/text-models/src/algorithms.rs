@@ -1,6 +1,8 @@
-//! MLE, SeqGAN and RelGAN training of an [`LstmGenerator`] (against a [`CnnDiscriminator`] for the
-//! adversarial two) as a [`gan_core::Task`] (the "instructor" of TextGAN-PyTorch, without its
-//! global config). The same task trains over words or over item ids: nothing here is textual.
+//! MLE, SeqGAN, RelGAN and CatGAN training of an [`LstmGenerator`] (against a
+//! [`CnnDiscriminator`] for the adversarial ones) as a [`gan_core::Task`] (the "instructor" of
+//! TextGAN-PyTorch, without its global config). The same task trains over words or over item
+//! ids: nothing here is textual. With class labels beside the training rows the generator is
+//! class-conditional: MLE learns `p(x | class)`, CatGAN trains it adversarially.
 
 use candle_core::Tensor;
 use gan_core::loss::gradient_penalty;
@@ -47,6 +49,15 @@ pub enum Algorithm {
         beta_max: f64,
         straight_through: bool,
     },
+    /// CatGAN (Liu et al. 2020, as TextGAN-PyTorch's `CatGAN_G` / `CatGAN_D`): RelGAN's
+    /// relaxation for a generator conditioned on the class, against a multi-class discriminator
+    /// with one logit per class; each real post and the fake of its class are compared on that
+    /// class's logit (the category-wise relativistic loss). Needs labelled training posts.
+    #[serde(rename = "catgan")]
+    CatGan {
+        beta_max: f64,
+        straight_through: bool,
+    },
 }
 
 /// The adversarial algorithms: how a generator update uses the discriminator.
@@ -55,9 +66,12 @@ pub enum AdversarialMethod {
     SeqGan {
         rollouts: usize,
     },
+    /// RelGAN's Gumbel-softmax updates; `per_class` for CatGAN (conditional generator, one
+    /// discriminator logit per class).
     RelGan {
         beta_max: f64,
         straight_through: bool,
+        per_class: bool,
     },
 }
 
@@ -67,6 +81,7 @@ impl Algorithm {
             Algorithm::Mle => "mle",
             Algorithm::SeqGan { .. } => "seqgan",
             Algorithm::RelGan { .. } => "relgan",
+            Algorithm::CatGan { .. } => "catgan",
         }
     }
 
@@ -81,8 +96,22 @@ impl Algorithm {
             } => Some(AdversarialMethod::RelGan {
                 beta_max,
                 straight_through,
+                per_class: false,
+            }),
+            Algorithm::CatGan {
+                beta_max,
+                straight_through,
+            } => Some(AdversarialMethod::RelGan {
+                beta_max,
+                straight_through,
+                per_class: true,
             }),
         }
+    }
+
+    /// Whether the algorithm trains a class-conditional generator only.
+    pub fn needs_classes(&self) -> bool {
+        matches!(self, Algorithm::CatGan { .. })
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -90,8 +119,13 @@ impl Algorithm {
             Algorithm::SeqGan { rollouts: 0 } => {
                 Err(Error::Config("seqgan needs at least one rollout".into()))
             }
-            Algorithm::RelGan { beta_max, .. } if *beta_max < 1.0 => {
-                Err(Error::Config("relgan beta_max must be >= 1".into()))
+            Algorithm::RelGan { beta_max, .. } | Algorithm::CatGan { beta_max, .. }
+                if *beta_max < 1.0 =>
+            {
+                Err(Error::Config(format!(
+                    "{} beta_max must be >= 1",
+                    self.name()
+                )))
             }
             _ => Ok(()),
         }
@@ -134,29 +168,52 @@ pub struct Adversary {
     pub loss: AdversarialLoss,
 }
 
+/// Training sequences, and for a class-conditional run the class of each.
+pub struct TrainingRows {
+    pub rows: TokenSequences,
+    pub classes: Option<Vec<u32>>,
+}
+
+impl From<TokenSequences> for TrainingRows {
+    fn from(rows: TokenSequences) -> Self {
+        Self {
+            rows,
+            classes: None,
+        }
+    }
+}
+
 /// A text GAN: generator, (for the adversarial algorithms) discriminator, training data,
 /// evaluator.
 pub struct TextGan<E: SequenceEvaluator> {
     pub generator: LstmGenerator,
     pub adversary: Option<Adversary>,
     pub train: TokenSequences,
+    /// The class of each training row, for a class-conditional generator.
+    pub train_classes: Option<Vec<u32>>,
     pub batch_size: usize,
     pub evaluator: E,
 }
 
 impl<E: SequenceEvaluator> TextGan<E> {
     /// A run of `algorithm`; `discriminator` is needed by the adversarial algorithms and refused
-    /// by maximum likelihood.
+    /// by maximum likelihood. Training rows with classes make the run class-conditional: the
+    /// generator must have that many classes, and CatGAN's discriminator one output per class.
     pub fn new(
         generator: LstmGenerator,
         discriminator: Option<CnnDiscriminator>,
         algorithm: &Algorithm,
         loss: AdversarialLoss,
-        train: TokenSequences,
+        train: impl Into<TrainingRows>,
         batch_size: usize,
         evaluator: E,
     ) -> Result<Self> {
         algorithm.validate()?;
+        let TrainingRows {
+            rows: train,
+            classes: train_classes,
+        } = train.into();
+        check_classes(&generator, algorithm, &train, train_classes.as_deref())?;
         let adversary = match (algorithm.adversarial(), discriminator) {
             (None, None) => None,
             (Some(method), Some(discriminator)) => Some(Adversary {
@@ -200,9 +257,17 @@ impl<E: SequenceEvaluator> TextGan<E> {
             generator,
             adversary,
             train,
+            train_classes,
             batch_size,
             evaluator,
         })
+    }
+
+    /// The classes of training rows `rows` (`None` for an unconditional run).
+    fn classes_of(&self, rows: &[usize]) -> Option<Vec<u32>> {
+        self.train_classes
+            .as_ref()
+            .map(|c| rows.iter().map(|&r| c[r]).collect())
     }
 
     /// Batches of one maximum-likelihood epoch.
@@ -234,13 +299,17 @@ impl<E: SequenceEvaluator> TextGan<E> {
 
     fn mle_update(&self, ctx: &StepContext) -> Result<Losses> {
         let per_epoch = self.batches_per_epoch();
-        let batch = self.train.epoch_batch(
+        let rows = self.train.epoch_batch_rows(
             ctx.seed,
             ctx.step / per_epoch,
             (ctx.step % per_epoch) as usize,
             self.batch_size,
         );
-        let loss = self.generator.nll_loss(&batch)?;
+        let batch = self.train.select(&rows);
+        let loss = match self.classes_of(&rows) {
+            Some(classes) => self.generator.nll_loss_given(&batch, &classes)?,
+            None => self.generator.nll_loss(&batch)?,
+        };
         Ok(Losses::single(
             names::G_LOSS,
             loss,
@@ -249,20 +318,24 @@ impl<E: SequenceEvaluator> TextGan<E> {
     }
 
     /// Fake discriminator input: RelGAN's relaxed samples at the current temperature in an
-    /// adversarial round, hard samples otherwise; detached, and whether they are soft.
+    /// adversarial round, hard samples otherwise; detached, and whether they are soft. A
+    /// conditional run's fakes are of `classes`, row by row.
     fn fake_for_discriminator(
         &self,
         update: TextUpdate,
+        classes: Option<&[u32]>,
         ctx: &mut StepContext,
     ) -> Result<(Tensor, bool)> {
         match self.adversary()?.method {
             AdversarialMethod::RelGan {
                 beta_max,
                 straight_through,
+                ..
             } if update == TextUpdate::Discriminator => {
                 let beta = Algorithm::beta(beta_max, ctx.step, ctx.phase_steps);
-                let (soft, _) = self.generator.gumbel_sample(
+                let (soft, _) = self.generator.gumbel_sample_given(
                     self.batch_size,
+                    classes,
                     beta,
                     straight_through,
                     ctx.rng,
@@ -270,27 +343,66 @@ impl<E: SequenceEvaluator> TextGan<E> {
                 Ok((soft.detach(), true))
             }
             _ => {
-                let fake =
-                    self.generator
-                        .sample(self.batch_size, &SamplingConfig::default(), ctx.rng)?;
+                let fake = match classes {
+                    // The Gumbel-max draw is a sample of each row's own class.
+                    Some(c) => {
+                        self.generator
+                            .gumbel_sample_given(self.batch_size, Some(c), 1.0, false, ctx.rng)?
+                            .1
+                    }
+                    None => self.generator.sample(
+                        self.batch_size,
+                        &SamplingConfig::default(),
+                        ctx.rng,
+                    )?,
+                };
                 Ok((self.tokens(&fake)?, false))
             }
         }
     }
 
+    /// The discriminator's logits of `input`: for CatGAN each representation's logit of its
+    /// row's class, otherwise the single logit.
+    fn logits(
+        &self,
+        disc: &CnnDiscriminator,
+        input: DiscriminatorInput,
+        classes: Option<&[u32]>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let logits = disc.forward(input, mode)?;
+        match (&self.adversary()?.method, classes) {
+            (
+                AdversarialMethod::RelGan {
+                    per_class: true, ..
+                },
+                Some(c),
+            ) => class_logits(&logits, c, disc.config().num_rep),
+            _ => Ok(logits),
+        }
+    }
+
     fn discriminator_update(&self, update: TextUpdate, ctx: &mut StepContext) -> Result<Losses> {
-        let real = self.train.random_batch(self.batch_size, ctx.rng);
-        let (fake, fake_is_soft) = self.fake_for_discriminator(update, ctx)?;
+        let rows = self.train.random_rows(self.batch_size, ctx.rng);
+        let real = self.train.select(&rows);
+        let classes = self.classes_of(&rows);
+        let classes = classes.as_deref();
+        let (fake, fake_is_soft) = self.fake_for_discriminator(update, classes, ctx)?;
         let adversary = self.adversary()?;
         let disc = &adversary.discriminator;
         let real_ids = self.tokens(&real)?;
-        let d_real = disc.forward(DiscriminatorInput::Tokens(&real_ids), Mode::Train(ctx.rng))?;
+        let d_real = self.logits(
+            disc,
+            DiscriminatorInput::Tokens(&real_ids),
+            classes,
+            Mode::Train(ctx.rng),
+        )?;
         let fake_input = if fake_is_soft {
             DiscriminatorInput::OneHot(&fake)
         } else {
             DiscriminatorInput::Tokens(&fake)
         };
-        let d_fake = disc.forward(fake_input, Mode::Train(ctx.rng))?;
+        let d_fake = self.logits(disc, fake_input, classes, Mode::Train(ctx.rng))?;
         let mut loss = adversary.loss.discriminator_loss(&d_real, &d_fake)?;
         if let Some(lambda) = adversary.loss.gradient_penalty_weight() {
             let real_soft = self.one_hot(&real)?;
@@ -338,22 +450,34 @@ impl<E: SequenceEvaluator> TextGan<E> {
             AdversarialMethod::RelGan {
                 beta_max,
                 straight_through,
+                ..
             } => {
                 let beta = Algorithm::beta(beta_max, ctx.step, ctx.phase_steps);
-                let real = self.train.random_batch(self.batch_size, ctx.rng);
-                let real_ids = self.tokens(&real)?;
-                let (soft, _) = self.generator.gumbel_sample(
+                let rows = self.train.random_rows(self.batch_size, ctx.rng);
+                let real_ids = self.tokens(&self.train.select(&rows))?;
+                let classes = self.classes_of(&rows);
+                let classes = classes.as_deref();
+                let (soft, _) = self.generator.gumbel_sample_given(
                     self.batch_size,
+                    classes,
                     beta,
                     straight_through,
                     ctx.rng,
                 )?;
                 // The generator step needs D's gradient with respect to its input only.
                 let frozen = adversary.discriminator.frozen();
-                let d_real =
-                    frozen.forward(DiscriminatorInput::Tokens(&real_ids), Mode::Train(ctx.rng))?;
-                let d_fake =
-                    frozen.forward(DiscriminatorInput::OneHot(&soft), Mode::Train(ctx.rng))?;
+                let d_real = self.logits(
+                    &frozen,
+                    DiscriminatorInput::Tokens(&real_ids),
+                    classes,
+                    Mode::Train(ctx.rng),
+                )?;
+                let d_fake = self.logits(
+                    &frozen,
+                    DiscriminatorInput::OneHot(&soft),
+                    classes,
+                    Mode::Train(ctx.rng),
+                )?;
                 let loss = adversary.loss.generator_loss(&d_real, &d_fake)?;
                 Ok(
                     Losses::single(names::G_LOSS, loss, &[names::GENERATOR_OPTIMIZER])
@@ -396,6 +520,54 @@ impl<E: SequenceEvaluator> TextGan<E> {
             rewards[row * t + t - 1] = *p;
         }
         Ok(rewards)
+    }
+}
+
+/// Each representation's logit of its row's class, `[B * R, K]` -> `[B * R]` (rows
+/// sequence-major, `reps` representations per sequence).
+fn class_logits(logits: &Tensor, classes: &[u32], reps: usize) -> Result<Tensor> {
+    let k = logits.dim(1)?;
+    let mut mask = vec![0f32; classes.len() * reps * k];
+    for (b, &c) in classes.iter().enumerate() {
+        for r in 0..reps {
+            mask[(b * reps + r) * k + c as usize] = 1.0;
+        }
+    }
+    let mask = Tensor::from_vec(mask, (classes.len() * reps, k), logits.device())?;
+    Ok((logits * mask)?.sum(1)?)
+}
+
+/// The classes of a run agree with its generator, data and algorithm.
+fn check_classes(
+    generator: &LstmGenerator,
+    algorithm: &Algorithm,
+    train: &TokenSequences,
+    classes: Option<&[u32]>,
+) -> Result<()> {
+    let k = generator.classes();
+    match classes {
+        None if k > 0 || algorithm.needs_classes() => Err(Error::Config(format!(
+            "{} with a {k}-class generator needs the class of every training post (data.label_field)",
+            algorithm.name()
+        ))),
+        None => Ok(()),
+        Some(_) if !matches!(algorithm, Algorithm::Mle | Algorithm::CatGan { .. }) => {
+            Err(Error::Config(format!(
+                "{} trains an unconditional generator; labelled posts train with mle or catgan",
+                algorithm.name()
+            )))
+        }
+        Some(c) if c.len() != train.len() => Err(Error::Shape(format!(
+            "{} classes for {} training rows",
+            c.len(),
+            train.len()
+        ))),
+        Some(c) => match c.iter().find(|&&x| x as usize >= k) {
+            Some(bad) => Err(Error::Config(format!(
+                "class {bad} outside the generator's {k} classes"
+            ))),
+            None => Ok(()),
+        },
     }
 }
 

@@ -97,7 +97,7 @@ pub enum DiscriminatorInput<'a> {
 }
 
 /// CNN discriminator; `forward` returns `[B * num_rep]` logits (`num_rep` per sequence,
-/// sequence-major).
+/// sequence-major), or `[B * num_rep, K]` for a multi-class one (CatGAN: a logit per class).
 pub struct CnnDiscriminator {
     config: DiscriminatorConfig,
     params: ParamStore,
@@ -117,7 +117,24 @@ impl CnnDiscriminator {
         device: &Device,
         rng: &mut SeededRng,
     ) -> Result<Self> {
+        Self::with_outputs(config, vocab_size, seq_len, 1, device, rng)
+    }
+
+    /// A discriminator with `outputs` logits per representation (CatGAN's multi-class one).
+    pub fn with_outputs(
+        config: DiscriminatorConfig,
+        vocab_size: usize,
+        seq_len: usize,
+        outputs: usize,
+        device: &Device,
+        rng: &mut SeededRng,
+    ) -> Result<Self> {
         config.validate(seq_len)?;
+        if outputs == 0 {
+            return Err(Error::Config(
+                "a discriminator needs at least one output".into(),
+            ));
+        }
         let mut params = ParamStore::new(device);
         let es = config.embed_dim / config.num_rep;
         let normal = |fan: usize| Init::Normal {
@@ -139,8 +156,8 @@ impl CnnDiscriminator {
         let feat = config.feature_dim();
         let highway_w = params.create("highway.weight", (feat, feat), normal(feat), rng)?;
         let highway_b = params.create("highway.bias", feat, Init::Const(0.0), rng)?;
-        let out_w = params.create("output.weight", (feat, 1), normal(feat), rng)?;
-        let out_b = params.create("output.bias", 1, Init::Const(0.0), rng)?;
+        let out_w = params.create("output.weight", (feat, outputs), normal(feat), rng)?;
+        let out_b = params.create("output.bias", outputs, Init::Const(0.0), rng)?;
         Ok(Self {
             config,
             params,
@@ -160,7 +177,8 @@ impl CnnDiscriminator {
         &self.params
     }
 
-    /// Logits `[B * num_rep]`; dropout is applied in training mode only.
+    /// Logits `[B * num_rep]` (`[B * num_rep, K]` with `K` outputs); dropout is applied in
+    /// training mode only.
     pub fn forward(&self, input: DiscriminatorInput, mut mode: Mode) -> Result<Tensor> {
         let emb = match input {
             DiscriminatorInput::Tokens(ids) => {

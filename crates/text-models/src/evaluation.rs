@@ -124,9 +124,9 @@ impl TextEvaluator {
     }
 }
 
-impl SequenceEvaluator for TextEvaluator {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
-        let samples = generator.sample(self.num_hypotheses, &self.sampling, rng)?;
+impl TextEvaluator {
+    /// BLEU-2..5 of `samples` against the test set and their Self-BLEU-2..5.
+    pub fn score_samples(&mut self, samples: &TokenSequences) -> Metrics {
         let hypotheses: Vec<Vec<u32>> = samples
             .rows()
             .map(|row| self.words.encode(&(self.to_words)(row).join(" ")))
@@ -141,10 +141,74 @@ impl SequenceEvaluator for TextEvaluator {
             metrics.insert(metric::bleu(n), total / hypotheses.len().max(1) as f64);
             metrics.insert(metric::self_bleu(n), crate::bleu::self_bleu(&hypotheses, n));
         }
+        metrics
+    }
+
+    /// The test sequences.
+    pub fn test(&self) -> &TokenSequences {
+        &self.test
+    }
+}
+
+impl SequenceEvaluator for TextEvaluator {
+    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+        let samples = generator.sample(self.num_hypotheses, &self.sampling, rng)?;
+        let mut metrics = self.score_samples(&samples);
         metrics.insert(metric::NLL_GEN.to_string(), generator.mean_nll(&self.test)?);
         Ok(metrics)
     }
     fn set_sampling(&mut self, sampling: SamplingConfig) {
         self.sampling = sampling;
+    }
+}
+
+/// The real-text protocol per class, for a class-conditional generator (CatGAN's evaluation):
+/// for each class, `num_hypotheses` posts generated for that class are scored by BLEU against
+/// that class's test posts and by Self-BLEU among themselves, and the generator's NLL of the
+/// class's test posts given the class. Logged as `<class>/bleu3` and so on, with the mean over
+/// classes under the plain names.
+pub struct ClassTextEvaluator {
+    classes: Vec<(String, TextEvaluator)>,
+}
+
+impl ClassTextEvaluator {
+    /// One evaluator per class name, in class-id order.
+    pub fn new(classes: Vec<(String, TextEvaluator)>) -> Self {
+        Self { classes }
+    }
+}
+
+impl SequenceEvaluator for ClassTextEvaluator {
+    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+        let mut metrics = Metrics::new();
+        let mut sums = Metrics::new();
+        for (class, (name, evaluator)) in self.classes.iter_mut().enumerate() {
+            let class = Some(class as u32);
+            let samples = generator.sample_given(
+                evaluator.num_hypotheses,
+                class,
+                &evaluator.sampling,
+                rng,
+            )?;
+            let mut scores = evaluator.score_samples(&samples);
+            scores.insert(
+                metric::NLL_GEN.to_string(),
+                generator.mean_nll_given(evaluator.test(), class)?,
+            );
+            for (key, value) in scores {
+                *sums.entry(key.clone()).or_insert(0.0) += value;
+                metrics.insert(format!("{name}/{key}"), value);
+            }
+        }
+        let k = self.classes.len().max(1) as f64;
+        for (key, total) in sums {
+            metrics.insert(key, total / k);
+        }
+        Ok(metrics)
+    }
+    fn set_sampling(&mut self, sampling: SamplingConfig) {
+        for (_, e) in &mut self.classes {
+            e.sampling = sampling.clone();
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct GeneratorConfig {
     pub seq_len: usize,
     /// Token fed before the first position (SeqGAN's oracle uses id 0, also a vocabulary word).
     pub start_token: u32,
+    /// 0: unconditional. `K`: conditioned on one of `K` classes (CatGAN); a text run with
+    /// `data.label_field` sets it from its label map.
+    pub classes: usize,
 }
 
 impl Default for GeneratorConfig {
@@ -31,6 +34,7 @@ impl Default for GeneratorConfig {
             hidden_dim: 32,
             seq_len: 20,
             start_token: 0,
+            classes: 0,
         }
     }
 }
@@ -41,6 +45,11 @@ impl GeneratorConfig {
             return Err(Error::Config(
                 "generator needs vocab_size >= 2 and non-zero embed_dim, hidden_dim, seq_len"
                     .into(),
+            ));
+        }
+        if self.classes == 1 {
+            return Err(Error::Config(
+                "a class-conditional generator needs at least 2 classes (0: unconditional)".into(),
             ));
         }
         if self.start_token as usize >= self.vocab_size {
@@ -66,6 +75,10 @@ pub struct LstmGenerator {
     bias: Tensor,
     out_weight: Tensor,
     out_bias: Tensor,
+    /// Class-conditional generators (CatGAN): a gate bias per class `[K, 4H]`, added to the
+    /// input projection at every step. The same as CatGAN_G's one-hot class vector concatenated
+    /// to each input embedding (its class matrix is the identity), without the wider matmul.
+    class_gates: Option<Tensor>,
 }
 
 /// Draws next tokens from hidden states on the host, through the fused sampling kernel.
@@ -95,6 +108,17 @@ impl TokenDraw<'_> {
 /// Rows sampled at once: bounds memory when drawing 10,000 sequences.
 const SAMPLE_CHUNK: usize = 1024;
 
+/// The parameter name of a conditional generator's class gate bias.
+const CLASS_GATES: &str = "lstm.class_gates";
+
+/// `proj + gates` when conditioned (`gates` `[B, 4H]`, or `[1, 4H]` for a whole batch).
+fn with_gates(proj: Tensor, gates: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match gates {
+        Some(g) => proj.broadcast_add(g)?,
+        None => proj,
+    })
+}
+
 impl LstmGenerator {
     /// A generator initialised as TextGAN-PyTorch does: normal with std `1/sqrt(fan_in)`.
     pub fn new(config: GeneratorConfig, device: &Device, rng: &mut SeededRng) -> Result<Self> {
@@ -122,6 +146,11 @@ impl LstmGenerator {
         params.create("lstm.bias", 4 * h, normal(h), rng)?;
         params.create("output.weight", (h, v), normal(h), rng)?;
         params.create("output.bias", v, normal(h), rng)?;
+        // Drawn last, so a conditional generator's other weights equal an unconditional one's
+        // of the same seed.
+        if config.classes > 0 {
+            params.create(CLASS_GATES, (config.classes, 4 * h), normal(h), rng)?;
+        }
         Self::from_params(config, params)
     }
 
@@ -141,9 +170,39 @@ impl LstmGenerator {
             bias: get("lstm.bias")?,
             out_weight: get("output.weight")?,
             out_bias: get("output.bias")?,
+            class_gates: match config.classes {
+                0 => None,
+                _ => Some(get(CLASS_GATES)?),
+            },
             config,
             params,
         })
+    }
+
+    /// The number of classes of a conditional generator (0 for an unconditional one).
+    pub fn classes(&self) -> usize {
+        self.config.classes
+    }
+
+    /// The gate bias of `classes` (one per row, `[B, 4H]`), or `None` unconditionally. A class
+    /// outside the generator's is an error, as is conditioning an unconditional generator.
+    fn gates_of(&self, classes: Option<&[u32]>) -> Result<Option<Tensor>> {
+        match (classes, &self.class_gates) {
+            (None, _) => Ok(None),
+            (Some(ids), Some(table)) => {
+                let k = self.classes() as u32;
+                if let Some(&bad) = ids.iter().find(|&&c| c >= k) {
+                    return Err(Error::Config(format!(
+                        "class {bad} outside the generator's {k} classes"
+                    )));
+                }
+                let idx = Tensor::from_slice(ids, ids.len(), self.device())?;
+                Ok(Some(table.index_select(&idx, 0)?))
+            }
+            (Some(_), None) => Err(Error::Config(
+                "this generator is not class-conditional".into(),
+            )),
+        }
     }
 
     pub fn config(&self) -> &GeneratorConfig {
@@ -198,8 +257,9 @@ impl LstmGenerator {
         inputs
     }
 
-    /// Hidden states `[B*T, H]` (row `b*T + t` predicts token `t` of sequence `b`).
-    fn hidden_states(&self, seqs: &TokenSequences) -> Result<Tensor> {
+    /// Hidden states `[B*T, H]` (row `b*T + t` predicts token `t` of sequence `b`), each
+    /// sequence conditioned on its class in `classes` if given.
+    fn hidden_states(&self, seqs: &TokenSequences, classes: Option<&[u32]>) -> Result<Tensor> {
         let (b, t) = (seqs.len(), seqs.seq_len());
         if t != self.config.seq_len {
             return Err(Error::Shape(format!(
@@ -212,6 +272,11 @@ impl LstmGenerator {
         let proj = self
             .project_tokens(&inputs)?
             .reshape((b, t, 4 * self.config.hidden_dim))?;
+        let gates = self
+            .gates_of(classes)?
+            .map(|g| g.unsqueeze(1))
+            .transpose()?;
+        let proj = with_gates(proj, gates.as_ref())?;
         // The whole recurrence, forward and backward, as one fused op on CPU.
         let hs = kernels::lstm_sequence(&proj, &self.w_hh)?;
         Ok(hs.reshape((b * t, self.config.hidden_dim))?)
@@ -226,7 +291,22 @@ impl LstmGenerator {
     /// `sum_i weights[i] * -log p(token_i)` over all positions, differentiable. With SeqGAN's
     /// rewards as weights this is the REINFORCE loss.
     pub fn weighted_nll(&self, seqs: &TokenSequences, weights: &[f32]) -> Result<Tensor> {
-        let hidden = self.hidden_states(seqs)?;
+        self.weighted_nll_given(seqs, None, weights)
+    }
+
+    /// The MLE loss of a conditional generator, each sequence given its class.
+    pub fn nll_loss_given(&self, seqs: &TokenSequences, classes: &[u32]) -> Result<Tensor> {
+        let n = seqs.tokens().len();
+        self.weighted_nll_given(seqs, Some(classes), &vec![1.0 / n as f32; n])
+    }
+
+    fn weighted_nll_given(
+        &self,
+        seqs: &TokenSequences,
+        classes: Option<&[u32]>,
+        weights: &[f32],
+    ) -> Result<Tensor> {
+        let hidden = self.hidden_states(seqs, classes)?;
         Ok(socgan_nn::linear_cross_entropy(
             &hidden,
             &self.out_weight,
@@ -238,10 +318,15 @@ impl LstmGenerator {
 
     /// Per-token negative log-likelihood, no gradient.
     pub fn token_nll(&self, seqs: &TokenSequences) -> Result<Vec<f32>> {
+        self.token_nll_given(seqs, None)
+    }
+
+    fn token_nll_given(&self, seqs: &TokenSequences, class: Option<u32>) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(seqs.tokens().len());
         for start in (0..seqs.len()).step_by(SAMPLE_CHUNK) {
             let chunk = seqs.slice(start, (start + SAMPLE_CHUNK).min(seqs.len()));
-            let hidden = self.hidden_states(&chunk)?.detach();
+            let classes = class.map(|c| vec![c; chunk.len()]);
+            let hidden = self.hidden_states(&chunk, classes.as_deref())?.detach();
             out.extend(socgan_nn::row_nll(
                 &hidden,
                 &self.out_weight.detach(),
@@ -255,7 +340,12 @@ impl LstmGenerator {
     /// Mean per-token negative log-likelihood of `seqs` (NLL_gen on held-out data; the oracle's
     /// NLL_oracle of generated samples).
     pub fn mean_nll(&self, seqs: &TokenSequences) -> Result<f64> {
-        let nll = self.token_nll(seqs)?;
+        self.mean_nll_given(seqs, None)
+    }
+
+    /// [`LstmGenerator::mean_nll`] of a conditional generator given `class` for every sequence.
+    pub fn mean_nll_given(&self, seqs: &TokenSequences, class: Option<u32>) -> Result<f64> {
+        let nll = self.token_nll_given(seqs, class)?;
         Ok(nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len().max(1) as f64)
     }
 
@@ -269,11 +359,12 @@ impl LstmGenerator {
         draw: &TokenDraw,
         rng: &mut SeededRng,
         out: &mut [Vec<u32>],
+        gates: Option<&Tensor>,
     ) -> Result<()> {
         let rows = last.len();
         for _ in 0..steps {
             let ids = Tensor::from_slice(&last, rows, self.device())?;
-            state = self.cell(&self.project_tokens(&ids)?, &state)?;
+            state = self.cell(&with_gates(self.project_tokens(&ids)?, gates)?, &state)?;
             last = draw.draw(&state.0, rng)?;
             for (seq, &tok) in out.iter_mut().zip(&last) {
                 seq.push(tok);
@@ -297,7 +388,20 @@ impl LstmGenerator {
         sampling: &SamplingConfig,
         rng: &mut SeededRng,
     ) -> Result<TokenSequences> {
+        self.sample_given(n, None, sampling, rng)
+    }
+
+    /// [`LstmGenerator::sample`] of a conditional generator, every sequence of `class` (or
+    /// unconditional with `None`).
+    pub fn sample_given(
+        &self,
+        n: usize,
+        class: Option<u32>,
+        sampling: &SamplingConfig,
+        rng: &mut SeededRng,
+    ) -> Result<TokenSequences> {
         sampling.validate()?;
+        let gates = self.gates_of(class.as_ref().map(std::slice::from_ref))?;
         let draw = self.token_draw(sampling)?;
         let mut tokens = Vec::with_capacity(n * self.config.seq_len);
         for start in (0..n).step_by(SAMPLE_CHUNK) {
@@ -311,6 +415,7 @@ impl LstmGenerator {
                 &draw,
                 rng,
                 &mut out,
+                gates.as_ref(),
             )?;
             tokens.extend(out.into_iter().flatten());
         }
@@ -346,7 +451,15 @@ impl LstmGenerator {
             for (seq, &tok) in out.iter_mut().zip(&first) {
                 seq.push(tok);
             }
-            self.continue_sampling(state.clone(), first, t - given - 1, &draw, rng, &mut out)?;
+            self.continue_sampling(
+                state.clone(),
+                first,
+                t - given - 1,
+                &draw,
+                rng,
+                &mut out,
+                None,
+            )?;
             completed.push(TokenSequences::new(t, out.into_iter().flatten().collect())?);
         }
         Ok(completed)
@@ -363,6 +476,23 @@ impl LstmGenerator {
         straight_through: bool,
         rng: &mut SeededRng,
     ) -> Result<(Tensor, TokenSequences)> {
+        self.gumbel_sample_given(batch, None, beta, straight_through, rng)
+    }
+
+    /// [`LstmGenerator::gumbel_sample`] of a conditional generator, row `b` of class
+    /// `classes[b]` (`batch` must equal their number).
+    pub fn gumbel_sample_given(
+        &self,
+        batch: usize,
+        classes: Option<&[u32]>,
+        beta: f64,
+        straight_through: bool,
+        rng: &mut SeededRng,
+    ) -> Result<(Tensor, TokenSequences)> {
+        if classes.is_some_and(|c| c.len() != batch) {
+            return Err(Error::Shape(format!("{batch} rows need as many classes")));
+        }
+        let gates = self.gates_of(classes)?;
         let (t, v) = (self.config.seq_len, self.config.vocab_size);
         let mut state = self.zero_state(batch)?;
         let mut last = vec![self.config.start_token; batch];
@@ -370,7 +500,10 @@ impl LstmGenerator {
         let mut tokens = vec![0u32; batch * t];
         for step in 0..t {
             let ids = Tensor::from_slice(&last, batch, self.device())?;
-            state = self.cell(&self.project_tokens(&ids)?, &state)?;
+            state = self.cell(
+                &with_gates(self.project_tokens(&ids)?, gates.as_ref())?,
+                &state,
+            )?;
             let logits = state
                 .0
                 .matmul(&self.out_weight)?

@@ -18,10 +18,10 @@ pub mod generator;
 pub mod kernels;
 pub mod oracle;
 
-pub use algorithms::{AdversarialMethod, Algorithm, TextGan, TextUpdate};
+pub use algorithms::{AdversarialMethod, Algorithm, TextGan, TextUpdate, TrainingRows};
 pub use discriminator::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput};
 pub use error::{Error, Result};
-pub use evaluation::{OracleEvaluator, SequenceEvaluator, TextEvaluator};
+pub use evaluation::{ClassTextEvaluator, OracleEvaluator, SequenceEvaluator, TextEvaluator};
 pub use generator::{GeneratorConfig, LstmGenerator};
 pub use oracle::Oracle;
 pub use socgan_nn::SamplingConfig;

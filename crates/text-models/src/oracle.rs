@@ -94,6 +94,7 @@ impl Oracle {
             hidden_dim: h,
             seq_len,
             start_token: 0,
+            classes: 0,
         };
         // Build with throwaway values, then overwrite every parameter from the file.
         let model = LstmGenerator::new(config, device, &mut SeededRng::new(0))?;

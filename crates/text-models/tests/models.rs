@@ -20,6 +20,7 @@ fn tiny_config() -> GeneratorConfig {
         hidden_dim: 12,
         seq_len: 10,
         start_token: 0,
+        classes: 0,
     }
 }
 
@@ -357,4 +358,73 @@ fn frozen_discriminator_passes_gradients_to_the_generator_only() {
     let grads = frozen.mean_all().unwrap().backward().unwrap();
     assert!(d.params().vars().iter().all(|v| grads.get(v).is_none()));
     check_gradient_flow(&frozen.mean_all().unwrap(), g.params()).unwrap();
+}
+
+/// `n` sequences of `class`: class 0 uses tokens 2..10 only, class 1 tokens 20..28.
+fn class_data(n: usize, rng: &mut SeededRng) -> (TokenSequences, Vec<u32>) {
+    let mut tokens = Vec::new();
+    let mut classes = Vec::new();
+    for i in 0..n {
+        let class = (i % 2) as u32;
+        let base = if class == 0 { 2 } else { 20 };
+        tokens.extend((0..10).map(|_| base + rng.below(8) as u32));
+        classes.push(class);
+    }
+    (TokenSequences::new(10, tokens).unwrap(), classes)
+}
+
+#[test]
+fn a_conditional_generator_learns_each_class_and_catgan_gradients_reach_its_class_gates() {
+    let mut rng = SeededRng::new(5);
+    let config = GeneratorConfig {
+        classes: 2,
+        ..tiny_config()
+    };
+    let g = LstmGenerator::new(config, CPU, &mut rng).unwrap();
+    assert_eq!(g.classes(), 2);
+    let (data, classes) = class_data(64, &mut rng);
+    check_gradient_flow(&g.nll_loss_given(&data, &classes).unwrap(), g.params()).unwrap();
+    // CatGAN's generator update: each fake's logit of its class, through the relaxation.
+    let d = CnnDiscriminator::with_outputs(tiny_relgan_d(), 40, 10, 2, CPU, &mut rng).unwrap();
+    let (soft, _) = g
+        .gumbel_sample_given(4, Some(&[0, 1, 1, 0]), 10.0, false, &mut rng)
+        .unwrap();
+    let logits = d
+        .forward(DiscriminatorInput::OneHot(&soft), Mode::Train(&mut rng))
+        .unwrap();
+    assert_eq!(logits.dims(), &[4 * tiny_relgan_d().num_rep, 2]);
+    check_gradient_flow(&logits.mean_all().unwrap(), g.params()).unwrap();
+    assert!(g
+        .sample_given(2, Some(2), &SamplingConfig::default(), &mut rng)
+        .is_err());
+
+    // Maximum likelihood given the class learns which tokens each class uses.
+    let mut opt = <candle_nn::AdamW as candle_nn::Optimizer>::new(
+        g.params().vars(),
+        candle_nn::ParamsAdamW {
+            lr: 0.03,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..150 {
+        let loss = g.nll_loss_given(&data, &classes).unwrap();
+        candle_nn::Optimizer::backward_step(&mut opt, &loss).unwrap();
+    }
+    for (class, range) in [(0u32, 2..10u32), (1, 20..28)] {
+        let samples = g
+            .sample_given(100, Some(class), &SamplingConfig::default(), &mut rng)
+            .unwrap();
+        let inside = samples
+            .tokens()
+            .iter()
+            .filter(|t| range.contains(t))
+            .count();
+        let share = inside as f64 / samples.tokens().len() as f64;
+        assert!(
+            share > 0.9,
+            "class {class}: {share} of tokens from its words"
+        );
+    }
 }

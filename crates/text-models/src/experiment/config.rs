@@ -67,6 +67,11 @@ pub enum DataConfig {
         /// Column (CSV/TSV) or field (JSONL) holding the text.
         #[serde(default = "default_text_field")]
         text_field: String,
+        /// Train a class-conditional generator (mle, catgan): the column or field holding each
+        /// post's class (TweetEval `_text.txt` files read their `_labels.txt` and
+        /// `mapping.txt`). Test posts need labels too: each class is scored on its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label_field: Option<String>,
         /// Replace invalid UTF-8 instead of stopping at it.
         #[serde(default)]
         lossy: bool,
@@ -315,7 +320,9 @@ impl RunConfig {
             Algorithm::Mle if s.adversarial_rounds > 0 || s.discriminator_pretrain_steps > 0 => {
                 return bail("algorithm `mle` trains no discriminator: set schedule.adversarial_rounds and schedule.discriminator_pretrain_steps to 0".into());
             }
-            Algorithm::SeqGan { .. } | Algorithm::RelGan { .. } if s.adversarial_rounds == 0 => {
+            Algorithm::SeqGan { .. } | Algorithm::RelGan { .. } | Algorithm::CatGan { .. }
+                if s.adversarial_rounds == 0 =>
+            {
                 return bail(format!(
                     "algorithm `{}` needs schedule.adversarial_rounds > 0",
                     self.algorithm.name()
@@ -325,6 +332,28 @@ impl RunConfig {
         }
         if self.init_from_epoch.is_some() && self.init_from.is_none() {
             return bail("init_from_epoch needs init_from".into());
+        }
+        let labelled = matches!(
+            &self.data,
+            DataConfig::Text {
+                label_field: Some(_),
+                ..
+            }
+        );
+        if self.algorithm.needs_classes() && !labelled {
+            return bail(format!(
+                "algorithm `{}` generates posts of a class: set data.label_field (text data with labels)",
+                self.algorithm.name()
+            ));
+        }
+        if labelled && !matches!(self.algorithm, Algorithm::Mle | Algorithm::CatGan { .. }) {
+            return bail(format!(
+                "data.label_field trains a class-conditional generator, which algorithm `{}` does not: use mle or catgan",
+                self.algorithm.name()
+            ));
+        }
+        if self.algorithm.needs_classes() && self.loss.gradient_penalty_weight().is_some() {
+            return bail("catgan compares each class's logit; the gradient penalty of wgan_gp is not defined for it".into());
         }
         match &self.data {
             DataConfig::Oracle {

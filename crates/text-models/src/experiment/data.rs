@@ -5,16 +5,18 @@ use std::path::Path;
 
 use candle_core::Device;
 use gan_core::{Checkpoint, SeededRng};
-use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+use socgan_data::labels::LabelMap;
 use socgan_data::tokenizer::TextTokenizer;
 use socgan_data::TokenSequences;
 
 use crate::algorithms::names;
+use crate::algorithms::TrainingRows;
 use crate::evaluation::ToWords;
-use crate::experiment::config::{DataConfig, DataFiles, OracleSource, RunConfig};
+use crate::experiment::config::{DataConfig, OracleSource, RunConfig};
+use crate::experiment::posts::{check_every_class, Posts, ReadSettings};
 use crate::{
-    Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result, SequenceEvaluator,
-    TextEvaluator,
+    ClassTextEvaluator, Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result,
+    SequenceEvaluator, TextEvaluator,
 };
 
 /// CPU by default; the first CUDA device when built with `--features cuda`.
@@ -30,10 +32,12 @@ pub fn device() -> Result<Device> {
 
 /// What a run trains on and how it is scored.
 pub struct Prepared {
-    pub train: TokenSequences,
+    pub train: TrainingRows,
     pub evaluator: Box<dyn SequenceEvaluator>,
     /// The tokenizer of a text run.
     pub tokenizer: Option<TextTokenizer>,
+    /// The classes of a class-conditional run.
+    pub label_map: Option<LabelMap>,
 }
 
 /// Builds the data and evaluator of `config`. A text run trains its tokenizer (or loads
@@ -48,45 +52,18 @@ pub fn prepare(
         DataConfig::Oracle { .. } => {
             let data = oracle_data(config, device)?;
             Ok(Prepared {
-                train: data.train,
+                train: data.train.into(),
                 evaluator: Box::new(OracleEvaluator::new(
                     data.oracle,
                     data.test,
                     data.eval_samples,
                 )),
                 tokenizer: None,
+                label_map: None,
             })
         }
         DataConfig::Text { .. } => prepare_text(config, tokenizer),
     }
-}
-
-/// Reads the normalised, non-empty posts of `files`.
-fn read_posts(
-    files: &DataFiles,
-    text_field: &str,
-    lossy: bool,
-    normalize: &socgan_data::posts::Normalizer,
-) -> Result<Vec<String>> {
-    let mut texts = Vec::new();
-    for path in files.paths() {
-        let format = PostFormat::for_path(path, text_field, None);
-        let mut reader = PostReader::open(path, &format, ReadOptions { lossy })?;
-        for post in reader.by_ref() {
-            let text = normalize.apply(&post?.text);
-            if !text.is_empty() {
-                texts.push(text);
-            }
-        }
-        if reader.replaced_invalid_utf8() > 0 {
-            eprintln!(
-                "socgan: {}: replaced invalid UTF-8 in {} posts",
-                path.display(),
-                reader.replaced_invalid_utf8()
-            );
-        }
-    }
-    Ok(texts)
 }
 
 fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prepared> {
@@ -95,6 +72,7 @@ fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prep
         test,
         holdout_fraction,
         text_field,
+        label_field,
         lossy,
         normalize,
         tokenizer: tk,
@@ -104,31 +82,42 @@ fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prep
         return Err(Error::Config("not a text run".into()));
     };
     let first_file = train.paths()[0].display().to_string();
-    let mut train_texts = read_posts(&train, &text_field, lossy, &normalize)?;
-    let test_texts = match &test {
-        Some(files) => read_posts(files, &text_field, lossy, &normalize)?,
+    let how = ReadSettings {
+        text_field: &text_field,
+        label_field: label_field.as_deref(),
+        lossy,
+        normalize: &normalize,
+    };
+    let mut train_posts = Posts::read(&train, &how, None)?;
+    let test_posts = match &test {
+        Some(files) => Posts::read(files, &how, train_posts.map.as_ref())?,
         None => {
             // File order, not a shuffle: the split does not depend on the seed, so runs with
             // different seeds are scored on the same posts.
-            let held_out = ((train_texts.len() as f64 * holdout_fraction).round() as usize).max(1);
-            if train_texts.len() < held_out + 1 {
+            let held_out = ((train_posts.len() as f64 * holdout_fraction).round() as usize).max(1);
+            if train_posts.len() < held_out + 1 {
                 return Err(Error::Config(format!(
                     "{first_file}: too few posts ({}) to hold out a test set; pass a test file",
-                    train_texts.len()
+                    train_posts.len()
                 )));
             }
-            train_texts.split_off(train_texts.len() - held_out)
+            train_posts.split_off(held_out)
         }
     };
-    if train_texts.is_empty() || test_texts.is_empty() {
+    if train_posts.is_empty() || test_posts.is_empty() {
         return Err(Error::Config(format!(
             "{first_file}: no non-empty posts to train or test on"
         )));
     }
+    if let Some(map) = &train_posts.map {
+        check_every_class(&train_posts, map, &format!("{first_file} (training posts)"))?;
+        check_every_class(&test_posts, map, "the test posts")?;
+        config.generator.classes = map.num_classes();
+    }
     let tok = match tokenizer.or(tk.pretrained.as_deref()) {
         Some(path) => TextTokenizer::load(path)?,
         None => TextTokenizer::train(
-            train_texts.iter(),
+            train_posts.texts.iter(),
             tk.kind,
             tk.pre_tokenizer,
             tk.vocab_size,
@@ -145,21 +134,44 @@ fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prep
         }
         Ok(TokenSequences::new(seq_len, ids)?)
     };
-    let train = encode(&train_texts)?;
-    let test = encode(&test_texts)?;
-    let decoder = tok.clone();
-    let to_words: ToWords = Box::new(move |ids| {
-        decoder
-            .decode(ids)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    });
+    let train = encode(&train_posts.texts)?;
+    let test = encode(&test_posts.texts)?;
+    let to_words = || -> ToWords {
+        let decoder = tok.clone();
+        Box::new(move |ids| {
+            decoder
+                .decode(ids)
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+    };
+    let evaluator: Box<dyn SequenceEvaluator> = match (&train_posts.map, &test_posts.classes) {
+        (Some(map), Some(classes)) => {
+            let per_class = (0..map.num_classes() as u32)
+                .map(|c| {
+                    let rows: Vec<usize> =
+                        (0..classes.len()).filter(|&i| classes[i] == c).collect();
+                    let name = map.name(c).unwrap_or_default().to_string();
+                    (
+                        name,
+                        TextEvaluator::new(test.select(&rows), to_words(), num_hypotheses),
+                    )
+                })
+                .collect();
+            Box::new(ClassTextEvaluator::new(per_class))
+        }
+        _ => Box::new(TextEvaluator::new(test, to_words(), num_hypotheses)),
+    };
     Ok(Prepared {
-        train,
-        evaluator: Box::new(TextEvaluator::new(test, to_words, num_hypotheses)),
+        train: TrainingRows {
+            rows: train,
+            classes: train_posts.classes,
+        },
+        evaluator,
         tokenizer: Some(tok),
+        label_map: train_posts.map,
     })
 }
 

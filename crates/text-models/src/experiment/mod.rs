@@ -8,6 +8,7 @@ pub mod config;
 pub mod data;
 mod eval;
 mod generate;
+pub mod posts;
 pub mod quality_diversity;
 mod train;
 

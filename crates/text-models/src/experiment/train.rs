@@ -56,7 +56,7 @@ pub fn train(
         .then_some(saved_tokenizer.as_path());
     // Data and init errors surface here, before anything in the run directory is touched.
     let prepared = data::prepare(&mut config, &device, keep_tokenizer)?;
-    let batches_per_epoch = prepared.train.batches_per_epoch(config.batch_size) as u64;
+    let batches_per_epoch = prepared.train.rows.batches_per_epoch(config.batch_size) as u64;
     let init = init_checkpoint(&config, batches_per_epoch, &device)?;
     run_dir::clear_for(&run_dir, invocation.existing)?;
 
@@ -68,6 +68,12 @@ pub fn train(
         let json = tok.to_json()?;
         write_atomic(&saved_tokenizer, json.as_bytes())?;
         checkpoint_files.push(("tokenizer.json".to_string(), json));
+    }
+    let label_map = prepared.label_map.clone();
+    if let Some(map) = &label_map {
+        let json = serde_json::to_string_pretty(map).expect("label map serialises");
+        write_atomic(&run_dir.join(LABELS_FILE), json.as_bytes())?;
+        checkpoint_files.push((LABELS_FILE.to_string(), json));
     }
     let mut task = build_task(&config, prepared, &device)?;
     if let Some(ckpt) = &init {
@@ -103,18 +109,44 @@ pub fn train(
     let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?
         .run(&mut task)?;
     if outcome.completed {
-        let samples = task.generator.sample(
-            1000,
-            &SamplingConfig::default(),
-            &mut SeededRng::derive(config.seed, "samples", 0),
-        )?;
-        write_samples(
-            &samples,
+        write_final_samples(
+            &task.generator,
+            &config,
+            label_map.as_ref(),
             tokenizer.as_ref(),
-            Some(&run_dir.join("samples.txt")),
         )?;
     }
     Ok(outcome)
+}
+
+/// The label map file of a class-conditional run and its checkpoints.
+pub const LABELS_FILE: &str = "labels.json";
+
+/// 1,000 samples beside the run: `samples.txt`, or `samples-<class>.txt` per class.
+fn write_final_samples(
+    generator: &crate::LstmGenerator,
+    config: &RunConfig,
+    label_map: Option<&socgan_data::labels::LabelMap>,
+    tokenizer: Option<&socgan_data::tokenizer::TextTokenizer>,
+) -> Result<()> {
+    let mut rng = SeededRng::derive(config.seed, "samples", 0);
+    let sampling = SamplingConfig::default();
+    match label_map {
+        None => {
+            let samples = generator.sample(1000, &sampling, &mut rng)?;
+            let path = config.out_dir.join("samples.txt");
+            write_samples(&samples, tokenizer, Some(&path))
+        }
+        Some(map) => {
+            for (class, name) in map.names().iter().enumerate() {
+                let samples =
+                    generator.sample_given(1000, Some(class as u32), &sampling, &mut rng)?;
+                let path = config.out_dir.join(format!("samples-{name}.txt"));
+                write_samples(&samples, tokenizer, Some(&path))?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The generator, the discriminator the algorithm needs (none for MLE), and the data.
@@ -126,10 +158,16 @@ fn build_task(
     let generator = data::generator(config, device)?;
     let discriminator = match config.algorithm.adversarial() {
         None => None,
-        Some(_) => Some(CnnDiscriminator::new(
+        Some(_) => Some(CnnDiscriminator::with_outputs(
             config.discriminator.clone(),
             config.generator.vocab_size,
             config.generator.seq_len,
+            // CatGAN's discriminator has a logit per class.
+            if config.algorithm.needs_classes() {
+                config.generator.classes
+            } else {
+                1
+            },
             device,
             &mut SeededRng::derive(config.seed, "init", 1),
         )?),
