@@ -102,7 +102,7 @@ fn real_posts_by_label(test: &Path, labels: &[String], dir: &Path) -> Result<Vec
         })
     };
     let mut files = Vec::new();
-    for label in labels {
+    for (class, label) in labels.iter().enumerate() {
         let posts: Vec<&str> = texts
             .lines()
             .zip(ids.lines())
@@ -112,7 +112,7 @@ fn real_posts_by_label(test: &Path, labels: &[String], dir: &Path) -> Result<Vec
         if posts.is_empty() {
             return Err(format!("{}: no test post labelled {label}", test.display()));
         }
-        let path = dir.join(format!("real-{label}.txt"));
+        let path = dir.join(format!("real-class{class}.txt"));
         fs::write(&path, posts.join("\n") + "\n").map_err(|e| e.to_string())?;
         files.push(path);
     }
@@ -147,13 +147,8 @@ fn eval_metrics(socgan: &Path, run: &Path) -> Result<Value, String> {
 }
 
 fn metric(metrics: &Value, label: &str, name: &str) -> String {
-    metrics
-        .as_object()
-        .and_then(|m| {
-            m.iter()
-                .find(|(k, _)| k.ends_with(&format!("{label}/{name}")))
-                .and_then(|(_, v)| v.as_f64())
-        })
+    metrics[format!("test/{label}/{name}")]
+        .as_f64()
         .map_or("-".into(), |v| format!("{v:.3}"))
 }
 
@@ -179,7 +174,7 @@ pub fn run(args: PostsOnRequestArgs) -> Result<(), String> {
             share * 100.0
         ));
     }
-    for generator in &args.generators {
+    for (run_index, generator) in args.generators.iter().enumerate() {
         if run_labels(generator)? != labels {
             return Err(format!(
                 "{}: other labels than {labels:?}",
@@ -191,8 +186,8 @@ pub fn run(args: PostsOnRequestArgs) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let metrics = eval_metrics(&socgan, generator)?;
-        for label in &labels {
-            let posts = out.join(format!("{name}-{label}.txt"));
+        for (class, label) in labels.iter().enumerate() {
+            let posts = out.join(format!("{run_index}-{name}-class{class}.txt"));
             run_socgan(
                 &socgan,
                 &[

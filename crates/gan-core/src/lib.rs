@@ -23,6 +23,7 @@ pub mod error;
 pub mod evaluation;
 pub mod gradient_flow;
 pub mod groups;
+pub mod host;
 pub mod loss;
 pub mod metrics;
 pub mod mode;

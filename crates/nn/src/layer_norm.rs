@@ -32,6 +32,15 @@ impl LayerNorm {
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, eps: f64) -> Self {
         Self { weight, bias, eps }
     }
+
+    /// The same layer on detached weights: a forward pass that records no graph (evaluation).
+    pub fn detached(&self) -> Self {
+        Self::from_tensors(
+            self.weight.detach(),
+            self.bias.as_ref().map(Tensor::detach),
+            self.eps,
+        )
+    }
 }
 
 impl Module for LayerNorm {

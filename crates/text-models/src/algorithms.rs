@@ -214,6 +214,20 @@ impl<E: SequenceEvaluator> TextGan<E> {
             classes: train_classes,
         } = train.into();
         check_classes(&generator, algorithm, &train, train_classes.as_deref())?;
+        if let Some(d) = &discriminator {
+            let wanted = if algorithm.needs_classes() {
+                generator.classes()
+            } else {
+                1
+            };
+            if d.outputs() != wanted {
+                return Err(Error::Shape(format!(
+                    "{} needs a discriminator with {wanted} outputs, got {}",
+                    algorithm.name(),
+                    d.outputs()
+                )));
+            }
+        }
         let adversary = match (algorithm.adversarial(), discriminator) {
             (None, None) => None,
             (Some(method), Some(discriminator)) => Some(Adversary {

@@ -173,6 +173,10 @@ impl CnnDiscriminator {
     pub fn config(&self) -> &DiscriminatorConfig {
         &self.config
     }
+    /// Logits per representation: 1, or one per class (CatGAN).
+    pub fn outputs(&self) -> usize {
+        self.out_b.dim(0).unwrap_or(1)
+    }
     pub fn params(&self) -> &ParamStore {
         &self.params
     }

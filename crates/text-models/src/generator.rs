@@ -188,7 +188,10 @@ impl LstmGenerator {
     /// outside the generator's is an error, as is conditioning an unconditional generator.
     fn gates_of(&self, classes: Option<&[u32]>) -> Result<Option<Tensor>> {
         match (classes, &self.class_gates) {
-            (None, _) => Ok(None),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(Error::Config(
+                "this generator is class-conditional: name the class of every sequence".into(),
+            )),
             (Some(ids), Some(table)) => {
                 let k = self.classes() as u32;
                 if let Some(&bad) = ids.iter().find(|&&c| c >= k) {
@@ -296,6 +299,13 @@ impl LstmGenerator {
 
     /// The MLE loss of a conditional generator, each sequence given its class.
     pub fn nll_loss_given(&self, seqs: &TokenSequences, classes: &[u32]) -> Result<Tensor> {
+        if classes.len() != seqs.len() {
+            return Err(Error::Shape(format!(
+                "{} classes for {} sequences",
+                classes.len(),
+                seqs.len()
+            )));
+        }
         let n = seqs.tokens().len();
         self.weighted_nll_given(seqs, Some(classes), &vec![1.0 / n as f32; n])
     }
@@ -350,18 +360,21 @@ impl LstmGenerator {
     }
 
     /// Continues every row from `state` for `steps` positions, appending sampled tokens to
-    /// `out[row]`.
+    /// `out[row]`; the next input is each row's last token (the start token for an empty row).
     fn continue_sampling(
         &self,
         mut state: State,
-        mut last: Vec<u32>,
         steps: usize,
         draw: &TokenDraw,
         rng: &mut SeededRng,
         out: &mut [Vec<u32>],
         gates: Option<&Tensor>,
     ) -> Result<()> {
-        let rows = last.len();
+        let rows = out.len();
+        let mut last: Vec<u32> = out
+            .iter()
+            .map(|seq| seq.last().copied().unwrap_or(self.config.start_token))
+            .collect();
         for _ in 0..steps {
             let ids = Tensor::from_slice(&last, rows, self.device())?;
             state = self.cell(&with_gates(self.project_tokens(&ids)?, gates)?, &state)?;
@@ -410,7 +423,6 @@ impl LstmGenerator {
             let state = self.zero_state(rows)?;
             self.continue_sampling(
                 state,
-                vec![self.config.start_token; rows],
                 self.config.seq_len,
                 &draw,
                 rng,
@@ -451,15 +463,7 @@ impl LstmGenerator {
             for (seq, &tok) in out.iter_mut().zip(&first) {
                 seq.push(tok);
             }
-            self.continue_sampling(
-                state.clone(),
-                first,
-                t - given - 1,
-                &draw,
-                rng,
-                &mut out,
-                None,
-            )?;
+            self.continue_sampling(state.clone(), t - given - 1, &draw, rng, &mut out, None)?;
             completed.push(TokenSequences::new(t, out.into_iter().flatten().collect())?);
         }
         Ok(completed)

@@ -5,6 +5,7 @@
 //!   loss; Adam(2e-4, 0.5, 0.999);
 //! - `mlp-gan-epoch`: one epoch (156 steps of 64) of the MLP GAN over 10,000 28x28 images.
 
+use gan_core::host::peak_rss_mb;
 use std::time::Instant;
 
 use candle_core::Device;
@@ -23,18 +24,6 @@ use crate::{Error, Result};
 pub const WORKLOADS: [&str; 2] = ["dcgan-step", "mlp-gan-epoch"];
 
 const BATCH: usize = 64;
-
-/// Peak resident memory of this process, from the kernel.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

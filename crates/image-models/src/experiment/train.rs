@@ -19,16 +19,8 @@ use crate::nets::{discriminator, generator, Architecture, NetShape};
 use crate::task::{names, ImageGan};
 use crate::{Error, Result};
 
-/// CPU by default; the first CUDA device when built with `--features cuda`.
-pub fn device() -> Result<Device> {
-    #[cfg(feature = "cuda")]
-    {
-        return Device::new_cuda(0)
-            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
-    }
-    #[cfg(not(feature = "cuda"))]
-    Ok(Device::Cpu)
-}
+/// The device of a run (CPU, or CUDA with `--features cuda`).
+pub use gan_core::host::device;
 
 /// The config of a run without a file: `args` say model, loss and data.
 fn default_table(dataset: Option<&str>, args: &ImageTrainArgs) -> Result<ConfigTable> {

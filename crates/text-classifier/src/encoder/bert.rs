@@ -21,13 +21,31 @@ use socgan_nn::LayerNorm;
 use super::minilm::{l2_normalize, mean_pool};
 use crate::{Error, Result};
 
+/// The token id of padded positions in [`TrainableBert`]'s inputs (where the tokenizer's
+/// attention mask is 0): a tokenizer's own `[PAD]` id may also be typed inside a post.
+pub const PADDING: u32 = u32::MAX;
+
+/// `[B, T]` token ids of a padded batch, [`PADDING`] where the attention mask is 0.
+pub fn padded_ids(encodings: &[tokenizers::Encoding], device: &Device) -> Result<Tensor> {
+    let t = encodings.first().map_or(0, |e| e.get_ids().len());
+    let ids: Vec<u32> = encodings
+        .iter()
+        .flat_map(|e| {
+            e.get_ids()
+                .iter()
+                .zip(e.get_attention_mask())
+                .map(|(&id, &m)| if m == 0 { PADDING } else { id })
+        })
+        .collect();
+    Ok(Tensor::from_vec(ids, (encodings.len(), t), device)?)
+}
+
 /// A BERT encoder with trainable weights, pooled as sentence-transformers pools.
 pub struct TrainableBert {
     params: ParamStore,
     embeddings: Embeddings,
     layers: Vec<Layer>,
     dropout: f32,
-    pad_id: u32,
     pub dim: usize,
 }
 
@@ -78,7 +96,6 @@ impl TrainableBert {
             embeddings,
             layers,
             dropout: config.hidden_dropout_prob as f32,
-            pad_id: config.pad_token_id as u32,
             dim: config.hidden_size,
         })
     }
@@ -87,18 +104,57 @@ impl TrainableBert {
         &self.params
     }
 
-    /// Unit-length sentence vectors `[B, H]` of `[B, T]` token ids padded with the pad id (the
-    /// batch is cut to its longest post first, so padding to a global length costs nothing).
+    /// Unit-length sentence vectors `[B, H]` of `[B, T]` token ids padded on the right with
+    /// [`PADDING`] (the batch is cut to its longest post first, so padding to a global length
+    /// costs nothing). In eval mode the weights are detached: no graph is kept.
     pub fn forward(&self, ids: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let mask = ids.ne(self.pad_id)?;
-        let longest = mask.to_dtype(candle_core::DType::U32)?.sum(1)?.max(0)?;
-        let longest = (longest.to_scalar::<u32>()? as usize).max(1);
-        let ids = ids.narrow(1, 0, longest)?;
-        let mask = mask
-            .narrow(1, 0, longest)?
-            .to_dtype(candle_core::DType::U32)?;
+        if matches!(mode, Mode::Eval) {
+            return self.detached().pooled(ids, mode);
+        }
+        self.pooled(ids, mode)
+    }
+
+    fn pooled(&self, ids: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let mask = ids.ne(PADDING)?.to_dtype(candle_core::DType::U32)?;
+        let longest = (mask.sum(1)?.max(0)?.to_scalar::<u32>()? as usize).max(1);
+        let mask = mask.narrow(1, 0, longest)?;
+        // Padded positions read row 0 of the embeddings; the mask keeps them out of everything.
+        let ids = mask.where_cond(&ids.narrow(1, 0, longest)?, &mask.zeros_like()?)?;
         let hidden = self.hidden_states(&ids, &mask, mode)?;
         l2_normalize(&mean_pool(&hidden, &mask)?)
+    }
+
+    /// The same network on detached weights.
+    fn detached(&self) -> Self {
+        let linear = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
+        let e = &self.embeddings;
+        Self {
+            params: self.params.clone(),
+            embeddings: Embeddings {
+                word: e.word.detach(),
+                position: e.position.detach(),
+                token_type: e.token_type.detach(),
+                norm: e.norm.detached(),
+            },
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    query: linear(&l.query),
+                    key: linear(&l.key),
+                    value: linear(&l.value),
+                    attention_out: linear(&l.attention_out),
+                    attention_norm: l.attention_norm.detached(),
+                    intermediate: linear(&l.intermediate),
+                    output: linear(&l.output),
+                    output_norm: l.output_norm.detached(),
+                    heads: l.heads,
+                    act: l.act,
+                })
+                .collect(),
+            dropout: self.dropout,
+            dim: self.dim,
+        }
     }
 
     /// The last layer's hidden states `[B, T, H]` (BERT with token type 0 everywhere).
@@ -216,7 +272,7 @@ pub fn read_config(dir: &Path) -> Result<Config> {
 mod tests {
     use super::*;
     use crate::encoder::minilm::testing::tiny_bert;
-    use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, MiniLm, MiniLmConfig};
+    use crate::encoder::minilm::{load_tokenizer, MiniLm, MiniLmConfig};
     use gan_core::gradient_flow::check_gradient_flow;
 
     fn texts() -> Vec<String> {
@@ -239,7 +295,7 @@ mod tests {
     fn ids(dir: &Path) -> Tensor {
         let tokenizer = load_tokenizer(&dir.join("tokenizer.json"), 16).unwrap();
         let encodings = tokenizer.encode_batch(texts(), true).unwrap();
-        id_and_mask_tensors(&encodings, &Device::Cpu).unwrap().0
+        padded_ids(&encodings, &Device::Cpu).unwrap()
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `$SOCGAN_BENCH_TEXTS` (default TweetEval sentiment's test file). One untimed warm-up encode
 //! of the first 64, then one timed encode of all; the peer is `benches/peers/minilm_encode.py`.
 
+use gan_core::host::peak_rss_mb;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,18 +17,6 @@ use crate::{Error, Result};
 
 /// The workloads, in the order `cargo xtask bench` runs them.
 pub const WORKLOADS: [&str; 1] = ["minilm-encode"];
-
-/// Peak resident memory of this process, from the kernel.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 pub fn run(workload: &str, repeats: usize) -> Result<Value> {
     if workload != WORKLOADS[0] {

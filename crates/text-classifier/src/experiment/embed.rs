@@ -13,8 +13,8 @@ use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
 use candle_core::Device;
 use gan_core::Mode;
 
-use crate::encoder::bert::read_config;
-use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, resolve_model_dir};
+use crate::encoder::bert::{padded_ids, read_config};
+use crate::encoder::minilm::{load_tokenizer, resolve_model_dir};
 use crate::encoder::{MiniLm, MiniLmConfig, TrainableBert};
 use crate::experiment::train::device;
 use crate::{Error, Result};
@@ -79,7 +79,7 @@ fn own_bert_vectors(
         let encodings = tokenizer
             .encode_batch(chunk.to_vec(), true)
             .map_err(|e| Error::Config(format!("tokenizing for the encoder: {e}")))?;
-        let (ids, _) = id_and_mask_tensors(&encodings, device)?;
+        let ids = padded_ids(&encodings, device)?;
         let pooled = bert.forward(&ids, &mut Mode::Eval)?;
         vectors.extend(pooled.flatten_all()?.to_vec1::<f32>()?);
     }

@@ -8,8 +8,9 @@ use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use socgan_data::tokenizer::{PreTokenizer, TextTokenizer, TokenizerKind};
 
+use crate::encoder::bert::padded_ids;
 use crate::encoder::cache::{cache_key, default_cache_dir, FeatureCache};
-use crate::encoder::minilm::{id_and_mask_tensors, load_tokenizer, resolve_model_dir};
+use crate::encoder::minilm::{load_tokenizer, resolve_model_dir};
 use crate::encoder::{CnnEncoderConfig, EncodedTexts, EncoderConfig, MiniLm};
 use crate::Result;
 
@@ -189,9 +190,7 @@ impl TextEncoding {
                 let encodings = tokenizer
                     .encode_batch(texts.to_vec(), true)
                     .map_err(|e| crate::Error::Config(format!("tokenizing {what}: {e}")))?;
-                Ok(EncodedTexts::TokenIds(
-                    id_and_mask_tensors(&encodings, device)?.0,
-                ))
+                Ok(EncodedTexts::TokenIds(padded_ids(&encodings, device)?))
             }
             TextEncoding::Frozen {
                 model,

@@ -25,16 +25,8 @@ use crate::{Error, Result};
 /// The label map file of a run and its checkpoints.
 pub const LABELS_FILE: &str = "labels.json";
 
-/// CPU by default; the first CUDA device when built with `--features cuda`.
-pub fn device() -> Result<Device> {
-    #[cfg(feature = "cuda")]
-    {
-        return Device::new_cuda(0)
-            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
-    }
-    #[cfg(not(feature = "cuda"))]
-    Ok(Device::Cpu)
-}
+/// The device of a run (CPU, or CUDA with `--features cuda`).
+pub use gan_core::host::device;
 
 /// Trains the run `table` (or the default run of `dataset` and `args`) with `overrides` last.
 pub fn train(

@@ -5,6 +5,7 @@
 //! workloads run the trainer's own [`Stepper`] over the text GAN task, so what they time is what
 //! training does.
 
+use gan_core::host::peak_rss_mb;
 use std::time::Instant;
 
 use candle_core::Device;
@@ -46,18 +47,6 @@ impl SequenceEvaluator for NoEvaluation {
 fn random_sequences(rng: &mut SeededRng) -> Result<TokenSequences> {
     let tokens = (0..N * SEQ_LEN).map(|_| rng.below(VOCAB) as u32).collect();
     Ok(TokenSequences::new(SEQ_LEN, tokens)?)
-}
-
-/// Peak resident memory of this process, from the kernel.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// torch.optim.Adam's defaults, as the peers use them, with clipping to norm 5.

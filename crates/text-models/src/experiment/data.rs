@@ -19,16 +19,8 @@ use crate::{
     SequenceEvaluator, TextEvaluator,
 };
 
-/// CPU by default; the first CUDA device when built with `--features cuda`.
-pub fn device() -> Result<Device> {
-    #[cfg(feature = "cuda")]
-    {
-        return Device::new_cuda(0)
-            .map_err(|e| Error::Config(format!("no usable CUDA device: {e}")));
-    }
-    #[cfg(not(feature = "cuda"))]
-    Ok(Device::Cpu)
-}
+/// The device of a run (CPU, or CUDA with `--features cuda`).
+pub use gan_core::host::device;
 
 /// What a run trains on and how it is scored.
 pub struct Prepared {

@@ -58,6 +58,9 @@ pub fn train(
     let prepared = data::prepare(&mut config, &device, keep_tokenizer)?;
     let batches_per_epoch = prepared.train.rows.batches_per_epoch(config.batch_size) as u64;
     let init = init_checkpoint(&config, batches_per_epoch, &device)?;
+    if let (Some(ckpt), Some(map)) = (&init, &prepared.label_map) {
+        check_same_classes(ckpt, map)?;
+    }
     run_dir::clear_for(&run_dir, invocation.existing)?;
 
     let config_toml = config.to_toml()?;
@@ -141,7 +144,18 @@ fn write_final_samples(
             for (class, name) in map.names().iter().enumerate() {
                 let samples =
                     generator.sample_given(1000, Some(class as u32), &sampling, &mut rng)?;
-                let path = config.out_dir.join(format!("samples-{name}.txt"));
+                // Only letters, digits, `-` and `_` of the label name reach the file name.
+                let safe: String = name
+                    .chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let path = config.out_dir.join(format!("samples-{safe}.txt"));
                 write_samples(&samples, tokenizer, Some(&path))?;
             }
             Ok(())
@@ -209,6 +223,29 @@ fn init_checkpoint(
     let ckpt = Checkpoint::load(&path, device)
         .map_err(|e| Error::Config(format!("init_from {}: {e}", init.display())))?;
     Ok(Some(ckpt))
+}
+
+/// A conditional run starting from `ckpt` gives each class the gate it had there.
+fn check_same_classes(ckpt: &Checkpoint, map: &socgan_data::labels::LabelMap) -> Result<()> {
+    let saved: socgan_data::labels::LabelMap = ckpt
+        .read_extra(LABELS_FILE)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "init_from {}: not a class-conditional run (no {LABELS_FILE})",
+                ckpt.dir.display()
+            ))
+        })?;
+    if saved.names() != map.names() {
+        return Err(Error::Config(format!(
+            "init_from {}: its classes are {}, this run's {}",
+            ckpt.dir.display(),
+            saved.names().join(", "),
+            map.names().join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// The tokenizer saved beside a text run's checkpoint, if any.
