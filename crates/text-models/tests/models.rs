@@ -394,6 +394,7 @@ fn a_conditional_generator_learns_each_class_and_catgan_gradients_reach_its_clas
         .unwrap();
     assert_eq!(logits.dims(), &[4 * tiny_relgan_d().num_rep, 2]);
     check_gradient_flow(&logits.mean_all().unwrap(), g.params()).unwrap();
+    check_gradient_flow(&logits.mean_all().unwrap(), d.params()).unwrap();
     assert!(g
         .sample_given(2, Some(2), &SamplingConfig::default(), &mut rng)
         .is_err());

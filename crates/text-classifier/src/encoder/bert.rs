@@ -271,21 +271,9 @@ pub fn read_config(dir: &Path) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::minilm::testing::tiny_bert;
+    use crate::encoder::minilm::testing::{tiny_bert, tiny_bert_texts as texts};
     use crate::encoder::minilm::{load_tokenizer, MiniLm, MiniLmConfig};
     use gan_core::gradient_flow::check_gradient_flow;
-
-    fn texts() -> Vec<String> {
-        [
-            "the cat sat on the mat",
-            "sad",
-            "a happy dog day",
-            "the unknownword",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
 
     fn load(dir: &Path) -> TrainableBert {
         let config = read_config(dir).unwrap();

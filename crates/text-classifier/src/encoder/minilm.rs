@@ -232,6 +232,19 @@ pub mod testing {
         "the", "cat", "sat", "on", "mat", "happy", "sad", "day", "a", "dog",
     ];
 
+    /// Posts for [`tiny_bert`]: of different lengths (padding matters), one with an unknown word.
+    pub fn tiny_bert_texts() -> Vec<String> {
+        [
+            "the cat sat on the mat",
+            "sad",
+            "a happy dog day",
+            "the unknownword",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
     /// A tiny random BERT in the layout of a sentence-transformers directory: config.json,
     /// tokenizer.json (word-level, `[CLS] ... [SEP]`), model.safetensors.
     pub fn tiny_bert(dir: &Path) {
@@ -278,7 +291,7 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::tiny_bert;
+    use super::testing::{tiny_bert, tiny_bert_texts};
     use super::*;
 
     fn encoder(dir: &Path, batch_size: usize) -> MiniLm {
@@ -295,15 +308,7 @@ mod tests {
     fn a_tiny_bert_loads_and_pools_like_sentence_transformers() {
         let dir = tempfile::tempdir().unwrap();
         tiny_bert(dir.path());
-        let texts: Vec<String> = [
-            "the cat sat on the mat",
-            "sad",
-            "a happy dog day",
-            "the unknownword",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let texts = tiny_bert_texts();
         let batched = encoder(dir.path(), 3).embed(&texts, |_| {}).unwrap();
         let single = encoder(dir.path(), 1);
         let one_by_one = single.embed(&texts, |_| {}).unwrap();
