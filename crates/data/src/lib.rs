@@ -1,7 +1,9 @@
 //! Data for socgan: reading posts (text, CSV/TSV, JSONL, Parquet, TweetEval; one reader per
 //! format), labelled posts with label maps and seeded stratified splits, social-media
 //! normalisation, tokenisation with Hugging Face `tokenizers`, hub download and named data sets,
-//! and token-sequence corpora with seeded batching.
+//! token-sequence corpora with seeded batching, and user-behaviour logs (SASRec, CSV/TSV with
+//! MovieLens, JSONL, Parquet) as per-user item sequences with k-core filtering and SASRec's
+//! leave-one-out split.
 //!
 //! Only `hub` (and `datasets` through it) touches the network, and only when asked to fetch a
 //! file that is not cached; every shuffle draws from the run's seed.
@@ -10,6 +12,7 @@ pub mod datasets;
 pub mod error;
 pub mod hub;
 pub mod images;
+pub mod interactions;
 pub mod labels;
 pub mod normalize;
 pub mod posts;

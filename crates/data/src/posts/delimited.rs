@@ -17,7 +17,7 @@ pub(crate) struct DelimitedReader {
     position: usize,
 }
 
-fn csv_error(path: &Path, e: csv::Error) -> Error {
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
     let line = e.position().map_or(0, |p| p.line() as usize);
     let message = match e.kind() {
         csv::ErrorKind::UnequalLengths {

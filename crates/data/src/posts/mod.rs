@@ -15,10 +15,10 @@
 //! Every format but plain text can carry a label beside the text. Invalid UTF-8 is an error
 //! unless `lossy` is set, in which case it is replaced (U+FFFD) and counted.
 
-mod delimited;
+pub(crate) mod delimited;
 mod jsonl;
 mod label_first;
-mod lines;
+pub(crate) mod lines;
 mod parquet;
 pub mod tweeteval;
 
