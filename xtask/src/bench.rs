@@ -32,9 +32,13 @@ pub struct BenchArgs {
     /// `minilm-encode` workload, which is skipped without it.
     #[arg(long)]
     minilm_model: Option<PathBuf>,
+    /// Batches of 128 users timed by the SASRec workloads (an epoch of Amazon Games is 243; the
+    /// PyTorch peer's softmax epoch takes minutes).
+    #[arg(long, default_value_t = 60)]
+    sasrec_batches: usize,
 }
 
-const WORKLOADS: [&str; 8] = [
+const WORKLOADS: [&str; 10] = [
     "mle-epoch",
     "sample-10k",
     "seqgan-round",
@@ -43,7 +47,15 @@ const WORKLOADS: [&str; 8] = [
     "dcgan-step",
     "mlp-gan-epoch",
     "minilm-encode",
+    "sasrec-epoch",
+    "sasrec-epoch-softmax",
 ];
+
+/// What a workload needs besides its name and thread count.
+struct WorkloadInputs<'a> {
+    minilm: Option<&'a Path>,
+    sasrec_batches: usize,
+}
 
 /// The Python that has torch: the project's `.peers-venv` (see ../shared/peers/README.md) or the
 /// system's.
@@ -83,12 +95,13 @@ fn run_socgan(
     socgan: &Path,
     workload: &str,
     threads: usize,
-    minilm: Option<&Path>,
+    inputs: &WorkloadInputs,
 ) -> Result<Sample, String> {
     let mut cmd = Command::new(socgan);
-    if let Some(dir) = minilm {
+    if let Some(dir) = inputs.minilm {
         cmd.env("SOCGAN_MINILM", dir);
     }
+    cmd.env("SOCGAN_BENCH_BATCHES", inputs.sasrec_batches.to_string());
     let out = cmd
         .current_dir(workspace_root())
         .args(["bench", "--workload", workload])
@@ -115,7 +128,7 @@ fn run_peer(
     python: &Path,
     workload: &str,
     threads: usize,
-    minilm: Option<&Path>,
+    inputs: &WorkloadInputs,
 ) -> Result<Sample, String> {
     let root = workspace_root();
     let peers = root.join("benches/peers");
@@ -141,7 +154,7 @@ fn run_peer(
                 .arg("1");
         }
         "minilm-encode" => {
-            let model = minilm.ok_or("minilm-encode needs --minilm-model")?;
+            let model = inputs.minilm.ok_or("minilm-encode needs --minilm-model")?;
             cmd.arg(peers.join("minilm_encode.py"))
                 .args([
                     "--threads",
@@ -153,6 +166,17 @@ fn run_peer(
                 .arg(model)
                 .arg("--texts")
                 .arg(root.join("../shared/data/tweeteval/sentiment/test_text.txt"));
+        }
+        "sasrec-epoch" | "sasrec-epoch-softmax" => {
+            let loss = if workload == "sasrec-epoch" {
+                "bce"
+            } else {
+                "ce"
+            };
+            cmd.arg(peers.join("sasrec_epoch.py"))
+                .args(["--threads", &threads.to_string(), "--loss", loss])
+                .args(["--batches", &inputs.sasrec_batches.to_string(), "--data"])
+                .arg(root.join("../shared/data/sasrec-amazon-video-games/Video.txt"));
         }
         "dcgan-step" | "mlp-gan-epoch" => {
             cmd.arg(peers.join("image_gans.py"))
@@ -181,6 +205,7 @@ fn run_peer(
         "mle-epoch" => field(&fs, "mle_epoch_s"),
         "sample-10k" => field(&fs, "sample_10k_s"),
         "minilm-encode" => field(&fs, "encode_s"),
+        "sasrec-epoch" | "sasrec-epoch-softmax" => field(&fs, "epoch_s"),
         _ => field(&fs, "seconds"),
     };
     Ok(Sample {
@@ -231,11 +256,14 @@ pub fn run(o: BenchArgs) -> Result<(), String> {
                 println!("minilm-encode: skipped (pass --minilm-model DIR)");
                 continue;
             }
-            let minilm = o.minilm_model.as_deref();
+            let inputs = WorkloadInputs {
+                minilm: o.minilm_model.as_deref(),
+                sasrec_batches: o.sasrec_batches,
+            };
             let (mut ours, mut theirs, mut ratios, mut ours_mem, mut theirs_mem) =
                 (vec![], vec![], vec![], vec![], vec![]);
             for rep in 0..o.repeats {
-                let a = run_socgan(&socgan, workload, threads, minilm)?;
+                let a = run_socgan(&socgan, workload, threads, &inputs)?;
                 eprintln!(
                     "  {workload} threads={threads} rep={rep}: socgan {:.3}s",
                     a.seconds
@@ -243,7 +271,7 @@ pub fn run(o: BenchArgs) -> Result<(), String> {
                 ours.push(a.seconds);
                 ours_mem.push(a.peak_rss_mb);
                 if let Some(py) = &python {
-                    match run_peer(py, workload, threads, minilm) {
+                    match run_peer(py, workload, threads, &inputs) {
                         Ok(b) => {
                             eprintln!(
                                 "  {workload} threads={threads} rep={rep}: torch  {:.3}s",

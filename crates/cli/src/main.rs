@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a TOML run config (its `task` says which model).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Sample from a checkpoint.
     Generate(GenerateArgs),
     /// Evaluate checkpoints with their run's protocol.
@@ -44,6 +44,8 @@ enum Command {
     /// Label every post of a file with a classifier checkpoint (label and class probabilities
     /// per post, input order kept; CSV, or JSONL by the output's extension).
     Predict(PredictArgs),
+    /// Top-k items with scores for users of a behaviour run (original ids in and out).
+    Recommend(RecommendCommandArgs),
     /// Time one benchmark workload (used by `cargo xtask bench`).
     Bench(BenchArgs),
     /// One metric of several runs against the run step, in one SVG chart.
@@ -216,6 +218,17 @@ struct TrainArgs {
     image: image_models::experiment::args::ImageTrainArgs,
     #[command(flatten)]
     classifier: text_classifier::experiment::args::ClassifierTrainArgs,
+    #[command(flatten)]
+    behaviour: behaviour::experiment::args::BehaviourTrainArgs,
+}
+
+#[derive(Args)]
+struct RecommendCommandArgs {
+    /// Behaviour checkpoint: a run directory (its best checkpoint) or a checkpoint directory.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    request: behaviour::experiment::args::RecommendArgs,
 }
 
 #[derive(Args)]
@@ -303,10 +316,11 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Generate(args) => generate(args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
+        Command::Recommend(args) => recommend(args),
         Command::Bench(args) => bench(args),
         Command::Chart(args) => {
             chart::run(&args.metric, &args.runs, &args.out, args.title.as_deref())
@@ -425,6 +439,13 @@ fn train(args: TrainArgs) -> Result<()> {
             &args.classifier,
             &invocation,
         )?,
+        TaskKind::Behaviour => behaviour::experiment::train(
+            table,
+            &overrides,
+            dataset.map(std::path::Path::new),
+            &args.behaviour,
+            &invocation,
+        )?,
     };
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
@@ -469,7 +490,27 @@ fn generate(args: GenerateArgs) -> Result<()> {
             args.checkpoint.display(),
             args.checkpoint.display()
         ),
+        TaskKind::Behaviour => anyhow::bail!(
+            "{}: a behaviour run generates nothing here; ask it with `socgan recommend --checkpoint {} --user ID`",
+            args.checkpoint.display(),
+            args.checkpoint.display()
+        ),
     }
+    Ok(())
+}
+
+fn recommend(args: RecommendCommandArgs) -> Result<()> {
+    let best = gan_core::checkpoint::resolve_pick(&args.checkpoint, Pick::Best).is_ok();
+    let (task, ckpt) = load_checkpoint(&args.checkpoint, best)?;
+    if task != TaskKind::Behaviour {
+        anyhow::bail!(
+            "{}: a {} run; recommend needs a behaviour run",
+            args.checkpoint.display(),
+            task.tag()
+        );
+    }
+    let device = behaviour::experiment::device()?;
+    behaviour::experiment::recommend(&ckpt, &args.request, &device)?;
     Ok(())
 }
 
@@ -520,6 +561,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         TaskKind::TextClassifier => {
             text_classifier::experiment::eval(&checkpoints, args.data.as_deref())?
         }
+        TaskKind::Behaviour => behaviour::experiment::eval(&checkpoints)?,
     };
     let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print!("{jsonl}");
@@ -543,6 +585,7 @@ fn bench(args: BenchArgs) -> Result<()> {
         TaskKind::TextClassifier => {
             text_classifier::experiment::bench::run(&args.workload, repeats)?
         }
+        TaskKind::Behaviour => behaviour::experiment::bench::run(&args.workload, repeats)?,
     };
     println!("{line}");
     Ok(())

@@ -13,13 +13,17 @@ pub enum TaskKind {
     ImageGan,
     /// Few-label text classification: the semi-supervised GAN classifier and its baselines.
     TextClassifier,
+    /// Next-item prediction and recommendation from interaction logs (SASRec, GRU4Rec,
+    /// popularity).
+    Behaviour,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 3] = [
+    pub const ALL: [TaskKind; 4] = [
         TaskKind::TextGan,
         TaskKind::ImageGan,
         TaskKind::TextClassifier,
+        TaskKind::Behaviour,
     ];
 
     pub fn tag(self) -> &'static str {
@@ -27,6 +31,7 @@ impl TaskKind {
             TaskKind::TextGan => text_models::experiment::TASK,
             TaskKind::ImageGan => image_models::experiment::TASK,
             TaskKind::TextClassifier => text_classifier::experiment::TASK,
+            TaskKind::Behaviour => behaviour::experiment::TASK,
         }
     }
 
@@ -61,11 +66,15 @@ impl TaskKind {
         if text_classifier::experiment::bench::WORKLOADS.contains(&workload) {
             return Ok(TaskKind::TextClassifier);
         }
+        if behaviour::experiment::bench::WORKLOADS.contains(&workload) {
+            return Ok(TaskKind::Behaviour);
+        }
         bail!(
-            "unknown workload `{workload}`; text_gan: {}; image_gan: {}; text_classifier: {}",
+            "unknown workload `{workload}`; text_gan: {}; image_gan: {}; text_classifier: {}; behaviour: {}",
             text_models::experiment::bench::WORKLOADS.join(", "),
             image_models::experiment::bench::WORKLOADS.join(", "),
-            text_classifier::experiment::bench::WORKLOADS.join(", ")
+            text_classifier::experiment::bench::WORKLOADS.join(", "),
+            behaviour::experiment::bench::WORKLOADS.join(", ")
         )
     }
 

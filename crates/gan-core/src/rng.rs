@@ -126,17 +126,30 @@ impl SeededRng {
             return Ok(xs.clone());
         }
         let keep = 1.0 - p;
-        let mask: Vec<f32> = (0..xs.elem_count())
-            .map(|_| {
-                if self.inner.random::<f32>() < keep {
-                    1.0 / keep
+        let mask = self.dropout_mask(xs.elem_count(), keep);
+        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
+        Ok(xs.mul(&mask)?)
+    }
+
+    /// `1 / keep` with probability `keep`, else 0, for each of `n` elements: the draws of
+    /// `random::<f32>() < keep` (the top 24 bits of each 32-bit word), taken from the stream in
+    /// one `fill_bytes` rather than word by word, which was a tenth of a SASRec training step.
+    fn dropout_mask(&mut self, n: usize, keep: f32) -> Vec<f32> {
+        let mut words = vec![0u8; 4 * n];
+        self.inner.fill_bytes(&mut words);
+        let scale = 1.0 / keep;
+        words
+            .chunks_exact(4)
+            .map(|w| {
+                let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let uniform = (word >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
+                if uniform < keep {
+                    scale
                 } else {
                     0.0
                 }
             })
-            .collect();
-        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
-        Ok(xs.mul(&mask)?)
+            .collect()
     }
 
     /// A uniformly random permutation of `0..n` (Fisher-Yates).
@@ -153,6 +166,27 @@ impl SeededRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropout_masks_are_the_word_by_word_draws() {
+        let mut fast = SeededRng::new(3);
+        let mut slow = SeededRng::new(3);
+        // An odd count first, so that the next mask starts mid-block.
+        for n in [1001, 64, 4096] {
+            let mask = fast.dropout_mask(n, 0.7);
+            let expected: Vec<f32> = (0..n)
+                .map(|_| {
+                    if slow.inner.random::<f32>() < 0.7 {
+                        1.0 / 0.7
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            assert_eq!(mask, expected);
+        }
+        assert_eq!(fast.next_u64(), slow.next_u64());
+    }
 
     #[test]
     fn same_seed_same_draws_and_serialised_state_resumes() {

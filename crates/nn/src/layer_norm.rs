@@ -43,8 +43,9 @@ impl LayerNorm {
     }
 }
 
-impl Module for LayerNorm {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+impl LayerNorm {
+    /// The composition of candle ops (differentiable to any order).
+    fn composed(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mean = xs.mean_keepdim(D::Minus1)?;
         let centred = xs.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
@@ -55,6 +56,32 @@ impl Module for LayerNorm {
             None => Ok(scaled),
         }
     }
+}
+
+impl Module for LayerNorm {
+    /// On the CPU in `f32`, with a bias and first-order gradients (the usual case), one fused op
+    /// ([`crate::layer_norm_kernel`]); otherwise the composition of candle ops.
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let Some(bias) = &self.bias else {
+            return self.composed(xs);
+        };
+        if !crate::gemm::use_fused(xs, &self.weight) || second_order_gradients() {
+            return self.composed(xs);
+        }
+        xs.contiguous()?.apply_op3(
+            &self.weight.contiguous()?,
+            &bias.contiguous()?,
+            crate::layer_norm_kernel::FusedLayerNorm {
+                eps: self.eps as f32,
+            },
+        )
+    }
+}
+
+/// Whether backward passes keep the graph of the gradients (`CANDLE_GRAD_DO_NOT_DETACH`, which
+/// a gradient penalty needs; a run may set it at start-up, so it is read every time).
+fn second_order_gradients() -> bool {
+    std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 #[cfg(test)]
@@ -77,6 +104,37 @@ mod tests {
         }
         let x = rng.normal((4, 3, 6), 1.0, 2.0, &Device::Cpu).unwrap();
         (store, ln, x)
+    }
+
+    #[test]
+    fn fused_op_equals_the_composition_in_values_and_gradients() {
+        let (store, ln, x) = setup();
+        let x = Var::from_tensor(&x).unwrap();
+        let probe = SeededRng::new(9)
+            .normal((4, 3, 6), 0.0, 1.0, &Device::Cpu)
+            .unwrap();
+        let fused = ln.forward(x.as_tensor()).unwrap();
+        let composed = ln.composed(x.as_tensor()).unwrap();
+        assert!(max_abs_diff(&fused, &composed) < 1e-5);
+        let mut vars: Vec<Var> = store.vars();
+        vars.push(x.clone());
+        let g_fused = (fused * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g_composed = (composed * &probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for var in &vars {
+            let a = g_fused.get(var).unwrap();
+            let b = g_composed.get(var).unwrap();
+            assert!(max_abs_diff(a, b) < 1e-4, "{:?}", var.dims());
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fast_math;
 pub mod gemm;
 pub mod layer_norm;
+mod layer_norm_kernel;
 pub mod normalization;
 pub mod reference;
 pub mod sampling;

@@ -1,0 +1,247 @@
+//! The config of a behaviour run (`task = "behaviour"`): the log and how to read it, the model,
+//! the objective and schedule, evaluation. Defaults are SASRec's on the sparse Amazon sets
+//! (pmixer/SASRec.pytorch: batch 128, Adam lr 1e-3 with betas (0.9, 0.98)).
+
+use std::path::PathBuf;
+
+use gan_core::config::ConfigTable;
+use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
+use gan_core::{AdamConfig, Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig};
+use serde::{Deserialize, Serialize};
+use socgan_data::interactions::{KCore, LogColumns, LogFormat};
+
+use crate::evaluation::EvaluationConfig;
+use crate::loss::NextItemLoss;
+use crate::model::ModelConfig;
+use crate::ranking::metric_names;
+use crate::task::{NextItemUpdate, MODEL_GROUP};
+use crate::{Error, Result};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BehaviourTag {
+    #[default]
+    #[serde(rename = "behaviour")]
+    Behaviour,
+}
+
+/// How the log file is laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLayout {
+    /// By extension: `ratings.csv` is MovieLens, `.csv` / `.tsv` / `.jsonl` / `.parquet` name
+    /// their columns, anything else is SASRec's `user item` lines.
+    #[default]
+    Auto,
+    /// `user item` per line, time-ordered (SASRec's files).
+    Sasrec,
+    /// MovieLens `ratings.csv`.
+    Movielens,
+    Csv,
+    Tsv,
+    Jsonl,
+    Parquet,
+}
+
+/// The interaction log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A short name for tables (`games`, `movielens`).
+    #[serde(default)]
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layout: LogLayout,
+    #[serde(default = "default_user")]
+    pub user_column: String,
+    #[serde(default = "default_item")]
+    pub item_column: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_column: Option<String>,
+    /// Keep only these action types (needs `action_column`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<String>>,
+    #[serde(default)]
+    pub min_user_interactions: usize,
+    #[serde(default)]
+    pub min_item_interactions: usize,
+    /// Replace invalid UTF-8 instead of failing.
+    #[serde(default)]
+    pub lossy: bool,
+}
+
+fn default_user() -> String {
+    "user".into()
+}
+fn default_item() -> String {
+    "item".into()
+}
+
+impl LogConfig {
+    pub fn format(&self) -> Result<LogFormat> {
+        let columns = LogColumns {
+            user: self.user_column.clone(),
+            item: self.item_column.clone(),
+            timestamp: self.timestamp_column.clone(),
+            action: self.action_column.clone(),
+        };
+        Ok(match self.layout {
+            LogLayout::Auto => LogFormat::for_path(&self.path, Some(columns))?,
+            LogLayout::Sasrec => LogFormat::Sasrec,
+            LogLayout::Movielens => LogFormat::movielens(),
+            LogLayout::Csv => LogFormat::Delimited {
+                delimiter: b',',
+                columns,
+            },
+            LogLayout::Tsv => LogFormat::Delimited {
+                delimiter: b'\t',
+                columns,
+            },
+            LogLayout::Jsonl => LogFormat::Jsonl { columns },
+            LogLayout::Parquet => LogFormat::Parquet { columns },
+        })
+    }
+
+    pub fn kcore(&self) -> KCore {
+        KCore {
+            min_user_interactions: self.min_user_interactions,
+            min_item_interactions: self.min_item_interactions,
+        }
+    }
+}
+
+/// The objective and schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub loss: NextItemLoss,
+    pub epochs: u64,
+    pub batch_size: usize,
+    pub optimizer: AdamConfig,
+    /// Evaluate (and checkpoint) every this many epochs.
+    pub eval_every_epochs: u64,
+    /// Stop after this many evaluations without a better validation NDCG@10.
+    pub patience: Option<u64>,
+    pub log_every: u64,
+    pub divergence_factor: Option<f64>,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            loss: NextItemLoss::Bce,
+            epochs: 200,
+            batch_size: 128,
+            optimizer: AdamConfig {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.98,
+                ..AdamConfig::default()
+            },
+            eval_every_epochs: 20,
+            patience: None,
+            log_every: 50,
+            divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourConfig {
+    pub task: BehaviourTag,
+    #[serde(default)]
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub data: LogConfig,
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub training: TrainingConfig,
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
+}
+
+impl BehaviourConfig {
+    pub fn from_table(table: ConfigTable) -> Result<Self> {
+        let config: BehaviourConfig = table.deserialize()?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        Self::from_table(ConfigTable::parse(text, origin)?)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let t = &self.training;
+        if t.epochs == 0 || t.batch_size == 0 || t.eval_every_epochs == 0 || t.log_every == 0 {
+            return Err(Error::Config(
+                "training.epochs, batch_size, eval_every_epochs and log_every must be at least 1"
+                    .into(),
+            ));
+        }
+        if self.data.actions.is_some() && self.data.action_column.is_none() {
+            return Err(Error::Config(
+                "data.actions needs data.action_column".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The trainer's plan: `epochs` of `batches_per_epoch` updates (none for the popularity
+    /// baseline), selection on validation NDCG@10 under full ranking.
+    pub fn trainer_config(
+        &self,
+        batches_per_epoch: u64,
+        trained: bool,
+    ) -> TrainerConfig<NextItemUpdate> {
+        let t = &self.training;
+        let steps = if trained {
+            t.epochs * batches_per_epoch
+        } else {
+            0
+        };
+        let eval_every = (t.eval_every_epochs * batches_per_epoch).min(steps);
+        TrainerConfig {
+            phases: if trained {
+                vec![PhaseSpec {
+                    name: "train".into(),
+                    steps,
+                    round: vec![(NextItemUpdate, 1)],
+                    eval_every,
+                    checkpoint_every: eval_every,
+                }]
+            } else {
+                Vec::new()
+            },
+            optimizers: if trained {
+                vec![OptimizerSpec::new(
+                    MODEL_GROUP,
+                    MODEL_GROUP,
+                    t.optimizer.clone(),
+                )]
+            } else {
+                Vec::new()
+            },
+            selection: Some(Selection {
+                metric: format!("val/{}", metric_names::FULL_NDCG),
+                goal: Goal::Max,
+                patience: t.patience,
+            }),
+            log_every: t.log_every,
+            keep_checkpoints: 1,
+            divergence_factor: t.divergence_factor,
+            ..TrainerConfig::new(self.seed)
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
+    }
+}

@@ -1,0 +1,168 @@
+//! GRU4Rec (Hidasi et al., ICLR 2016) as RecBole trains it for next-item prediction: item
+//! embeddings with dropout, one GRU layer over the history, a dense layer back to the embedding
+//! width, scores as dot products with the (tied) item embeddings.
+//!
+//! The GRU is written out (PyTorch's gate equations) with the input projection of the whole
+//! history hoisted out of the recurrence; candle-nn's GRU projects inside the loop. Padded slots
+//! (which come first, histories being right-aligned) leave the state at zero.
+
+use candle_core::{Module, Tensor, D};
+use candle_nn::Linear;
+use gan_core::{Init, Mode, ParamStore, SeededRng};
+use serde::{Deserialize, Serialize};
+
+use crate::batches::SequenceBatch;
+use crate::Result;
+
+/// Sizes and dropout; `Default` is RecBole's GRU4Rec (embedding 64, hidden 128, dropout 0.3),
+/// reading the newest 50 items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gru4RecConfig {
+    pub embedding: usize,
+    pub hidden: usize,
+    pub max_length: usize,
+    pub dropout: f32,
+}
+
+impl Default for Gru4RecConfig {
+    fn default() -> Self {
+        Self {
+            embedding: 64,
+            hidden: 128,
+            max_length: 50,
+            dropout: 0.3,
+        }
+    }
+}
+
+impl Gru4RecConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.embedding == 0 || self.hidden == 0 || self.max_length == 0 {
+            return Err(crate::Error::Config(
+                "model: embedding, hidden and max_length must be at least 1".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(crate::Error::Config(
+                "model: dropout must be in [0, 1)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The GRU4Rec network over `num_items` items.
+pub struct Gru4Rec {
+    config: Gru4RecConfig,
+    /// `[num_items + 1, embedding]`, tied input and output item vectors.
+    items: Tensor,
+    /// `[embedding, 3 * hidden]` and `[hidden, 3 * hidden]`, gates in PyTorch's order r, z, n.
+    input_weight: Tensor,
+    hidden_weight: Tensor,
+    input_bias: Tensor,
+    hidden_bias: Tensor,
+    dense: Linear,
+}
+
+fn xavier(fan_in: usize, fan_out: usize, normal: bool) -> Init {
+    let std = (2.0 / (fan_in + fan_out) as f32).sqrt();
+    if normal {
+        Init::Normal { mean: 0.0, std }
+    } else {
+        let bound = 3f32.sqrt() * std;
+        Init::Uniform {
+            low: -bound,
+            high: bound,
+        }
+    }
+}
+
+impl Gru4Rec {
+    pub fn new(
+        config: &Gru4RecConfig,
+        num_items: usize,
+        store: &mut ParamStore,
+        rng: &mut SeededRng,
+    ) -> Result<Self> {
+        config.validate()?;
+        let (e, h) = (config.embedding, config.hidden);
+        let items = store.create(
+            "gru4rec.items",
+            (num_items + 1, e),
+            xavier(num_items + 1, e, true),
+            rng,
+        )?;
+        let input_weight = store.create(
+            "gru4rec.input_weight",
+            (e, 3 * h),
+            xavier(e, 3 * h, false),
+            rng,
+        )?;
+        let hidden_weight = store.create(
+            "gru4rec.hidden_weight",
+            (h, 3 * h),
+            xavier(h, 3 * h, false),
+            rng,
+        )?;
+        let input_bias = store.create("gru4rec.input_bias", 3 * h, Init::Const(0.0), rng)?;
+        let hidden_bias = store.create("gru4rec.hidden_bias", 3 * h, Init::Const(0.0), rng)?;
+        let dense_w = store.create("gru4rec.dense.weight", (e, h), xavier(h, e, true), rng)?;
+        let dense_b = store.create("gru4rec.dense.bias", e, Init::Const(0.0), rng)?;
+        Ok(Self {
+            config: config.clone(),
+            items,
+            input_weight,
+            hidden_weight,
+            input_bias,
+            hidden_bias,
+            dense: Linear::new(dense_w, Some(dense_b)),
+        })
+    }
+
+    /// `[rows, embedding]`: the model's output at each of `batch.rows`.
+    pub fn forward_rows(&self, batch: &SequenceBatch, mode: &mut Mode) -> Result<Tensor> {
+        let (b, l) = (batch.batch, batch.length);
+        let (e, h) = (self.config.embedding, self.config.hidden);
+        let x = self
+            .items
+            .index_select(&batch.items.flatten_all()?, 0)?
+            .reshape((b * l, e))?;
+        let x = mode.dropout(&x, self.config.dropout)?;
+        let gates_in = x
+            .matmul(&self.input_weight)?
+            .broadcast_add(&self.input_bias)?
+            .reshape((b, l, 3 * h))?;
+        let mut state = Tensor::zeros((b, h), x.dtype(), x.device())?;
+        let mut outputs = Vec::with_capacity(l);
+        for t in 0..l {
+            let step_in = gates_in.narrow(1, t, 1)?.squeeze(1)?;
+            let next = self.cell(&step_in, &state)?;
+            let present = batch.present.narrow(1, t, 1)?.squeeze(1)?;
+            // Padded slots keep the state (zero until the first item).
+            state = (state.broadcast_mul(&(1.0 - &present)?)? + next.broadcast_mul(&present)?)?;
+            outputs.push(state.clone());
+        }
+        let states = Tensor::stack(&outputs, 1)?.reshape((b * l, h))?;
+        let rows = states.index_select(&batch.row_index(x.device())?, 0)?;
+        Ok(self.dense.forward(&rows)?)
+    }
+
+    /// One GRU step: `r, z = sigmoid(.)`, `n = tanh(i_n + r * h_n)`, `h' = (1 - z) n + z h`.
+    fn cell(&self, gates_in: &Tensor, state: &Tensor) -> Result<Tensor> {
+        let h = self.config.hidden;
+        let gates_h = state
+            .matmul(&self.hidden_weight)?
+            .broadcast_add(&self.hidden_bias)?;
+        let part = |t: &Tensor, i: usize| t.narrow(D::Minus1, i * h, h);
+        let r = candle_nn::ops::sigmoid(&(part(gates_in, 0)? + part(&gates_h, 0)?)?)?;
+        let z = candle_nn::ops::sigmoid(&(part(gates_in, 1)? + part(&gates_h, 1)?)?)?;
+        let n = (part(gates_in, 2)? + (r * part(&gates_h, 2)?)?)?.tanh()?;
+        Ok(((n.clone() - (&z * &n)?)? + (z * state)?)?)
+    }
+
+    /// `[num_items + 1, embedding]` item vectors (row 0 is padding).
+    pub fn item_vectors(&self) -> &Tensor {
+        &self.items
+    }
+}
