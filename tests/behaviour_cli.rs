@@ -306,3 +306,114 @@ fn bad_logs_and_settings_are_one_clear_line() {
     );
     assert!(!dir.path().join("a").exists() && !dir.path().join("e").exists());
 }
+
+/// A generator of histories (MLE, then RelGAN) on the walk log: it trains, evaluates with the
+/// copy audit, writes a synthetic log with the log's own item ids, and that log augments a
+/// next-item run; a synthetic log with foreign items is one clear line.
+#[test]
+fn a_behaviour_gan_generates_a_log_that_augments_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = sasrec_log(dir.path());
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/behaviour-gan");
+    let train_gan = |config: &str, log: &Path, out: &Path| {
+        let path_override = format!("data.path={:?}", log.to_str().unwrap());
+        stdout_json(&socgan(&[
+            "train",
+            "--config",
+            configs.join(config).to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            &path_override,
+            "--set",
+            "max_items=8",
+            "--set",
+            "samples=50",
+            "--set",
+            "batch_size=16",
+            "--set",
+            "discriminator={ embed_dim = 8, filter_sizes = [2, 3], num_filters = [4, 4], num_rep = 4 }",
+            "--set",
+            "schedule.mle_epochs=4",
+            "--set",
+            "schedule.mle_eval_every_epochs=2",
+            "--set",
+            "schedule.adversarial_rounds=4",
+            "--set",
+            "schedule.adversarial_eval_every=2",
+        ]))
+    };
+    let movielens = train_gan(
+        "movielens-relgan.toml",
+        &movielens_log(dir.path()),
+        &dir.path().join("ml"),
+    );
+    assert!(movielens["final"]["test/nll_gen"]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+    let gan = dir.path().join("gan");
+    let summary = train_gan("games-relgan.toml", &log, &gan);
+    let last = &summary["final"];
+    for key in [
+        "test/nll_gen",
+        "test/popularity_jsd",
+        "test/dcr/closer_to_training",
+        "test/real/popularity_jsd",
+    ] {
+        assert!(last[key].as_f64().unwrap().is_finite(), "{key}: {summary}");
+    }
+    let out = socgan(&[
+        "eval",
+        "--checkpoint",
+        gan.to_str().unwrap(),
+        "--samples",
+        "30",
+    ]);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copy_rate"));
+
+    let synthetic = dir.path().join("synthetic.txt");
+    assert_success(&socgan(&[
+        "generate",
+        "--checkpoint",
+        gan.to_str().unwrap(),
+        "-n",
+        "40",
+        "--output",
+        synthetic.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&synthetic).unwrap();
+    assert!(text.lines().all(|l| {
+        let (user, item) = l.split_once(' ').unwrap();
+        user.starts_with("synthetic-") && item.starts_with('m')
+    }));
+    let augmented = format!(
+        "augmentation.synthetic_log={:?}",
+        synthetic.to_str().unwrap()
+    );
+    let run = dir.path().join("augmented");
+    let out = train(
+        &log,
+        &run,
+        &[
+            "--set",
+            TINY_SASREC,
+            "--set",
+            &augmented,
+            "--set",
+            "training.epochs=2",
+        ],
+    );
+    stdout_json(&out);
+    assert!(std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .contains("synthetic_log"));
+
+    std::fs::write(&synthetic, "synthetic-1 m1\nsynthetic-1 nope\n").unwrap();
+    assert_one_line_error(
+        &train(&log, &dir.path().join("bad"), &["--set", &augmented]),
+        &["synthetic.txt", "line 2", "item `nope`"],
+    );
+}

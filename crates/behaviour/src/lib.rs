@@ -20,6 +20,7 @@ pub mod model;
 pub mod popularity;
 pub mod ranking;
 pub mod sasrec;
+pub mod synthetic;
 pub mod task;
 
 pub use error::{Error, Result};

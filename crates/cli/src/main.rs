@@ -446,6 +446,12 @@ fn train(args: TrainArgs) -> Result<()> {
             &args.behaviour,
             &invocation,
         )?,
+        TaskKind::BehaviourGan => {
+            let table = table.ok_or_else(|| {
+                anyhow::anyhow!("a behaviour_gan run needs --config (see configs/behaviour-gan/)")
+            })?;
+            behaviour::experiment::train_gan(table, &overrides, &invocation)?
+        }
     };
     println!("{}", serde_json::to_string(&outcome)?);
     Ok(())
@@ -490,6 +496,16 @@ fn generate(args: GenerateArgs) -> Result<()> {
             args.checkpoint.display(),
             args.checkpoint.display()
         ),
+        TaskKind::BehaviourGan if args.label.is_some() => anyhow::bail!(
+            "{}: behaviour generators are unconditional; drop --label",
+            args.checkpoint.display()
+        ),
+        TaskKind::BehaviourGan => behaviour::experiment::generate(
+            &ckpt,
+            args.num,
+            args.seed,
+            args.output.as_deref(),
+        )?,
         TaskKind::Behaviour => anyhow::bail!(
             "{}: a behaviour run generates nothing here; ask it with `socgan recommend --checkpoint {} --user ID`",
             args.checkpoint.display(),
@@ -562,6 +578,9 @@ fn eval(args: EvalArgs) -> Result<()> {
             text_classifier::experiment::eval(&checkpoints, args.data.as_deref())?
         }
         TaskKind::Behaviour => behaviour::experiment::eval(&checkpoints)?,
+        TaskKind::BehaviourGan => {
+            behaviour::experiment::eval_gan(&checkpoints, args.seed, args.samples)?
+        }
     };
     let jsonl: String = lines.iter().map(|l| format!("{l}\n")).collect();
     print!("{jsonl}");
@@ -586,6 +605,7 @@ fn bench(args: BenchArgs) -> Result<()> {
             text_classifier::experiment::bench::run(&args.workload, repeats)?
         }
         TaskKind::Behaviour => behaviour::experiment::bench::run(&args.workload, repeats)?,
+        TaskKind::BehaviourGan => unreachable!("behaviour GAN runs own no workload"),
     };
     println!("{line}");
     Ok(())

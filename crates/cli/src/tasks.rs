@@ -16,14 +16,17 @@ pub enum TaskKind {
     /// Next-item prediction and recommendation from interaction logs (SASRec, GRU4Rec,
     /// popularity).
     Behaviour,
+    /// Behaviour-sequence GANs (items as tokens) for augmentation and synthetic logs.
+    BehaviourGan,
 }
 
 impl TaskKind {
-    pub const ALL: [TaskKind; 4] = [
+    pub const ALL: [TaskKind; 5] = [
         TaskKind::TextGan,
         TaskKind::ImageGan,
         TaskKind::TextClassifier,
         TaskKind::Behaviour,
+        TaskKind::BehaviourGan,
     ];
 
     pub fn tag(self) -> &'static str {
@@ -32,6 +35,7 @@ impl TaskKind {
             TaskKind::ImageGan => image_models::experiment::TASK,
             TaskKind::TextClassifier => text_classifier::experiment::TASK,
             TaskKind::Behaviour => behaviour::experiment::TASK,
+            TaskKind::BehaviourGan => behaviour::experiment::GAN_TASK,
         }
     }
 

@@ -122,5 +122,6 @@ fn bench_config(path: PathBuf, loss: NextItemLoss) -> BehaviourConfig {
             ..TrainingConfig::default()
         },
         evaluation: EvaluationConfig::default(),
+        augmentation: None,
     }
 }

@@ -148,6 +148,16 @@ impl Default for TrainingConfig {
     }
 }
 
+/// Extra training histories from a behaviour generator (`socgan generate` of a `behaviour_gan`
+/// run trained on this log): whole synthetic histories added to the training part of the split;
+/// validation and test are untouched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentationConfig {
+    /// A synthetic log in SASRec's layout, with this log's item ids.
+    pub synthetic_log: PathBuf,
+}
+
 /// A whole run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +172,8 @@ pub struct BehaviourConfig {
     pub training: TrainingConfig,
     #[serde(default)]
     pub evaluation: EvaluationConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<AugmentationConfig>,
 }
 
 impl BehaviourConfig {

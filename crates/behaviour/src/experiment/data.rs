@@ -2,8 +2,10 @@
 //! (original user and item ids, and every user's time-ordered history), so that evaluation and
 //! recommendations map ids back from the checkpoint alone.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
-use socgan_data::interactions::{read_log, InteractionLog};
+use socgan_data::interactions::{read_log, InteractionLog, LogFormat};
 
 use crate::experiment::config::LogConfig;
 use crate::{Error, Result};
@@ -50,4 +52,30 @@ pub fn from_checkpoint(ckpt: &gan_core::Checkpoint) -> Result<InteractionLog> {
         saved.items,
         saved.histories,
     )?)
+}
+
+/// The histories of a synthetic log (SASRec's layout), in `log`'s item ids; an item the log does
+/// not have is an error naming it.
+pub fn read_synthetic_histories(path: &Path, log: &InteractionLog) -> Result<Vec<Vec<u32>>> {
+    let rows = read_log(path, &LogFormat::Sasrec, false)?;
+    let mut users: Vec<String> = Vec::new();
+    let mut histories: Vec<Vec<u32>> = Vec::new();
+    for (line, row) in rows.iter().enumerate() {
+        let item = log.item_id(&row.item).ok_or_else(|| {
+            Error::file(
+                path,
+                format!(
+                    "line {}: item `{}` is not in the training log (was the generator trained on it?)",
+                    line + 1,
+                    row.item
+                ),
+            )
+        })?;
+        if users.last() != Some(&row.user) {
+            users.push(row.user.clone());
+            histories.push(Vec::new());
+        }
+        histories.last_mut().expect("pushed").push(item);
+    }
+    Ok(histories)
 }

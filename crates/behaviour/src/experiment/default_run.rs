@@ -52,6 +52,7 @@ pub fn table(dataset: Option<&Path>, args: &BehaviourTrainArgs) -> Result<Config
             ..TrainingConfig::default()
         },
         evaluation: EvaluationConfig::default(),
+        augmentation: None,
     };
     let table = toml::Table::try_from(&config).map_err(|e| Error::Config(e.to_string()))?;
     Ok(ConfigTable {

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 mod default_run;
+pub mod gan;
 mod recommend;
 pub mod saved;
 mod train;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use gan_core::Checkpoint;
 use serde_json::json;
 
+pub use gan::{eval as eval_gan, generate, train_gan, GAN_TASK};
 pub use recommend::{recommend, top_k, Recommendation};
 pub use train::{device, train};
 

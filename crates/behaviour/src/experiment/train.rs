@@ -12,7 +12,9 @@ use socgan_data::interactions::LeaveOneOut;
 use crate::evaluation::RankingEvaluator;
 use crate::experiment::args::BehaviourTrainArgs;
 use crate::experiment::config::BehaviourConfig;
-use crate::experiment::data::{read_interactions, to_json, INTERACTIONS_FILE};
+use crate::experiment::data::{
+    read_interactions, read_synthetic_histories, to_json, INTERACTIONS_FILE,
+};
 use crate::experiment::saved::build_recommender;
 use crate::experiment::{default_run, TASK};
 use crate::model::Recommender;
@@ -50,7 +52,11 @@ pub fn train(
             config.data.path.display()
         )));
     }
-    let train = TrainingHistories::new(&split.train, &[]);
+    let synthetic = match &config.augmentation {
+        Some(a) => read_synthetic_histories(&a.synthetic_log, &log)?,
+        None => Vec::new(),
+    };
+    let train = TrainingHistories::new(&split.train, &synthetic);
     let trained = matches!(recommender, Recommender::Sequence { .. });
     if trained && train.is_empty() {
         return Err(Error::Config(format!(

@@ -207,6 +207,81 @@ impl Default for ScheduleConfig {
     }
 }
 
+impl ScheduleConfig {
+    /// The trainer's plan of a run of `algorithm`: MLE epochs, then (adversarial algorithms)
+    /// discriminator pretraining and adversarial rounds; every model crate that trains the
+    /// token-sequence GANs (text, behaviour sequences) declares its run through this.
+    pub fn trainer_config(
+        &self,
+        seed: u64,
+        algorithm: &Algorithm,
+        loss: &AdversarialLoss,
+        optim: &OptimConfig,
+        batches_per_epoch: u64,
+    ) -> TrainerConfig<TextUpdate> {
+        let s = self;
+        let phase = |name: &str, steps, round, eval_every, checkpoint_every| PhaseSpec {
+            name: name.to_string(),
+            steps,
+            round,
+            eval_every,
+            checkpoint_every,
+        };
+        let mut phases = vec![phase(
+            "generator_pretrain",
+            s.mle_epochs * batches_per_epoch,
+            vec![(TextUpdate::Mle, 1)],
+            s.mle_eval_every_epochs * batches_per_epoch,
+            s.mle_checkpoint_every_epochs * batches_per_epoch,
+        )];
+        let mut optimizers = vec![OptimizerSpec::new(
+            names::GENERATOR_PRETRAIN_OPTIMIZER,
+            names::GENERATOR,
+            optim.generator_pretrain.clone(),
+        )];
+        if algorithm.adversarial().is_some() {
+            phases.push(phase(
+                "discriminator_pretrain",
+                s.discriminator_pretrain_steps,
+                vec![(TextUpdate::DiscriminatorPretrain, 1)],
+                0,
+                s.checkpoint_every,
+            ));
+            phases.push(phase(
+                "adversarial",
+                s.adversarial_rounds,
+                vec![
+                    (TextUpdate::Discriminator, s.discriminator_steps_per_round),
+                    (TextUpdate::Generator, s.generator_steps_per_round),
+                ],
+                s.adversarial_eval_every,
+                s.checkpoint_every,
+            ));
+            optimizers.push(OptimizerSpec::new(
+                names::GENERATOR_OPTIMIZER,
+                names::GENERATOR,
+                optim.generator.clone(),
+            ));
+            let mut d = OptimizerSpec::new(
+                names::DISCRIMINATOR_OPTIMIZER,
+                names::DISCRIMINATOR,
+                optim.discriminator.clone(),
+            );
+            d.clamp_weights = loss.weight_clip();
+            optimizers.push(d);
+        }
+        phases.retain(|p| p.steps > 0);
+        TrainerConfig {
+            phases,
+            optimizers,
+            log_every: s.log_every,
+            keep_checkpoints: s.keep_checkpoints,
+            divergence_factor: s.divergence_factor,
+            ..TrainerConfig::new(seed)
+        }
+    }
+}
+
 /// Optimizers of the three kinds of update.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -393,66 +468,13 @@ impl RunConfig {
     /// The trainer's plan: MLE epochs of `batches_per_epoch` steps, discriminator pretraining,
     /// adversarial rounds; the optimizers each algorithm uses.
     pub fn trainer_config(&self, batches_per_epoch: u64) -> TrainerConfig<TextUpdate> {
-        let s = &self.schedule;
-        let phase = |name: &str, steps, round, eval_every, checkpoint_every| PhaseSpec {
-            name: name.to_string(),
-            steps,
-            round,
-            eval_every,
-            checkpoint_every,
-        };
-        let mut phases = vec![phase(
-            "generator_pretrain",
-            s.mle_epochs * batches_per_epoch,
-            vec![(TextUpdate::Mle, 1)],
-            s.mle_eval_every_epochs * batches_per_epoch,
-            s.mle_checkpoint_every_epochs * batches_per_epoch,
-        )];
-        let mut optimizers = vec![OptimizerSpec::new(
-            names::GENERATOR_PRETRAIN_OPTIMIZER,
-            names::GENERATOR,
-            self.optim.generator_pretrain.clone(),
-        )];
-        if self.algorithm.adversarial().is_some() {
-            phases.push(phase(
-                "discriminator_pretrain",
-                s.discriminator_pretrain_steps,
-                vec![(TextUpdate::DiscriminatorPretrain, 1)],
-                0,
-                s.checkpoint_every,
-            ));
-            phases.push(phase(
-                "adversarial",
-                s.adversarial_rounds,
-                vec![
-                    (TextUpdate::Discriminator, s.discriminator_steps_per_round),
-                    (TextUpdate::Generator, s.generator_steps_per_round),
-                ],
-                s.adversarial_eval_every,
-                s.checkpoint_every,
-            ));
-            optimizers.push(OptimizerSpec::new(
-                names::GENERATOR_OPTIMIZER,
-                names::GENERATOR,
-                self.optim.generator.clone(),
-            ));
-            let mut d = OptimizerSpec::new(
-                names::DISCRIMINATOR_OPTIMIZER,
-                names::DISCRIMINATOR,
-                self.optim.discriminator.clone(),
-            );
-            d.clamp_weights = self.loss.weight_clip();
-            optimizers.push(d);
-        }
-        phases.retain(|p| p.steps > 0);
-        TrainerConfig {
-            phases,
-            optimizers,
-            log_every: s.log_every,
-            keep_checkpoints: s.keep_checkpoints,
-            divergence_factor: s.divergence_factor,
-            ..TrainerConfig::new(self.seed)
-        }
+        self.schedule.trainer_config(
+            self.seed,
+            &self.algorithm,
+            &self.loss,
+            &self.optim,
+            batches_per_epoch,
+        )
     }
 
     pub fn to_toml(&self) -> Result<String> {

@@ -1,0 +1,356 @@
+//! The behaviour-sequence GAN (`task = "behaviour_gan"`): the token-sequence generator and
+//! discriminator of `text-models` over item ids (MLE, SeqGAN or RelGAN, as text GANs train),
+//! learning from the training part of each history of all users but a held-out share; then
+//! `socgan generate` writes a synthetic log in SASRec's layout with the original item ids, which
+//! a behaviour run can take as augmentation (`augmentation.synthetic_log`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use gan_core::checkpoint::write_atomic;
+use gan_core::config::ConfigTable;
+use gan_core::run_dir::{self, Existing, Invocation};
+use gan_core::{AdversarialLoss, Checkpoint, RunOptions, RunOutcome, SeededRng, Trainer};
+use serde::{Deserialize, Serialize};
+use socgan_data::interactions::{InteractionLog, LeaveOneOut};
+use text_models::algorithms::names;
+use text_models::experiment::config::{OptimConfig, ScheduleConfig};
+use text_models::{
+    Algorithm, CnnDiscriminator, DiscriminatorConfig, GeneratorConfig, LstmGenerator, TextGan,
+};
+
+use crate::experiment::config::LogConfig;
+use crate::experiment::data::{self, read_interactions, INTERACTIONS_FILE};
+use crate::experiment::train::device;
+use crate::synthetic::{BehaviourEvaluator, HistoryCodec};
+use crate::{Error, Result};
+
+/// The task tag of behaviour-GAN configs and checkpoints.
+pub const GAN_TASK: &str = "behaviour_gan";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BehaviourGanTag {
+    #[default]
+    #[serde(rename = "behaviour_gan")]
+    BehaviourGan,
+}
+
+/// The generator's widths (its vocabulary and length follow from the catalogue and
+/// `max_items`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryGeneratorShape {
+    pub embed_dim: usize,
+    pub hidden_dim: usize,
+}
+
+impl Default for HistoryGeneratorShape {
+    fn default() -> Self {
+        Self {
+            embed_dim: 32,
+            hidden_dim: 64,
+        }
+    }
+}
+
+/// A behaviour-GAN run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviourGanConfig {
+    pub task: BehaviourGanTag,
+    #[serde(default)]
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    pub algorithm: Algorithm,
+    pub data: LogConfig,
+    /// Items per generated history (longer training histories keep their newest).
+    #[serde(default = "default_max_items")]
+    pub max_items: usize,
+    /// Share of users the generator never sees: the copy audit's holdout.
+    #[serde(default = "default_holdout")]
+    pub holdout_users: f64,
+    /// Synthetic histories drawn per evaluation.
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default)]
+    pub generator: HistoryGeneratorShape,
+    #[serde(default = "DiscriminatorConfig::relgan")]
+    pub discriminator: DiscriminatorConfig,
+    #[serde(default = "default_loss")]
+    pub loss: AdversarialLoss,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub optim: OptimConfig,
+}
+
+fn default_max_items() -> usize {
+    20
+}
+fn default_holdout() -> f64 {
+    0.1
+}
+fn default_samples() -> usize {
+    2000
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_loss() -> AdversarialLoss {
+    AdversarialLoss::Rsgan
+}
+
+impl BehaviourGanConfig {
+    pub fn from_table(table: ConfigTable) -> Result<Self> {
+        let config: Self = table.deserialize()?;
+        config
+            .validate()
+            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.holdout_users > 0.0 && self.holdout_users < 1.0) {
+            return Err(Error::Config("holdout_users must be in (0, 1)".into()));
+        }
+        if self.max_items == 0 || self.samples == 0 || self.batch_size == 0 {
+            return Err(Error::Config(
+                "max_items, samples and batch_size must be at least 1".into(),
+            ));
+        }
+        self.loss.validate()?;
+        Ok(self.algorithm.validate()?)
+    }
+
+    fn generator_config(&self, codec: &HistoryCodec) -> GeneratorConfig {
+        GeneratorConfig {
+            vocab_size: codec.vocab_size(),
+            embed_dim: self.generator.embed_dim,
+            hidden_dim: self.generator.hidden_dim,
+            seq_len: codec.seq_len(),
+            start_token: 0,
+            classes: 0,
+        }
+    }
+}
+
+/// The training parts of the generator's users and of the held-out users (non-empty only).
+pub fn generator_histories(
+    split: &LeaveOneOut,
+    holdout_share: f64,
+    seed: u64,
+) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let users: Vec<usize> = (0..split.num_users())
+        .filter(|&u| !split.train[u].is_empty())
+        .collect();
+    let order = SeededRng::derive(seed, "holdout-users", 0).permutation(users.len());
+    let held = ((users.len() as f64 * holdout_share).ceil() as usize).min(users.len());
+    let mut holdout = vec![false; split.num_users()];
+    for &i in &order[..held] {
+        holdout[users[i]] = true;
+    }
+    let pick = |h: bool| {
+        users
+            .iter()
+            .filter(|&&u| holdout[u] == h)
+            .map(|&u| split.train[u].clone())
+            .collect::<Vec<_>>()
+    };
+    (pick(false), pick(true))
+}
+
+/// `socgan train` of a behaviour-GAN config.
+pub fn train_gan(
+    table: ConfigTable,
+    overrides: &[String],
+    invocation: &Invocation,
+) -> Result<RunOutcome> {
+    let config = BehaviourGanConfig::from_table(table.with_overrides(overrides)?)?;
+    let run_dir = config.out_dir.clone();
+    run_dir::check(&run_dir, invocation.existing)?;
+    let device = device()?;
+    let log = read_interactions(&config.data)?;
+    let split = LeaveOneOut::new(&log);
+    let (training, holdout) = generator_histories(&split, config.holdout_users, config.seed);
+    if training.len() < config.batch_size || holdout.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: {} training and {} held-out histories; the generator needs at least batch_size ({}) and the audit one",
+            config.data.path.display(),
+            training.len(),
+            holdout.len(),
+            config.batch_size
+        )));
+    }
+    let codec = HistoryCodec {
+        num_items: log.num_items(),
+        max_items: config.max_items,
+    };
+    let mut task = build_gan(&config, &codec, &training, &holdout, &device)?;
+    run_dir::clear_for(&run_dir, invocation.existing)?;
+    let config_toml = toml::to_string_pretty(&config).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+    if !invocation.quiet {
+        eprintln!(
+            "socgan: behaviour {} over {} items, {} training / {} held-out histories -> {}",
+            config.algorithm.name(),
+            log.num_items(),
+            training.len(),
+            holdout.len(),
+            run_dir.display()
+        );
+    }
+    let trainer_config = config.schedule.trainer_config(
+        config.seed,
+        &config.algorithm,
+        &config.loss,
+        &config.optim,
+        task.batches_per_epoch(),
+    );
+    let options = RunOptions {
+        quiet: invocation.quiet,
+        resume: invocation.existing == Existing::Resume,
+        halt_after: invocation.halt_after,
+        task: GAN_TASK.to_string(),
+        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
+        checkpoint_files: vec![
+            ("config.toml".to_string(), config_toml),
+            (INTERACTIONS_FILE.to_string(), data::to_json(&log)),
+        ],
+    };
+    Ok(Trainer::new(trainer_config, &run_dir, options)?.run(&mut task)?)
+}
+
+fn build_gan(
+    config: &BehaviourGanConfig,
+    codec: &HistoryCodec,
+    training: &[Vec<u32>],
+    holdout: &[Vec<u32>],
+    device: &Device,
+) -> Result<TextGan<BehaviourEvaluator>> {
+    let init = |i| SeededRng::derive(config.seed, "init", i);
+    let generator = LstmGenerator::new(config.generator_config(codec), device, &mut init(0))?;
+    let discriminator = match config.algorithm.adversarial() {
+        Some(_) => Some(CnnDiscriminator::new(
+            config.discriminator.clone(),
+            codec.vocab_size(),
+            codec.seq_len(),
+            device,
+            &mut init(1),
+        )?),
+        None => None,
+    };
+    let evaluator =
+        BehaviourEvaluator::new(*codec, training, holdout, config.samples, config.seed)?;
+    Ok(TextGan::new(
+        generator,
+        discriminator,
+        &config.algorithm,
+        config.loss.clone(),
+        codec.encode(training)?,
+        config.batch_size,
+        evaluator,
+    )?)
+}
+
+/// A trained behaviour generator with its config and log.
+struct SavedGenerator {
+    config: BehaviourGanConfig,
+    log: InteractionLog,
+    codec: HistoryCodec,
+    generator: LstmGenerator,
+}
+
+impl SavedGenerator {
+    fn load(ckpt: &Checkpoint) -> Result<Self> {
+        let config = BehaviourGanConfig::from_table(ConfigTable::parse(
+            &ckpt.read_extra("config.toml")?,
+            &ckpt.dir.join("config.toml").display().to_string(),
+        )?)?;
+        let log = data::from_checkpoint(ckpt)?;
+        let codec = HistoryCodec {
+            num_items: log.num_items(),
+            max_items: config.max_items,
+        };
+        let generator = LstmGenerator::new(
+            config.generator_config(&codec),
+            &device()?,
+            &mut SeededRng::new(0),
+        )?;
+        generator.params().load_with_prefix(
+            &ckpt.tensors,
+            &format!("{}.", names::GENERATOR),
+            &ckpt.dir,
+        )?;
+        Ok(Self {
+            config,
+            log,
+            codec,
+            generator,
+        })
+    }
+}
+
+/// `socgan eval` of behaviour-GAN checkpoints: the run's evaluation (NLL of held-out users,
+/// statistics and copy audit of `samples` synthetic histories, default the run's count).
+pub fn eval(
+    checkpoints: &[(PathBuf, Checkpoint)],
+    seed: u64,
+    samples: Option<usize>,
+) -> Result<Vec<serde_json::Value>> {
+    let mut lines = Vec::new();
+    for (path, ckpt) in checkpoints {
+        let saved = SavedGenerator::load(ckpt)?;
+        let c = &saved.config;
+        let split = LeaveOneOut::new(&saved.log);
+        let (training, holdout) = generator_histories(&split, c.holdout_users, c.seed);
+        let samples = samples.unwrap_or(c.samples);
+        let mut evaluator =
+            BehaviourEvaluator::new(saved.codec, &training, &holdout, samples, c.seed)?;
+        let mut rng = SeededRng::derive(seed, "evaluation", 0);
+        let metrics =
+            text_models::SequenceEvaluator::evaluate(&mut evaluator, &saved.generator, &mut rng)?;
+        lines.push(serde_json::json!({
+            "checkpoint": path.display().to_string(),
+            "algorithm": c.algorithm.name(),
+            "samples": samples,
+            "metrics": metrics,
+        }));
+    }
+    Ok(lines)
+}
+
+/// `socgan generate` of a behaviour-GAN checkpoint: `n` synthetic users' histories, as
+/// `synthetic-K item` lines (SASRec's layout, original item ids), to `output` or stdout.
+pub fn generate(ckpt: &Checkpoint, n: usize, seed: u64, output: Option<&Path>) -> Result<()> {
+    let SavedGenerator {
+        log,
+        codec,
+        generator,
+        ..
+    } = SavedGenerator::load(ckpt)?;
+    let rows = generator.sample(
+        n,
+        &Default::default(),
+        &mut SeededRng::derive(seed, "generate", 0),
+    )?;
+    let text = synthetic_log(&codec.decode(&rows), &log);
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// Synthetic histories as a SASRec-layout log (empty ones are left out).
+fn synthetic_log(histories: &[Vec<u32>], log: &InteractionLog) -> String {
+    let mut text = String::new();
+    for (k, history) in histories.iter().filter(|h| !h.is_empty()).enumerate() {
+        for &item in history {
+            let _ = writeln!(text, "synthetic-{} {}", k + 1, log.item_name(item));
+        }
+    }
+    text
+}
