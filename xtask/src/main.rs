@@ -7,6 +7,8 @@
 //! - `cargo xtask images --model mlp|dcgan|dcgan32`: an image GAN on MNIST with every loss, one
 //!   classifier for all; classifier-FID table and chart.
 //! - `cargo xtask download [NAME...]`: named data sets into the hub cache (needs internet).
+//! - `cargo xtask recommend --protocol games|movielens`: next-item models and losses, full-ranking
+//!   and sampled metrics beside the published rows.
 //! - `cargo xtask eval ARGS`: `socgan eval ARGS` with a fresh release build.
 //!
 //! Pass `--features cuda` to build socgan with CUDA.
@@ -16,6 +18,7 @@ mod classify;
 mod images;
 mod minilm;
 mod posts_on_request;
+mod recommend;
 mod train;
 
 use std::path::PathBuf;
@@ -55,6 +58,9 @@ enum Task {
     /// classifier: the share of posts generated for each label that it labels so, beside
     /// per-label BLEU / Self-BLEU.
     PostsOnRequest(posts_on_request::PostsOnRequestArgs),
+    /// The next-item protocol of Amazon Games or MovieLens: every model and loss, a table of
+    /// full-ranking and sampled test metrics beside the published rows.
+    Recommend(recommend::RecommendArgs),
     /// socgan's all-MiniLM-L6-v2 sentence vectors against SentenceTransformer.encode's on real
     /// tweets (tolerance 1e-4).
     CheckMinilm(minilm::CheckMiniLmArgs),
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Some(Task::CheckMinilm(args)) => minilm::run(args),
         Some(Task::Classify(args)) => classify::run(args),
         Some(Task::PostsOnRequest(args)) => posts_on_request::run(args),
+        Some(Task::Recommend(args)) => recommend::run(args),
         Some(Task::Download {
             mut names,
             features,

@@ -2,9 +2,11 @@
 //! embeddings with dropout, one GRU layer over the history, a dense layer back to the embedding
 //! width, scores as dot products with the (tied) item embeddings.
 //!
-//! The GRU is written out (PyTorch's gate equations) with the input projection of the whole
-//! history hoisted out of the recurrence; candle-nn's GRU projects inside the loop. Padded slots
-//! (which come first, histories being right-aligned) leave the state at zero.
+//! The GRU is written out (PyTorch's gate equations). Each step slices its inputs from the
+//! `[batch, length, embedding]` embeddings rather than from a hoisted `[batch, length, 3 hidden]`
+//! projection: candle's backward of a slice writes a zero tensor the size of what was sliced,
+//! once per step, and the projection is six times wider. Padded slots (which come first,
+//! histories being right-aligned) leave the state at zero.
 
 use candle_core::{Module, Tensor, D};
 use candle_nn::Linear;
@@ -128,15 +130,15 @@ impl Gru4Rec {
             .items
             .index_select(&batch.items.flatten_all()?, 0)?
             .reshape((b * l, e))?;
-        let x = mode.dropout(&x, self.config.dropout)?;
-        let gates_in = x
-            .matmul(&self.input_weight)?
-            .broadcast_add(&self.input_bias)?
-            .reshape((b, l, 3 * h))?;
+        let x = mode.dropout(&x, self.config.dropout)?.reshape((b, l, e))?;
         let mut state = Tensor::zeros((b, h), x.dtype(), x.device())?;
         let mut outputs = Vec::with_capacity(l);
         for t in 0..l {
-            let step_in = gates_in.narrow(1, t, 1)?.squeeze(1)?;
+            let step_in = x
+                .narrow(1, t, 1)?
+                .squeeze(1)?
+                .matmul(&self.input_weight)?
+                .broadcast_add(&self.input_bias)?;
             let next = self.cell(&step_in, &state)?;
             let present = batch.present.narrow(1, t, 1)?.squeeze(1)?;
             // Padded slots keep the state (zero until the first item).
