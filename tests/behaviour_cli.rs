@@ -226,6 +226,19 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     );
 }
 
+/// `--dataset .../ratings.csv` without a config reads MovieLens' columns.
+#[test]
+fn a_movielens_ratings_file_trains_without_naming_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = movielens_log(dir.path());
+    let summary = stdout_json(&train(
+        &log,
+        &dir.path().join("ml"),
+        &["--recommender", "popularity"],
+    ));
+    assert_eq!(summary["final"]["test/full/users"], USERS as f64);
+}
+
 #[test]
 fn every_example_config_trains_shrunk() {
     let dir = tempfile::tempdir().unwrap();
@@ -289,6 +302,16 @@ fn bad_logs_and_settings_are_one_clear_line() {
         &["log.csv", "user_id"],
     );
     let log = sasrec_log(dir.path());
+    // A setting only the trainer checks still fails before the run directory is touched.
+    assert_one_line_error(
+        &train(
+            &log,
+            &dir.path().join("f"),
+            &["--set", "training.optimizer.lr=0.0"],
+        ),
+        &["lr"],
+    );
+    assert!(!dir.path().join("f").exists());
     assert_one_line_error(
         &train(&log, &dir.path().join("d"), &["--set", "training.lr=0.1"]),
         &["unknown field `lr`"],
@@ -415,5 +438,17 @@ fn a_behaviour_gan_generates_a_log_that_augments_training() {
     assert_one_line_error(
         &train(&log, &dir.path().join("bad"), &["--set", &augmented]),
         &["synthetic.txt", "line 2", "item `nope`"],
+    );
+    // A synthetic log from another log (here: the log without its first user) is refused.
+    let other = dir.path().join("other.txt");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(
+        &other,
+        text.lines().skip(6).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        &train(&other, &dir.path().join("foreign"), &["--set", &augmented]),
+        &["synthetic.txt", "different log"],
     );
 }

@@ -44,7 +44,7 @@ impl SequenceBatch {
     pub fn for_training(histories: &[&[u32]], max_length: usize, device: &Device) -> Result<Self> {
         let inputs: Vec<&[u32]> = histories
             .iter()
-            .map(|h| window(&h[..h.len().saturating_sub(1)], max_length))
+            .map(|h| newest(&h[..h.len().saturating_sub(1)], max_length))
             .collect();
         let mut batch = Self::layout(&inputs, max_length, device)?;
         let length = batch.length;
@@ -65,7 +65,7 @@ impl SequenceBatch {
     /// Scoring the item after each history (histories need at least 1 item): the last slot of
     /// each row.
     pub fn for_scoring(histories: &[&[u32]], max_length: usize, device: &Device) -> Result<Self> {
-        let inputs: Vec<&[u32]> = histories.iter().map(|h| window(h, max_length)).collect();
+        let inputs: Vec<&[u32]> = histories.iter().map(|h| newest(h, max_length)).collect();
         let mut batch = Self::layout(&inputs, max_length, device)?;
         batch.rows = (0..batch.batch)
             .map(|b| ((b + 1) * batch.length - 1) as u32)
@@ -131,8 +131,16 @@ impl SequenceBatch {
 const MASKED: f32 = -1e9;
 
 /// The newest `max_length` items of a history.
-fn window(history: &[u32], max_length: usize) -> &[u32] {
+pub fn newest(history: &[u32], max_length: usize) -> &[u32] {
     &history[history.len().saturating_sub(max_length)..]
+}
+
+/// The items of a history, sorted and distinct.
+pub fn distinct_items(history: &[u32]) -> Vec<u32> {
+    let mut set = history.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    set
 }
 
 #[cfg(test)]

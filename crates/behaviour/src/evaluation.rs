@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use socgan_data::interactions::LeaveOneOut;
 
+use crate::batches::distinct_items;
 use crate::loss::draw_unseen;
 use crate::model::Recommender;
 use crate::ranking::{full_rank, metric_names as m, sampled_rank, RankingSums};
@@ -116,9 +117,7 @@ impl Query {
         num_items: usize,
         rng: &mut SeededRng,
     ) -> Self {
-        let mut seen = input.clone();
-        seen.sort_unstable();
-        seen.dedup();
+        let seen = distinct_items(&input);
         let excluded: Vec<u32> = seen.iter().copied().filter(|&i| i != target).collect();
         let negatives = negatives.map(|n| {
             // Candidates come from the items the user never touched (the target included).

@@ -10,7 +10,7 @@
 
 use candle_core::{Module, Tensor, D};
 use candle_nn::Linear;
-use gan_core::{Init, Mode, ParamStore, SeededRng};
+use gan_core::{Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::batches::SequenceBatch;
@@ -67,18 +67,7 @@ pub struct Gru4Rec {
     dense: Linear,
 }
 
-fn xavier(fan_in: usize, fan_out: usize, normal: bool) -> Init {
-    let std = (2.0 / (fan_in + fan_out) as f32).sqrt();
-    if normal {
-        Init::Normal { mean: 0.0, std }
-    } else {
-        let bound = 3f32.sqrt() * std;
-        Init::Uniform {
-            low: -bound,
-            high: bound,
-        }
-    }
-}
+use crate::model::{default_bias, xavier};
 
 impl Gru4Rec {
     pub fn new(
@@ -107,10 +96,13 @@ impl Gru4Rec {
             xavier(h, 3 * h, false),
             rng,
         )?;
-        let input_bias = store.create("gru4rec.input_bias", 3 * h, Init::Const(0.0), rng)?;
-        let hidden_bias = store.create("gru4rec.hidden_bias", 3 * h, Init::Const(0.0), rng)?;
-        let dense_w = store.create("gru4rec.dense.weight", (e, h), xavier(h, e, true), rng)?;
-        let dense_b = store.create("gru4rec.dense.bias", e, Init::Const(0.0), rng)?;
+        // RecBole: Xavier for the GRU's matrices and the embeddings; PyTorch's defaults for the
+        // GRU's biases (U(+-1/sqrt(hidden))) and the dense layer (U(+-1/sqrt(fan_in)) for weight
+        // and bias).
+        let input_bias = store.create("gru4rec.input_bias", 3 * h, default_bias(h), rng)?;
+        let hidden_bias = store.create("gru4rec.hidden_bias", 3 * h, default_bias(h), rng)?;
+        let dense_w = store.create("gru4rec.dense.weight", (e, h), default_bias(h), rng)?;
+        let dense_b = store.create("gru4rec.dense.bias", e, default_bias(h), rng)?;
         Ok(Self {
             config: config.clone(),
             items,

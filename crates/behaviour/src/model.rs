@@ -2,7 +2,7 @@
 //! step after each history.
 
 use candle_core::{Device, Tensor};
-use gan_core::{Mode, ParamStore, SeededRng};
+use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::batches::SequenceBatch;
@@ -10,6 +10,30 @@ use crate::gru4rec::{Gru4Rec, Gru4RecConfig};
 use crate::popularity::Popularity;
 use crate::sasrec::{SasRec, SasRecConfig};
 use crate::Result;
+
+/// Glorot & Bengio's initialisation for a `fan_in x fan_out` matrix (normal or uniform), as
+/// PyTorch's `xavier_normal_` / `xavier_uniform_`.
+pub(crate) fn xavier(fan_in: usize, fan_out: usize, normal: bool) -> Init {
+    let std = (2.0 / (fan_in + fan_out) as f32).sqrt();
+    if normal {
+        Init::Normal { mean: 0.0, std }
+    } else {
+        let bound = 3f32.sqrt() * std;
+        Init::Uniform {
+            low: -bound,
+            high: bound,
+        }
+    }
+}
+
+/// PyTorch's default for a vector of `fan_in` inputs (biases): uniform in `+-1/sqrt(fan_in)`.
+pub(crate) fn default_bias(fan_in: usize) -> Init {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    Init::Uniform {
+        low: -bound,
+        high: bound,
+    }
+}
 
 /// The popularity baseline has no settings.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -31,15 +31,13 @@ pub mod metric_names {
 /// the sorted `excluded` items (which must not contain the target).
 pub fn full_rank(scores: &[f32], target: u32, excluded: &[u32]) -> usize {
     let threshold = scores[target as usize - 1];
-    if threshold.is_nan() {
-        return scores.len() - 1 - excluded.len();
-    }
-    let at_least = scores.iter().filter(|&&s| s >= threshold).count() - 1;
+    // The target itself counts once (it is never excluded).
+    let above = scores.iter().filter(|&&s| at_least(s, threshold)).count() - 1;
     let excluded_above = excluded
         .iter()
-        .filter(|&&e| scores[e as usize - 1] >= threshold)
+        .filter(|&&e| at_least(scores[e as usize - 1], threshold))
         .count();
-    at_least - excluded_above
+    above - excluded_above
 }
 
 /// 0-based rank of `target` among `negatives`.
@@ -47,8 +45,13 @@ pub fn sampled_rank(scores: &[f32], target: u32, negatives: &[u32]) -> usize {
     let threshold = scores[target as usize - 1];
     negatives
         .iter()
-        .filter(|&&n| scores[n as usize - 1] >= threshold)
+        .filter(|&&n| at_least(scores[n as usize - 1], threshold))
         .count()
+}
+
+/// Whether a candidate ranks above the target: ties and a NaN on either side count against it.
+fn at_least(candidate: f32, target: f32) -> bool {
+    candidate >= target || candidate.is_nan() || target.is_nan()
 }
 
 /// Sums of HR@10, NDCG@10 and reciprocal rank over users.
@@ -68,14 +71,6 @@ impl RankingSums {
             self.ndcg += 1.0 / (rank as f64 + 2.0).log2();
         }
         self.reciprocal_rank += 1.0 / (rank as f64 + 1.0);
-    }
-
-    pub fn merge(mut self, other: Self) -> Self {
-        self.users += other.users;
-        self.hits += other.hits;
-        self.ndcg += other.ndcg;
-        self.reciprocal_rank += other.reciprocal_rank;
-        self
     }
 
     /// Means under `hr`, `ndcg`, `mrr` (and the user count under `users`).
@@ -101,6 +96,10 @@ mod tests {
         assert_eq!(full_rank(&scores, 3, &[4]), 2);
         assert_eq!(sampled_rank(&scores, 3, &[2, 5]), 1);
         assert_eq!(sampled_rank(&scores, 4, &[1, 2, 3]), 0);
+        // A NaN target ranks last under both protocols.
+        let broken = [0.5, f32::NAN, 0.1];
+        assert_eq!(full_rank(&broken, 2, &[]), 2);
+        assert_eq!(sampled_rank(&broken, 2, &[1, 3]), 2);
     }
 
     #[test]

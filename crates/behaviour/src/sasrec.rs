@@ -5,9 +5,11 @@
 //! PyTorch's multi-head attention with dropout on the attention weights, a point-wise
 //! feed-forward network with dropout after both layers), padded slots zeroed after every block,
 //! a last layer norm. Every layer norm is `socgan_nn::LayerNorm` (eps 1e-8), whose gradients
-//! reach its parameters. Two departures, neither of which changes a prediction: padded keys are
-//! masked out of attention (pmixer lets real slots attend to the zero vectors of padded ones),
-//! and a batch is cut to its longest history.
+//! reach its parameters. Two departures: padded keys are masked out of attention, as Kang's
+//! TensorFlow code masks them (pmixer lets real slots attend to padded rows, whose keys and values
+//! are the projection biases, which changes its predictions slightly), and a batch is cut to its
+//! longest history, which changes nothing once padded keys are masked but saves work: the
+//! `sasrec-epoch` workload does less than the pmixer peer's full 50-slot windows.
 //!
 //! Initialisation follows pmixer: Xavier-normal for every matrix (embeddings included),
 //! PyTorch's defaults for vectors (zero attention biases, the feed-forward biases uniform in
@@ -103,10 +105,7 @@ pub struct SasRec {
 }
 
 fn xavier_normal(fan_in: usize, fan_out: usize) -> Init {
-    Init::Normal {
-        mean: 0.0,
-        std: (2.0 / (fan_in + fan_out) as f32).sqrt(),
-    }
+    crate::model::xavier(fan_in, fan_out, true)
 }
 
 impl SasRec {
@@ -216,14 +215,10 @@ impl Block {
                 xavier_normal(h, h),
                 rng,
             )?;
-            let bound = 1.0 / (h as f32).sqrt();
             let bias = store.create(
                 &format!("{name}.{part}.bias"),
                 (1, h),
-                Init::Uniform {
-                    low: -bound,
-                    high: bound,
-                },
+                crate::model::default_bias(h),
                 rng,
             )?;
             Ok::<_, crate::Error>(Dense { weight: w, bias })

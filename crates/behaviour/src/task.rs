@@ -7,7 +7,7 @@ use gan_core::{
     UpdateKind,
 };
 
-use crate::batches::SequenceBatch;
+use crate::batches::{distinct_items, SequenceBatch};
 use crate::evaluation::RankingEvaluator;
 use crate::loss::{sample_negatives, sampled_bce, softmax_cross_entropy, NextItemLoss};
 use crate::model::Recommender;
@@ -42,15 +42,7 @@ impl TrainingHistories {
             .filter(|h| h.len() >= 2)
             .cloned()
             .collect();
-        let seen = histories
-            .iter()
-            .map(|h| {
-                let mut s = h.clone();
-                s.sort_unstable();
-                s.dedup();
-                s
-            })
-            .collect();
+        let seen = histories.iter().map(|h| distinct_items(h)).collect();
         Self { histories, seen }
     }
 

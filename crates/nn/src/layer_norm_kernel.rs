@@ -47,6 +47,13 @@ impl CustomOp3 for FusedLayerNorm {
         let w = cpu_slice(s2, l2, "layer-norm weight")?;
         let b = cpu_slice(s3, l3, "layer-norm bias")?;
         let dim = w.len();
+        if l1.dims().last() != Some(&dim) || b.len() != dim {
+            return Err(candle_core::Error::Msg(format!(
+                "layer norm over {dim} features: input {:?}, bias {}",
+                l1.dims(),
+                b.len()
+            )));
+        }
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(dim * CHUNK_ROWS)
             .zip(x.par_chunks(dim * CHUNK_ROWS))

@@ -27,10 +27,10 @@ pub struct BehaviourTrainArgs {
     #[arg(long, value_enum, default_value_t = LogLayout::Auto)]
     pub log_layout: LogLayout,
     /// User column (CSV / TSV / Parquet) or field (JSONL).
-    #[arg(long, default_value = "user")]
-    pub user_column: String,
-    #[arg(long, default_value = "item")]
-    pub item_column: String,
+    #[arg(long)]
+    pub user_column: Option<String>,
+    #[arg(long)]
+    pub item_column: Option<String>,
     #[arg(long)]
     pub timestamp_column: Option<String>,
     #[arg(long)]

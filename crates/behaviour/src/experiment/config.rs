@@ -52,10 +52,12 @@ pub struct LogConfig {
     pub path: PathBuf,
     #[serde(default)]
     pub layout: LogLayout,
-    #[serde(default = "default_user")]
-    pub user_column: String,
-    #[serde(default = "default_item")]
-    pub item_column: String,
+    /// User and item columns of a tabular log (CSV / TSV / JSONL / Parquet); unset for SASRec's
+    /// layout and MovieLens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_column: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_column: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,35 +74,54 @@ pub struct LogConfig {
     pub lossy: bool,
 }
 
-fn default_user() -> String {
-    "user".into()
-}
-fn default_item() -> String {
-    "item".into()
-}
-
 impl LogConfig {
+    /// The named columns, if any (both user and item, or neither).
+    fn columns(&self) -> Result<Option<LogColumns>> {
+        match (&self.user_column, &self.item_column) {
+            (Some(user), Some(item)) => Ok(Some(LogColumns {
+                user: user.clone(),
+                item: item.clone(),
+                timestamp: self.timestamp_column.clone(),
+                action: self.action_column.clone(),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(Error::Config(
+                "data: name both user_column and item_column (or neither)".into(),
+            )),
+        }
+    }
+
     pub fn format(&self) -> Result<LogFormat> {
-        let columns = LogColumns {
-            user: self.user_column.clone(),
-            item: self.item_column.clone(),
-            timestamp: self.timestamp_column.clone(),
-            action: self.action_column.clone(),
+        let named = self.columns()?;
+        if matches!(self.layout, LogLayout::Auto) {
+            return Ok(LogFormat::for_path(&self.path, named)?);
+        }
+        let columns = || {
+            named.clone().ok_or_else(|| {
+                Error::Config(format!(
+                    "data: a {:?} log needs user_column and item_column",
+                    self.layout
+                ))
+            })
         };
         Ok(match self.layout {
-            LogLayout::Auto => LogFormat::for_path(&self.path, Some(columns))?,
+            LogLayout::Auto => unreachable!("returned above"),
             LogLayout::Sasrec => LogFormat::Sasrec,
             LogLayout::Movielens => LogFormat::movielens(),
             LogLayout::Csv => LogFormat::Delimited {
                 delimiter: b',',
-                columns,
+                columns: columns()?,
             },
             LogLayout::Tsv => LogFormat::Delimited {
                 delimiter: b'\t',
-                columns,
+                columns: columns()?,
             },
-            LogLayout::Jsonl => LogFormat::Jsonl { columns },
-            LogLayout::Parquet => LogFormat::Parquet { columns },
+            LogLayout::Jsonl => LogFormat::Jsonl {
+                columns: columns()?,
+            },
+            LogLayout::Parquet => LogFormat::Parquet {
+                columns: columns()?,
+            },
         })
     }
 
@@ -203,7 +224,24 @@ impl BehaviourConfig {
                 "data.actions needs data.action_column".into(),
             ));
         }
-        Ok(())
+        if self.evaluation.sampled_negatives == 0 || self.evaluation.sampled_users == 0 {
+            return Err(Error::Config(
+                "evaluation.sampled_negatives and sampled_users must be at least 1".into(),
+            ));
+        }
+        if self.augmentation.is_some() && matches!(self.model, ModelConfig::Popularity(_)) {
+            return Err(Error::Config(
+                "the popularity baseline counts the log's items; augmentation has no effect on it"
+                    .into(),
+            ));
+        }
+        if t.epochs.checked_mul(1 << 32).is_none() {
+            return Err(Error::Config("training.epochs is too large".into()));
+        }
+        self.data.columns()?;
+        // The trainer's own checks (optimizer settings, patience, divergence factor), before a
+        // run directory is touched.
+        Ok(self.trainer_config(1, true).validate()?)
     }
 
     /// The trainer's plan: `epochs` of `batches_per_epoch` updates (none for the popularity

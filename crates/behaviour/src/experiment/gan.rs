@@ -113,8 +113,16 @@ impl BehaviourGanConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if !(self.holdout_users > 0.0 && self.holdout_users < 1.0) {
-            return Err(Error::Config("holdout_users must be in (0, 1)".into()));
+        // Up to half: the copy audit compares as many training histories as held-out ones.
+        if !(self.holdout_users > 0.0 && self.holdout_users <= 0.5) {
+            return Err(Error::Config("holdout_users must be in (0, 0.5]".into()));
+        }
+        if matches!(self.loss, AdversarialLoss::WganGp { .. }) {
+            return Err(Error::Config(
+                "wgan_gp is not available for behaviour generators (its penalty needs \
+                 second-order gradients through the item embeddings); use rsgan, hinge, ..."
+                    .into(),
+            ));
         }
         if self.max_items == 0 || self.samples == 0 || self.batch_size == 0 {
             return Err(Error::Config(
@@ -122,7 +130,12 @@ impl BehaviourGanConfig {
             ));
         }
         self.loss.validate()?;
-        Ok(self.algorithm.validate()?)
+        self.algorithm.validate()?;
+        // The trainer's own checks, before a run directory is touched.
+        Ok(self
+            .schedule
+            .trainer_config(self.seed, &self.algorithm, &self.loss, &self.optim, 1)
+            .validate()?)
     }
 
     fn generator_config(&self, codec: &HistoryCodec) -> GeneratorConfig {
@@ -338,7 +351,15 @@ pub fn generate(ckpt: &Checkpoint, n: usize, seed: u64, output: Option<&Path>) -
     )?;
     let text = synthetic_log(&codec.decode(&rows), &log);
     match output {
-        Some(path) => write_atomic(path, text.as_bytes())?,
+        Some(path) => {
+            let provenance = data::Provenance {
+                log_sha256: data::log_digest(&log),
+                generator: ckpt.dir.display().to_string(),
+            };
+            let json = serde_json::to_string_pretty(&provenance).expect("provenance serialises");
+            write_atomic(&data::provenance_path(path), json.as_bytes())?;
+            write_atomic(path, text.as_bytes())?;
+        }
         None => print!("{text}"),
     }
     Ok(())

@@ -81,7 +81,7 @@ fn requests(saved: &SavedRecommender, args: &RecommendArgs) -> Result<Vec<(Strin
         return Ok(vec![("history".to_string(), ids)]);
     }
     if let Some(user) = &args.user {
-        return Ok(vec![known_user(user, "")?]);
+        return Ok(vec![known_user(user.trim(), "")?]);
     }
     let path = args.users.as_ref().expect("clap requires one of them");
     let text = std::fs::read_to_string(path)

@@ -13,6 +13,8 @@ use std::collections::HashSet;
 
 use rayon::prelude::*;
 
+use crate::batches::distinct_items as item_set;
+
 /// Item frequencies of `histories`, normalised (`[num_items]`, item `i + 1` at `i`).
 pub fn item_distribution(histories: &[Vec<u32>], num_items: usize) -> Vec<f64> {
     let mut counts = vec![0f64; num_items];
@@ -75,14 +77,6 @@ pub fn exact_copy_rate(synthetic: &[Vec<u32>], training: &[Vec<u32>]) -> f64 {
         .filter(|s| known.contains(s.as_slice()))
         .count() as f64
         / synthetic.len() as f64
-}
-
-/// The sorted, distinct items of a history.
-fn item_set(history: &[u32]) -> Vec<u32> {
-    let mut set = history.to_vec();
-    set.sort_unstable();
-    set.dedup();
-    set
 }
 
 /// Jaccard distance of two sorted sets (1 for two empty ones).

@@ -32,7 +32,7 @@ impl HistoryCodec {
 
     /// The newest `max_items` items of a history.
     pub fn truncate<'a>(&self, history: &'a [u32]) -> &'a [u32] {
-        &history[history.len().saturating_sub(self.max_items)..]
+        crate::batches::newest(history, self.max_items)
     }
 
     /// One row per history (which must not be empty).

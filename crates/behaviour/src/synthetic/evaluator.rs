@@ -23,6 +23,10 @@ pub mod metric_names {
     pub const MEAN_LENGTH: &str = "mean_length";
     pub const EMPTY_RATE: &str = "empty_rate";
     pub const DISTINCT_ITEMS: &str = "distinct_items";
+    /// Share of the generator's training histories longer than `max_items` (cut to their newest
+    /// items): the statistics compare with the cut histories, which is all a generator of
+    /// `max_items` can reproduce.
+    pub const TRUNCATED_SHARE: &str = "truncated_share";
     pub const COPY_RATE: &str = "copy_rate";
     pub const CLOSER_TO_TRAINING: &str = "dcr/closer_to_training";
     pub const CLOSER_LOW: &str = "dcr/closer_to_training_low";
@@ -57,6 +61,11 @@ impl BehaviourEvaluator {
         samples: usize,
         seed: u64,
     ) -> Result<Self> {
+        let truncated_share = training
+            .iter()
+            .filter(|h| h.len() > codec.max_items)
+            .count() as f64
+            / training.len().max(1) as f64;
         let truncate = |hs: &[Vec<u32>]| -> Vec<Vec<u32>> {
             hs.iter().map(|h| codec.truncate(h).to_vec()).collect()
         };
@@ -87,6 +96,9 @@ impl BehaviourEvaluator {
             .into_iter()
             .map(|(k, v)| (format!("{}{k}", m::REAL_PREFIX), v))
             .collect();
+        evaluator
+            .real
+            .insert(m::TRUNCATED_SHARE.into(), truncated_share);
         Ok(evaluator)
     }
 
