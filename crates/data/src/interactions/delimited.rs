@@ -1,10 +1,9 @@
 //! CSV / TSV logs with a header row (MovieLens' `ratings.csv`), columns chosen by header name.
 
-use std::fs::File;
 use std::path::Path;
 
 use crate::interactions::{parse_id, parse_timestamp, Interaction, LogColumns};
-use crate::posts::delimited::csv_error;
+use crate::posts::delimited::{csv_error, open_csv};
 use crate::{Error, Result};
 
 /// Where the chosen columns are in each record.
@@ -23,15 +22,7 @@ pub(super) fn read(
     columns: &LogColumns,
     lossy: bool,
 ) -> Result<Vec<Interaction>> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(file);
+    let mut reader = open_csv(path, delimiter)?;
     let header = reader.byte_headers().map_err(|e| csv_error(path, e))?;
     if header.is_empty() {
         // An empty file: `read_log` says there are no interactions.

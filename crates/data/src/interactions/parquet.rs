@@ -1,5 +1,6 @@
 //! Parquet logs: top-level columns chosen by name, only those decoded.
 
+use crate::posts::parquet::integer_text;
 use std::fs::File;
 use std::path::Path;
 
@@ -116,19 +117,8 @@ fn text(field: &Field, name: &str, lossy: bool) -> std::result::Result<String, S
                 ))
             }
         },
-        Field::Byte(v) => v.to_string(),
-        Field::Short(v) => v.to_string(),
-        Field::Int(v) => v.to_string(),
-        Field::Long(v) => v.to_string(),
-        Field::UByte(v) => v.to_string(),
-        Field::UShort(v) => v.to_string(),
-        Field::UInt(v) => v.to_string(),
-        Field::ULong(v) => v.to_string(),
-        _ => {
-            return Err(format!(
-                "expected a string or integer in `{name}`, found {field}"
-            ))
-        }
+        other => integer_text(other)
+            .ok_or_else(|| format!("expected a string or integer in `{name}`, found {field}"))?,
     })
 }
 

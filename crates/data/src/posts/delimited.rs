@@ -17,6 +17,19 @@ pub(crate) struct DelimitedReader {
     position: usize,
 }
 
+/// A CSV / TSV reader of `path` with a header row and fixed-width rows.
+pub(crate) fn open_csv(path: &Path, delimiter: u8) -> Result<csv::Reader<File>> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(file))
+}
+
 pub(crate) fn csv_error(path: &Path, e: csv::Error) -> Error {
     let line = e.position().map_or(0, |p| p.line() as usize);
     let message = match e.kind() {
@@ -40,15 +53,7 @@ impl DelimitedReader {
         label: Option<&str>,
         lossy: bool,
     ) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(file);
+        let mut reader = open_csv(path, delimiter)?;
         let headers = reader
             .byte_headers()
             .map_err(|e| csv_error(path, e))?

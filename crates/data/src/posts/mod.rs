@@ -19,7 +19,7 @@ pub(crate) mod delimited;
 mod jsonl;
 mod label_first;
 pub(crate) mod lines;
-mod parquet;
+pub(crate) mod parquet;
 pub mod tweeteval;
 
 use std::path::Path;

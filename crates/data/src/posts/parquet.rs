@@ -100,9 +100,16 @@ impl ParquetReader {
 /// A cell as text: strings as they are, numbers and booleans printed (labels are often integer
 /// class ids); nulls and nested values are not posts.
 fn cell_text(field: &Field) -> Option<String> {
+    match field {
+        Field::Str(s) => Some(s.clone()),
+        Field::Bool(v) => Some(v.to_string()),
+        other => integer_text(other),
+    }
+}
+
+/// An integer cell printed in decimal (ids and class ids are often integers).
+pub(crate) fn integer_text(field: &Field) -> Option<String> {
     Some(match field {
-        Field::Str(s) => s.clone(),
-        Field::Bool(v) => v.to_string(),
         Field::Byte(v) => v.to_string(),
         Field::Short(v) => v.to_string(),
         Field::Int(v) => v.to_string(),
