@@ -2,18 +2,17 @@
 //! embeddings with dropout, one GRU layer over the history, a dense layer back to the embedding
 //! width, scores as dot products with the (tied) item embeddings.
 //!
-//! The GRU is written out (PyTorch's gate equations). Each step slices its inputs from the
-//! `[batch, length, embedding]` embeddings rather than from a hoisted `[batch, length, 3 hidden]`
-//! projection: candle's backward of a slice writes a zero tensor the size of what was sliced,
-//! once per step, and the projection is six times wider. Padded slots (which come first,
-//! histories being right-aligned) leave the state at zero.
+//! The GRU (PyTorch's gate equations) runs as one fused op over the whole batch
+//! ([`crate::gru_kernel`]), on input projections hoisted out of the time loop. Padded slots
+//! (which come first, histories being right-aligned) leave the state at zero.
 
-use candle_core::{Module, Tensor, D};
+use candle_core::{Module, Tensor};
 use candle_nn::Linear;
 use gan_core::{Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::batches::SequenceBatch;
+use crate::gru_kernel::gru_sequence;
 use crate::Result;
 
 /// Sizes and dropout; `Default` is RecBole's GRU4Rec (embedding 64, hidden 128, dropout 0.3),
@@ -122,37 +121,20 @@ impl Gru4Rec {
             .items
             .index_select(&batch.items.flatten_all()?, 0)?
             .reshape((b * l, e))?;
-        let x = mode.dropout(&x, self.config.dropout)?.reshape((b, l, e))?;
-        let mut state = Tensor::zeros((b, h), x.dtype(), x.device())?;
-        let mut outputs = Vec::with_capacity(l);
-        for t in 0..l {
-            let step_in = x
-                .narrow(1, t, 1)?
-                .squeeze(1)?
-                .matmul(&self.input_weight)?
-                .broadcast_add(&self.input_bias)?;
-            let next = self.cell(&step_in, &state)?;
-            let present = batch.present.narrow(1, t, 1)?.squeeze(1)?;
-            // Padded slots keep the state (zero until the first item).
-            state = (state.broadcast_mul(&(1.0 - &present)?)? + next.broadcast_mul(&present)?)?;
-            outputs.push(state.clone());
-        }
-        let states = Tensor::stack(&outputs, 1)?.reshape((b * l, h))?;
+        let x = mode.dropout(&x, self.config.dropout)?;
+        let projected = x
+            .matmul(&self.input_weight)?
+            .broadcast_add(&self.input_bias)?
+            .reshape((b, l, 3 * h))?;
+        let states = gru_sequence(
+            &projected,
+            &self.hidden_weight,
+            &self.hidden_bias,
+            &batch.present,
+        )?
+        .reshape((b * l, h))?;
         let rows = states.index_select(&batch.row_index(x.device())?, 0)?;
         Ok(self.dense.forward(&rows)?)
-    }
-
-    /// One GRU step: `r, z = sigmoid(.)`, `n = tanh(i_n + r * h_n)`, `h' = (1 - z) n + z h`.
-    fn cell(&self, gates_in: &Tensor, state: &Tensor) -> Result<Tensor> {
-        let h = self.config.hidden;
-        let gates_h = state
-            .matmul(&self.hidden_weight)?
-            .broadcast_add(&self.hidden_bias)?;
-        let part = |t: &Tensor, i: usize| t.narrow(D::Minus1, i * h, h);
-        let r = candle_nn::ops::sigmoid(&(part(gates_in, 0)? + part(&gates_h, 0)?)?)?;
-        let z = candle_nn::ops::sigmoid(&(part(gates_in, 1)? + part(&gates_h, 1)?)?)?;
-        let n = (part(gates_in, 2)? + (r * part(&gates_h, 2)?)?)?.tanh()?;
-        Ok(((n.clone() - (&z * &n)?)? + (z * state)?)?)
     }
 
     /// `[num_items + 1, embedding]` item vectors (row 0 is padding).

@@ -2,6 +2,8 @@
 //!
 //! - [`batches`]: histories as right-aligned, padding-aware model input;
 //! - [`sasrec`], [`gru4rec`], [`popularity`]: the next-item models, behind [`model`];
+//!   [`attention_kernel`] and [`gru_kernel`] are SASRec's attention and GRU4Rec's recurrence
+//!   as fused CPU ops;
 //! - [`loss`]: SASRec's sampled-negative binary cross-entropy and the full softmax
 //!   cross-entropy over all items;
 //! - [`ranking`], [`evaluation`]: HR@10, NDCG@10 and MRR under full ranking and SASRec's 100
@@ -10,11 +12,13 @@
 //! - [`experiment`]: what `socgan` runs for a `task = "behaviour"` config (train from a log,
 //!   evaluate, recommend).
 
+pub mod attention_kernel;
 pub mod batches;
 pub mod error;
 pub mod evaluation;
 pub mod experiment;
 pub mod gru4rec;
+pub mod gru_kernel;
 pub mod loss;
 pub mod model;
 pub mod popularity;

@@ -20,7 +20,8 @@ use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 use socgan_nn::LayerNorm;
 
-use crate::batches::SequenceBatch;
+use crate::attention_kernel::{masked_attention, AttentionShape};
+use crate::batches::{SequenceBatch, PADDING};
 use crate::Result;
 
 /// SASRec's layer-norm epsilon (the reference code's 1e-8).
@@ -79,6 +80,13 @@ impl Dense {
     fn forward(&self, x: &Tensor, ones: &Tensor) -> candle_core::Result<Tensor> {
         x.matmul(&self.weight.t()?)? + ones.matmul(&self.bias)?
     }
+}
+
+/// How attention is masked: the fused CPU kernel takes which slots hold an item, the candle
+/// composition an additive `[batch, 1, length, length]` mask.
+enum AttentionMask {
+    Fused(Vec<bool>),
+    Additive(Tensor),
 }
 
 struct Block {
@@ -159,7 +167,11 @@ impl SasRec {
         let mut x = mode
             .dropout(&x, self.config.dropout)?
             .broadcast_mul(&present)?;
-        let mask = batch.causal_mask(device)?;
+        let mask = if socgan_nn::gemm::use_fused(&self.items, &self.items) {
+            AttentionMask::Fused(batch.item_ids.iter().map(|&i| i != PADDING).collect())
+        } else {
+            AttentionMask::Additive(batch.causal_mask(device)?)
+        };
         let ones = Tensor::ones((n, 1), x.dtype(), device)?;
         for block in &self.blocks {
             x = block.forward(&x, batch, &mask, &present, &ones, &self.config, mode)?;
@@ -241,7 +253,7 @@ impl Block {
         &self,
         x: &Tensor,
         batch: &SequenceBatch,
-        mask: &Tensor,
+        mask: &AttentionMask,
         present: &Tensor,
         ones: &Tensor,
         config: &SasRecConfig,
@@ -257,34 +269,118 @@ impl Block {
         Ok((outer + x)?.broadcast_mul(present)?)
     }
 
-    /// Multi-head scaled dot-product attention with the additive `mask`, dropout on the weights.
+    /// Multi-head scaled dot-product attention, masked as [`SequenceBatch::causal_mask`], with
+    /// dropout on the weights: the fused kernel on the CPU, candle ops elsewhere.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         queries: &Tensor,
         x: &Tensor,
         batch: &SequenceBatch,
-        mask: &Tensor,
+        mask: &AttentionMask,
         ones: &Tensor,
         config: &SasRecConfig,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let (b, l, h) = (batch.batch, batch.length, x.dim(1)?);
-        let heads = config.heads;
-        let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, l, heads, h / heads))?
-                .transpose(1, 2)?
-                .contiguous()
+        let q = self.query.forward(queries, ones)?;
+        let k = self.key.forward(x, ones)?;
+        let v = self.value.forward(x, ones)?;
+        let out = match mask {
+            AttentionMask::Fused(present) => {
+                let shape = AttentionShape {
+                    batch: batch.batch,
+                    length: batch.length,
+                    heads: config.heads,
+                    hidden: config.hidden,
+                };
+                let dropout = mode.dropout_multipliers(shape.weight_count(), config.dropout);
+                masked_attention(&q, &k, &v, shape, present.clone(), dropout)?
+            }
+            AttentionMask::Additive(mask) => {
+                composed_attention(&q, &k, &v, batch, mask, config, mode)?
+            }
         };
-        let q = split(self.query.forward(queries, ones)?)?;
-        let k = split(self.key.forward(x, ones)?)?;
-        let v = split(self.value.forward(x, ones)?)?;
-        let scale = 1.0 / ((h / heads) as f64).sqrt();
-        let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
-        // The composed softmax: candle's `softmax_last_dim` has no backward.
-        let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let weights = mode.dropout(&weights, config.dropout)?;
-        let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?;
         Ok(self.output.forward(&out, ones)?)
+    }
+}
+
+/// [`Block::attention`]'s core from candle ops (`mask` additive, `[batch, 1, length, length]`):
+/// what runs off the CPU, and the reference the fused kernel is tested against.
+pub(crate) fn composed_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    batch: &SequenceBatch,
+    mask: &Tensor,
+    config: &SasRecConfig,
+    mode: &mut Mode,
+) -> Result<Tensor> {
+    let (b, l, h) = (batch.batch, batch.length, q.dim(1)?);
+    let heads = config.heads;
+    let split = |t: &Tensor| -> candle_core::Result<Tensor> {
+        t.reshape((b, l, heads, h / heads))?
+            .transpose(1, 2)?
+            .contiguous()
+    };
+    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+    let scale = 1.0 / ((h / heads) as f64).sqrt();
+    let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?.broadcast_add(mask)?;
+    // The composed softmax: candle's `softmax_last_dim` has no backward.
+    let weights = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    let weights = mode.dropout(&weights, config.dropout)?;
+    Ok(weights.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn fused_attention_matches_the_composition_with_dropout_and_padding() {
+        let d = &Device::Cpu;
+        let histories: Vec<Vec<u32>> =
+            vec![vec![3, 1, 4, 1, 5, 9, 2], vec![6, 5], vec![3, 5, 8, 9]];
+        let refs: Vec<&[u32]> = histories.iter().map(|h| h.as_slice()).collect();
+        let batch = SequenceBatch::for_training(&refs, 10, d).unwrap();
+        for heads in [1, 2] {
+            let config = SasRecConfig {
+                hidden: 8,
+                heads,
+                dropout: 0.3,
+                ..SasRecConfig::default()
+            };
+            let n = batch.batch * batch.length;
+            let mut rng = SeededRng::new(heads as u64);
+            let var = |rng: &mut SeededRng| {
+                Var::from_tensor(&rng.normal((n, 8), 0.0, 1.0, d).unwrap()).unwrap()
+            };
+            let (q, k, v) = (var(&mut rng), var(&mut rng), var(&mut rng));
+            let shape = AttentionShape {
+                batch: batch.batch,
+                length: batch.length,
+                heads,
+                hidden: 8,
+            };
+            let present = batch.item_ids.iter().map(|&i| i != PADDING).collect();
+            let mut fused_rng = SeededRng::new(7);
+            let dropout = Mode::Train(&mut fused_rng)
+                .dropout_multipliers(shape.weight_count(), config.dropout);
+            let fused = masked_attention(&q, &k, &v, shape, present, dropout).unwrap();
+            let mask = batch.causal_mask(d).unwrap();
+            let mut plain_rng = SeededRng::new(7);
+            let mut mode = Mode::Train(&mut plain_rng);
+            let plain = composed_attention(&q, &k, &v, &batch, &mask, &config, &mut mode).unwrap();
+            assert!(socgan_nn::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
+            let probe = rng.normal((n, 8), 0.0, 1.0, d).unwrap();
+            let vars = [&q, &k, &v];
+            let diffs = socgan_nn::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            for (name, diff) in ["q", "k", "v"].iter().zip(diffs) {
+                assert!(
+                    diff < 1e-5,
+                    "heads {heads}: gradient of {name} differs by {diff}"
+                );
+            }
+        }
     }
 }

@@ -21,4 +21,13 @@ impl Mode<'_> {
             Mode::Eval => Ok(xs.clone()),
         }
     }
+
+    /// The multipliers [`Mode::dropout`] would apply to `n` elements, drawn from the same
+    /// stream; `None` in eval mode or when `p == 0`.
+    pub fn dropout_multipliers(&mut self, n: usize, p: f32) -> Option<Vec<f32>> {
+        match self {
+            Mode::Train(rng) => rng.dropout_multipliers(n, p),
+            Mode::Eval => None,
+        }
+    }
 }

@@ -122,13 +122,17 @@ impl SeededRng {
     /// Inverted dropout with a seeded mask: zeroes each element with probability `p` and scales the
     /// rest by `1/(1-p)`. Identity when `p == 0`.
     pub fn dropout(&mut self, xs: &Tensor, p: f32) -> Result<Tensor> {
-        if p <= 0.0 {
+        let Some(mask) = self.dropout_multipliers(xs.elem_count(), p) else {
             return Ok(xs.clone());
-        }
-        let keep = 1.0 - p;
-        let mask = self.dropout_mask(xs.elem_count(), keep);
+        };
         let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
         Ok(xs.mul(&mask)?)
+    }
+
+    /// The multipliers [`Self::dropout`] would apply to `n` elements (`1/(1-p)` or 0), for fused
+    /// kernels that apply dropout themselves; `None` when `p == 0` (nothing drawn).
+    pub fn dropout_multipliers(&mut self, n: usize, p: f32) -> Option<Vec<f32>> {
+        (p > 0.0).then(|| self.dropout_mask(n, 1.0 - p))
     }
 
     /// `1 / keep` with probability `keep`, else 0, for each of `n` elements: the draws of
