@@ -68,17 +68,16 @@ impl SasRecConfig {
     }
 }
 
-/// `x @ w^T + b` on `[rows, in]` activations. The bias is added as `ones @ b` rather than by a
-/// broadcast: candle's backward of a broadcast add sums the gradient over rows with a strided
-/// fold, while this one is a gemm (the bias gradients were a tenth of a training step).
+/// `x @ w^T + b` on `[rows, in]` activations, as one fused op ([`socgan_nn::dense`]): composed,
+/// a layer was three graph nodes, each with a zero-filled gradient buffer in the backward pass.
 struct Dense {
     weight: Tensor,
     bias: Tensor,
 }
 
 impl Dense {
-    fn forward(&self, x: &Tensor, ones: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight.t()?)? + ones.matmul(&self.bias)?
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(socgan_nn::dense(x, &self.weight, &self.bias)?)
     }
 }
 
@@ -172,9 +171,8 @@ impl SasRec {
         } else {
             AttentionMask::Additive(batch.causal_mask(device)?)
         };
-        let ones = Tensor::ones((n, 1), x.dtype(), device)?;
         for block in &self.blocks {
-            x = block.forward(&x, batch, &mask, &present, &ones, &self.config, mode)?;
+            x = block.forward(&x, batch, &mask, &present, &self.config, mode)?;
         }
         let x = self.last_norm.forward(&x)?;
         Ok(x.index_select(&batch.row_index(device)?, 0)?)
@@ -247,7 +245,7 @@ impl Block {
         })
     }
 
-    /// One block on `[batch * length, hidden]` activations (`ones`: `[batch * length, 1]`).
+    /// One block on `[batch * length, hidden]` activations.
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
@@ -255,17 +253,16 @@ impl Block {
         batch: &SequenceBatch,
         mask: &AttentionMask,
         present: &Tensor,
-        ones: &Tensor,
         config: &SasRecConfig,
         mode: &mut Mode,
     ) -> Result<Tensor> {
         let queries = self.attention_norm.forward(x)?;
-        let attended = self.attention(&queries, x, batch, mask, ones, config, mode)?;
+        let attended = self.attention(&queries, x, batch, mask, config, mode)?;
         let x = self.forward_norm.forward(&(queries + attended)?)?;
         let inner = mode
-            .dropout(&self.inner.forward(&x, ones)?, config.dropout)?
+            .dropout(&self.inner.forward(&x)?, config.dropout)?
             .relu()?;
-        let outer = mode.dropout(&self.outer.forward(&inner, ones)?, config.dropout)?;
+        let outer = mode.dropout(&self.outer.forward(&inner)?, config.dropout)?;
         Ok((outer + x)?.broadcast_mul(present)?)
     }
 
@@ -278,13 +275,12 @@ impl Block {
         x: &Tensor,
         batch: &SequenceBatch,
         mask: &AttentionMask,
-        ones: &Tensor,
         config: &SasRecConfig,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let q = self.query.forward(queries, ones)?;
-        let k = self.key.forward(x, ones)?;
-        let v = self.value.forward(x, ones)?;
+        let q = self.query.forward(queries)?;
+        let k = self.key.forward(x)?;
+        let v = self.value.forward(x)?;
         let out = match mask {
             AttentionMask::Fused(present) => {
                 let shape = AttentionShape {
@@ -300,7 +296,7 @@ impl Block {
                 composed_attention(&q, &k, &v, batch, mask, config, mode)?
             }
         };
-        Ok(self.output.forward(&out, ones)?)
+        self.output.forward(&out)
     }
 }
 

@@ -139,15 +139,16 @@ impl SeededRng {
     /// `random::<f32>() < keep` (the top 24 bits of each 32-bit word), taken from the stream in
     /// one `fill_bytes` rather than word by word, which was a tenth of a SASRec training step.
     fn dropout_mask(&mut self, n: usize, keep: f32) -> Vec<f32> {
-        let mut words = vec![0u8; 4 * n];
-        self.inner.fill_bytes(&mut words);
+        // Filled as words (rand fills the bytes and reads them little-endian), then mapped over
+        // a plain slice so that the comparison vectorises; over bytes it did not.
+        let mut words = vec![0u32; n];
+        self.inner.fill(&mut words[..]);
         let scale = 1.0 / keep;
+        let unit = 1.0 / (1u32 << 24) as f32;
         words
-            .chunks_exact(4)
-            .map(|w| {
-                let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                let uniform = (word >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-                if uniform < keep {
+            .iter()
+            .map(|&word| {
+                if (word >> 8) as f32 * unit < keep {
                     scale
                 } else {
                     0.0

@@ -80,7 +80,7 @@ impl Module for LayerNorm {
 
 /// Whether backward passes keep the graph of the gradients (`CANDLE_GRAD_DO_NOT_DETACH`, which
 /// a gradient penalty needs; a run may set it at start-up, so it is read every time).
-fn second_order_gradients() -> bool {
+pub(crate) fn second_order_gradients() -> bool {
     std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 

@@ -3,6 +3,8 @@
 //!   vocabulary (words, items, classes), with its own backward (`reference::linear_cross_entropy`
 //!   is the candle composition);
 //! - [`sample_rows`]: batched sampling from the same projection, with temperature, top-k, top-p;
+//! - [`dense`]: a fully connected layer as one op (one graph node, rows over threads;
+//!   `dense::reference_dense` is the composition);
 //! - [`LayerNorm`]: a layer norm whose gradients reach its parameters (candle's does not;
 //!   `reference::layer_norm` is candle's op);
 //! - [`conv2d`] / [`conv_transpose2d`]: im2col + gemm convolutions whose backward passes are
@@ -19,6 +21,7 @@
 pub mod batch_norm;
 pub mod conv2d;
 pub mod cross_entropy;
+pub mod dense;
 pub mod equivalence;
 pub mod error;
 pub mod fast_math;
@@ -31,6 +34,7 @@ pub mod sampling;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
+pub use dense::dense;
 pub use error::{Error, Result};
 pub use layer_norm::LayerNorm;
 pub use normalization::{BatchNorm, GroupLayerNorm, SpectralNorm};

@@ -1,0 +1,163 @@
+//! A fully connected layer `x W^T + b` over `[rows, in]` activations as one op with its own
+//! backward, rows split over rayon's threads.
+//!
+//! Composed from candle ops the layer is three graph nodes (the matmul, the bias, their sum);
+//! candle's backward fills a zeroed buffer for every node's gradient before adding to it, so on
+//! SASRec's `[6,400, 50]` activations the bookkeeping outweighed the products. Here it is one node:
+//! forward and the input gradient are row blocks of one `gemm` each, the weight and bias
+//! gradients are per-block partial sums added in block order, so the result does not depend on
+//! the thread count. First order only (the backward is not differentiable again); elsewhere than
+//! the CPU, and for `f32` only, callers compose it (`reference_dense`).
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::gemm::{cpu_slice, sgemm, use_fused};
+use crate::layer_norm::second_order_gradients;
+
+/// Rows per block: enough for the gemm kernels to run at speed, few enough that two threads
+/// share SASRec's 6,400 rows evenly.
+const BLOCK_ROWS: usize = 256;
+
+struct Dense;
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s1, l1, "dense input")?;
+        let w = cpu_slice(s2, l2, "dense weight")?;
+        let b = cpu_slice(s3, l3, "dense bias")?;
+        let (rows, inputs) = l1.shape().dims2()?;
+        let (outputs, w_inputs) = l2.shape().dims2()?;
+        if w_inputs != inputs || b.len() != outputs {
+            return Err(candle_core::Error::Msg(format!(
+                "dense: input [{rows}, {inputs}], weight [{outputs}, {w_inputs}], bias {}",
+                b.len()
+            )));
+        }
+        let mut y = vec![0f32; rows * outputs];
+        y.par_chunks_mut(BLOCK_ROWS * outputs)
+            .enumerate()
+            .for_each(|(block, y)| {
+                let m = y.len() / outputs;
+                let x = &x[block * BLOCK_ROWS * inputs..];
+                for row in y.chunks_exact_mut(outputs) {
+                    row.copy_from_slice(b);
+                }
+                // y += x W^T: W^T[k, j] = w[j * inputs + k].
+                sgemm(
+                    m, outputs, inputs, y, outputs, true, x, inputs, 1, w, 1, inputs,
+                );
+            });
+        Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (rows, inputs) = x.dims2()?;
+        let outputs = w.dim(0)?;
+        let host = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        let (x_host, w_host, g) = (host(x)?, host(w)?, host(grad)?);
+        let mut dx = vec![0f32; rows * inputs];
+        // Per block: its rows of dx, and its partial dW and db.
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(BLOCK_ROWS * inputs)
+            .enumerate()
+            .map(|(block, dx)| {
+                let m = dx.len() / inputs;
+                let g = &g[block * BLOCK_ROWS * outputs..(block * BLOCK_ROWS + m) * outputs];
+                let x = &x_host[block * BLOCK_ROWS * inputs..(block * BLOCK_ROWS + m) * inputs];
+                // dx = g W ; dW = g^T x ; db = column sums of g
+                sgemm(
+                    m, inputs, outputs, dx, inputs, false, g, outputs, 1, &w_host, inputs, 1,
+                );
+                let mut dw = vec![0f32; outputs * inputs];
+                sgemm(
+                    outputs, inputs, m, &mut dw, inputs, false, g, 1, outputs, x, inputs, 1,
+                );
+                let mut db = vec![0f32; outputs];
+                for row in g.chunks_exact(outputs) {
+                    for (acc, v) in db.iter_mut().zip(row) {
+                        *acc += v;
+                    }
+                }
+                (dw, db)
+            })
+            .collect();
+        let mut dw = vec![0f32; outputs * inputs];
+        let mut db = vec![0f32; outputs];
+        for (pw, pb) in &partials {
+            dw.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
+            db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
+        }
+        let device = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, (rows, inputs), device)?),
+            Some(Tensor::from_vec(dw, (outputs, inputs), device)?),
+            Some(Tensor::from_vec(db, outputs, device)?),
+        ))
+    }
+}
+
+/// `x W^T + b` for `x` `[rows, in]`, `weight` `[out, in]` (PyTorch's layout), `bias` `[out]`.
+/// Differentiable (to first order) with respect to all three.
+pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> crate::Result<Tensor> {
+    if use_fused(x, weight) && bias.dtype() == x.dtype() && !second_order_gradients() {
+        let bias = bias.flatten_all()?;
+        return Ok(x
+            .contiguous()?
+            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Dense)?);
+    }
+    reference_dense(x, weight, bias)
+}
+
+/// The same layer from candle ops (differentiable to any order).
+pub fn reference_dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> crate::Result<Tensor> {
+    Ok(x.matmul(&weight.t()?)?
+        .broadcast_add(&bias.flatten_all()?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use gan_core::SeededRng;
+
+    #[test]
+    fn fused_dense_matches_reference_values_and_gradients() {
+        // Row counts below, at and across a block boundary.
+        for (rows, inputs, outputs) in [(3, 5, 4), (256, 8, 6), (600, 50, 50)] {
+            let mut rng = SeededRng::new((rows + inputs) as u64);
+            let d = &Device::Cpu;
+            let x = Var::from_tensor(&rng.normal((rows, inputs), 0.0, 1.0, d).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.normal((outputs, inputs), 0.0, 0.4, d).unwrap()).unwrap();
+            let b = Var::from_tensor(&rng.normal(outputs, 0.0, 0.4, d).unwrap()).unwrap();
+            let fused = dense(&x, &w, &b).unwrap();
+            let plain = reference_dense(&x, &w, &b).unwrap();
+            assert!(crate::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
+            let probe = rng.normal((rows, outputs), 0.0, 1.0, d).unwrap();
+            let vars = [&x, &w, &b];
+            let diffs = crate::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            for (v, diff) in vars.iter().zip(diffs) {
+                assert!(diff < 1e-3, "gradient of {:?} differs by {diff}", v.dims());
+            }
+        }
+    }
+}
