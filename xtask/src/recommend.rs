@@ -110,7 +110,7 @@ pub fn run(args: RecommendArgs) -> Result<(), String> {
             f("full/mrr"),
             f("sampled/hr@10"),
             f("sampled/ndcg@10"),
-            m["step"]
+            m["step"].as_u64().map_or("-".into(), |s| s.to_string())
         );
     }
     println!(
