@@ -4,15 +4,18 @@
 //! Composed from candle ops, attention was a dozen tensor ops forward (head split copies, two
 //! batched matmuls, scale, mask, a five-op softmax, dropout, merge) and more backward, each
 //! allocating and each gradient accumulated into a zero-filled buffer; none of the elementwise
-//! ones uses a second thread. Here every (history, head) pair is three small `gemm`s forward and
-//! four backward on its own slices, the pairs spread over rayon's threads, the masked entries
-//! skipped rather than added -1e9. The softmax weights are kept for the backward.
+//! ones uses a second thread. Here each history is two small `gemm`s per head forward and four
+//! backward on its own slices, histories spread over rayon's threads (each writes only its own
+//! rows, so results do not depend on the thread count). Masked weights are set to zero rather
+//! than pushed through `exp` with -1e9 added. The softmax weights are kept for the backward.
 //!
 //! Masking is [`crate::batches::SequenceBatch::causal_mask`]'s: slot `q` attends to itself and to
 //! the earlier slots that hold an item. The dropout mask (`1/keep` or 0 per weight) comes from
 //! the caller's seeded stream, drawn exactly as `Mode::dropout` draws it for the composed
-//! attention, so both paths consume the same random numbers.
+//! attention, so both paths consume the same random numbers. First order only: callers compose
+//! attention from candle ops when second-order gradients are on.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
@@ -37,6 +40,63 @@ impl AttentionShape {
     pub fn weight_count(&self) -> usize {
         self.batch * self.heads * self.length * self.length
     }
+
+    /// Elements of each `[batch * length, hidden]` operand.
+    fn operand_count(&self) -> usize {
+        self.batch * self.length * self.hidden
+    }
+}
+
+/// A matrix inside a slice: element `(i, j)` at `i * row_stride + j * col_stride`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Strided<'a> {
+    fn rows(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            data: self.data,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+}
+
+/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, `dst` rows `dst_stride` apart.
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+    lhs: Strided,
+    rhs: Strided,
+) {
+    sgemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_stride,
+        false,
+        lhs.data,
+        lhs.row_stride,
+        lhs.col_stride,
+        rhs.data,
+        rhs.row_stride,
+        rhs.col_stride,
+    );
 }
 
 struct MaskedAttention {
@@ -87,15 +147,130 @@ impl MaskedAttention {
         }
     }
 
-    fn dropped(&self, b: usize, head: usize, weights: &[f32]) -> Vec<f32> {
+    /// The weights of history `b`, head `head` times their dropout multipliers.
+    fn dropped<'w>(&self, b: usize, head: usize, weights: &'w [f32]) -> Cow<'w, [f32]> {
         match &self.dropout {
             Some(mask) => weights
                 .iter()
                 .zip(&mask[self.square(b, head)])
                 .map(|(w, m)| w * m)
                 .collect(),
-            None => weights.to_vec(),
+            None => Cow::Borrowed(weights),
         }
+    }
+}
+
+impl MaskedAttention {
+    /// Forward for history `b`: its `[length, hidden]` queries, keys and values in, its output
+    /// rows and `[heads, length, length]` softmax weights out.
+    fn forward_history(
+        &self,
+        b: usize,
+        (q, k, v): (&[f32], &[f32], &[f32]),
+        out: &mut [f32],
+        weights: &mut [f32],
+    ) {
+        let (l, h, d) = (self.shape.length, self.shape.hidden, self.shape.head_dim());
+        let scale = 1.0 / (d as f32).sqrt();
+        for head in 0..self.shape.heads {
+            let w = &mut weights[head * l * l..(head + 1) * l * l];
+            let c = head * d;
+            // S = Q K^T over the head's columns `c..c + d`.
+            let keys = Strided::rows(&k[c..], h).transposed();
+            product(l, l, d, w, l, Strided::rows(&q[c..], h), keys);
+            w.iter_mut().for_each(|s| *s *= scale);
+            self.softmax(b, w);
+            let dropped = self.dropped(b, head, w);
+            product(
+                l,
+                d,
+                l,
+                &mut out[c..],
+                h,
+                Strided::rows(&dropped, l),
+                Strided::rows(&v[c..], h),
+            );
+        }
+    }
+
+    /// Backward for history `b`: given its inputs, weights and output gradient `dout`, writes its
+    /// rows of `dq`, `dk`, `dv`.
+    fn backward_history(
+        &self,
+        b: usize,
+        (q, k, v, dout): (&[f32], &[f32], &[f32], &[f32]),
+        weights: &[f32],
+        (dq, dk, dv): (&mut [f32], &mut [f32], &mut [f32]),
+    ) {
+        let (l, h, d) = (self.shape.length, self.shape.hidden, self.shape.head_dim());
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut dweights = vec![0f32; l * l];
+        for head in 0..self.shape.heads {
+            let c = head * d;
+            let w = &weights[self.square(b, head)];
+            let dropped = self.dropped(b, head, w);
+            let dout_head = Strided::rows(&dout[c..], h);
+            // dV = (P * D)^T dO ; d(P * D) = dO V^T, then through the dropout multipliers.
+            product(
+                l,
+                d,
+                l,
+                &mut dv[c..],
+                h,
+                Strided::rows(&dropped, l).transposed(),
+                dout_head,
+            );
+            let values = Strided::rows(&v[c..], h).transposed();
+            product(l, l, d, &mut dweights, l, dout_head, values);
+            if let Some(mask) = &self.dropout {
+                for (g, m) in dweights.iter_mut().zip(&mask[self.square(b, head)]) {
+                    *g *= m;
+                }
+            }
+            // Softmax backward, the score scale folded in: dS = P (dP - <dP, P>) / sqrt(d).
+            for (p, g) in w.chunks_exact(l).zip(dweights.chunks_exact_mut(l)) {
+                let inner: f32 = p.iter().zip(g.iter()).map(|(p, g)| p * g).sum();
+                for (g, p) in g.iter_mut().zip(p) {
+                    *g = p * (*g - inner) * scale;
+                }
+            }
+            // dQ = dS K ; dK = dS^T Q
+            let ds = Strided::rows(&dweights, l);
+            product(l, d, l, &mut dq[c..], h, ds, Strided::rows(&k[c..], h));
+            product(
+                l,
+                d,
+                l,
+                &mut dk[c..],
+                h,
+                ds.transposed(),
+                Strided::rows(&q[c..], h),
+            );
+        }
+    }
+
+    fn check(&self, operands: [&Layout; 3]) -> candle_core::Result<()> {
+        let shape = self.shape;
+        let slots = shape.batch * shape.length;
+        let fits = shape.heads > 0
+            && shape.hidden.is_multiple_of(shape.heads)
+            && self.present.len() == slots
+            && self
+                .dropout
+                .as_ref()
+                .is_none_or(|m| m.len() == shape.weight_count())
+            && operands
+                .iter()
+                .all(|l| l.shape().dims() == [slots, shape.hidden]);
+        if fits {
+            return Ok(());
+        }
+        Err(candle_core::Error::Msg(format!(
+            "masked-attention: operands {:?}, {} presence flags and {:?} dropout multipliers do not fit {shape:?}",
+            operands.map(|l| l.shape().dims().to_vec()),
+            self.present.len(),
+            self.dropout.as_ref().map(Vec::len),
+        )))
     }
 }
 
@@ -113,51 +288,23 @@ impl CustomOp3 for MaskedAttention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.check([l1, l2, l3])?;
         let q = cpu_slice(s1, l1, "attention queries")?;
         let k = cpu_slice(s2, l2, "attention keys")?;
         let v = cpu_slice(s3, l3, "attention values")?;
-        let AttentionShape {
-            batch,
-            length: l,
-            heads,
-            hidden: h,
-        } = self.shape;
-        let d = self.shape.head_dim();
-        let scale = 1.0 / (d as f32).sqrt();
-        let mut out = vec![0f32; batch * l * h];
+        let (l, h, heads) = (self.shape.length, self.shape.hidden, self.shape.heads);
+        let mut out = vec![0f32; self.shape.operand_count()];
         let mut weights = vec![0f32; self.shape.weight_count()];
         out.par_chunks_mut(l * h)
             .zip(weights.par_chunks_mut(heads * l * l))
             .enumerate()
             .for_each(|(b, (out, weights))| {
                 let rows = b * l * h..(b + 1) * l * h;
-                let (q, k, v) = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
-                for head in 0..heads {
-                    let w = &mut weights[head * l * l..(head + 1) * l * l];
-                    let c = head * d;
-                    // S = Q K^T: rows of q and k are `h` apart, the head's columns from `c`.
-                    sgemm(l, l, d, w, l, false, &q[c..], h, 1, &k[c..], 1, h);
-                    w.iter_mut().for_each(|s| *s *= scale);
-                    self.softmax(b, w);
-                    let dropped = self.dropped(b, head, w);
-                    sgemm(
-                        l,
-                        d,
-                        l,
-                        &mut out[c..],
-                        h,
-                        false,
-                        &dropped,
-                        l,
-                        1,
-                        &v[c..],
-                        h,
-                        1,
-                    );
-                }
+                let inputs = (&q[rows.clone()], &k[rows.clone()], &v[rows]);
+                self.forward_history(b, inputs, out, weights);
             });
         *self.saved.lock().expect("saved lock") = Some(weights);
-        Ok((CpuStorage::F32(out), Shape::from((batch * l, h))))
+        Ok((CpuStorage::F32(out), Shape::from((self.shape.batch * l, h))))
     }
 
     fn bwd(
@@ -174,113 +321,23 @@ impl CustomOp3 for MaskedAttention {
             candle_core::Error::Msg("masked-attention: backward without forward".into())
         })?;
         let host = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
-        let (q_host, k_host, v_host, dout) = (host(q)?, host(k)?, host(v)?, host(grad)?);
-        let AttentionShape {
-            batch,
-            length: l,
-            heads,
-            hidden: h,
-        } = self.shape;
-        let d = self.shape.head_dim();
-        let scale = 1.0 / (d as f32).sqrt();
-        let mut dq = vec![0f32; batch * l * h];
-        let mut dk = vec![0f32; batch * l * h];
-        let mut dv = vec![0f32; batch * l * h];
-        dq.par_chunks_mut(l * h)
-            .zip(dk.par_chunks_mut(l * h))
-            .zip(dv.par_chunks_mut(l * h))
+        let (q, k, v, dout) = (host(q)?, host(k)?, host(v)?, host(grad)?);
+        let rows = self.shape.length * self.shape.hidden;
+        let mut dq = vec![0f32; self.shape.operand_count()];
+        let mut dk = vec![0f32; self.shape.operand_count()];
+        let mut dv = vec![0f32; self.shape.operand_count()];
+        dq.par_chunks_mut(rows)
+            .zip(dk.par_chunks_mut(rows))
+            .zip(dv.par_chunks_mut(rows))
             .enumerate()
             .for_each(|(b, ((dq, dk), dv))| {
-                let rows = b * l * h..(b + 1) * l * h;
-                let (q, k, v, dout) = (
-                    &q_host[rows.clone()],
-                    &k_host[rows.clone()],
-                    &v_host[rows.clone()],
-                    &dout[rows],
-                );
-                let mut dweights = vec![0f32; l * l];
-                for head in 0..heads {
-                    let c = head * d;
-                    let w = &weights[self.square(b, head)];
-                    let dropped = self.dropped(b, head, w);
-                    // dV = (P * D)^T dO ; d(P * D) = dO V^T
-                    sgemm(
-                        l,
-                        d,
-                        l,
-                        &mut dv[c..],
-                        h,
-                        false,
-                        &dropped,
-                        1,
-                        l,
-                        &dout[c..],
-                        h,
-                        1,
-                    );
-                    sgemm(
-                        l,
-                        l,
-                        d,
-                        &mut dweights,
-                        l,
-                        false,
-                        &dout[c..],
-                        h,
-                        1,
-                        &v[c..],
-                        1,
-                        h,
-                    );
-                    if let Some(mask) = &self.dropout {
-                        for (g, m) in dweights.iter_mut().zip(&mask[self.square(b, head)]) {
-                            *g *= m;
-                        }
-                    }
-                    // Softmax backward, the score scale folded in: dS = P (dP - <dP, P>) / sqrt(d).
-                    for row in 0..l {
-                        let (p, g) = (
-                            &w[row * l..(row + 1) * l],
-                            &mut dweights[row * l..(row + 1) * l],
-                        );
-                        let inner: f32 = p.iter().zip(g.iter()).map(|(p, g)| p * g).sum();
-                        for (g, p) in g.iter_mut().zip(p) {
-                            *g = p * (*g - inner) * scale;
-                        }
-                    }
-                    // dQ = dS K ; dK = dS^T Q
-                    sgemm(
-                        l,
-                        d,
-                        l,
-                        &mut dq[c..],
-                        h,
-                        false,
-                        &dweights,
-                        l,
-                        1,
-                        &k[c..],
-                        h,
-                        1,
-                    );
-                    sgemm(
-                        l,
-                        d,
-                        l,
-                        &mut dk[c..],
-                        h,
-                        false,
-                        &dweights,
-                        1,
-                        l,
-                        &q[c..],
-                        h,
-                        1,
-                    );
-                }
+                let r = b * rows..(b + 1) * rows;
+                let inputs = (&q[r.clone()], &k[r.clone()], &v[r.clone()], &dout[r]);
+                self.backward_history(b, inputs, weights, (dq, dk, dv));
             });
-        let device = q.device();
-        let back = |g: Vec<f32>| Tensor::from_vec(g, (batch * l, h), device);
+        let device = grad.device();
+        let (n, h) = (self.shape.batch * self.shape.length, self.shape.hidden);
+        let back = |g: Vec<f32>| Tensor::from_vec(g, (n, h), device);
         Ok((Some(back(dq)?), Some(back(dk)?), Some(back(dv)?)))
     }
 }

@@ -4,8 +4,10 @@
 //! Built from candle ops, one GRU step is a dozen small tensor ops and its backward two dozen
 //! more, each with an allocation and (in the backward) a zero-filled gradient buffer; over 50
 //! steps that made a GRU4Rec batch on Amazon Games take over a second. Here the recurrence is two
-//! loops over time with one small `gemm` per step each way (the pattern of text-models' LSTM
-//! kernel); gate activations and states are kept from the forward pass for the backward.
+//! loops over time, one small `gemm` per step forward and two backward (the pattern of
+//! text-models' LSTM kernel); gate activations and states are kept from the forward pass for the
+//! backward, which is first order only (callers compose the GRU from candle ops when
+//! second-order gradients are on).
 //!
 //! Inputs: the input projections `x W_ih + b_ih` for every slot (hoisted out of the time loop by
 //! the caller, one large matmul), `W_hh` (`[H, 3H]`) and `b_hh` (`[3H]`), gates in PyTorch's
@@ -35,6 +37,32 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+impl GruSequence {
+    /// `xproj` `[B, T, 3H]`, `w_hh` `[H, 3H]`, `b_hh` `[3H]`, one presence flag per slot.
+    fn check(&self, xproj: &Layout, w_hh: &Layout, b_hh: &Layout) -> candle_core::Result<()> {
+        let dims = xproj.shape().dims();
+        let fits = match *dims {
+            [b, t, three_h] => {
+                let h = three_h / 3;
+                three_h % 3 == 0
+                    && w_hh.shape().dims() == [h, three_h]
+                    && b_hh.shape().elem_count() == three_h
+                    && self.present.len() == b * t
+            }
+            _ => false,
+        };
+        if fits {
+            return Ok(());
+        }
+        Err(candle_core::Error::Msg(format!(
+            "gru-sequence: input {dims:?}, recurrent weight {:?}, bias {:?} and {} presence flags do not fit",
+            w_hh.shape().dims(),
+            b_hh.shape().dims(),
+            self.present.len()
+        )))
+    }
+}
+
 impl CustomOp3 for GruSequence {
     fn name(&self) -> &'static str {
         "gru-sequence"
@@ -49,6 +77,7 @@ impl CustomOp3 for GruSequence {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.check(l1, l2, l3)?;
         let xproj = cpu_slice(s1, l1, "gru input projection")?;
         let w_hh = cpu_slice(s2, l2, "gru recurrent weight")?;
         let b_hh = cpu_slice(s3, l3, "gru recurrent bias")?;
@@ -211,7 +240,7 @@ pub fn gru_sequence(
     b_hh: &Tensor,
     present: &Tensor,
 ) -> crate::Result<Tensor> {
-    if socgan_nn::gemm::use_fused(xproj, w_hh) {
+    if socgan_nn::gemm::use_fused(xproj, w_hh) && !socgan_nn::gemm::second_order_gradients() {
         let op = GruSequence {
             present: present.flatten_all()?.to_vec1::<f32>()?,
             saved: Mutex::new(None),
@@ -223,7 +252,8 @@ pub fn gru_sequence(
     reference_gru_sequence(xproj, w_hh, b_hh, present)
 }
 
-/// The same recurrence from candle ops, one step at a time.
+/// The same recurrence from candle ops, one step at a time (what runs off the CPU; slicing the
+/// hoisted projection per step costs a projection-sized zero buffer per step in its backward).
 pub fn reference_gru_sequence(
     xproj: &Tensor,
     w_hh: &Tensor,

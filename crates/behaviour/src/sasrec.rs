@@ -166,7 +166,10 @@ impl SasRec {
         let mut x = mode
             .dropout(&x, self.config.dropout)?
             .broadcast_mul(&present)?;
-        let mask = if socgan_nn::gemm::use_fused(&self.items, &self.items) {
+        // The fused attention's backward is first order only.
+        let fused = socgan_nn::gemm::use_fused(&x, &self.items)
+            && !socgan_nn::gemm::second_order_gradients();
+        let mask = if fused {
             AttentionMask::Fused(batch.item_ids.iter().map(|&i| i != PADDING).collect())
         } else {
             AttentionMask::Additive(batch.causal_mask(device)?)
@@ -246,7 +249,6 @@ impl Block {
     }
 
     /// One block on `[batch * length, hidden]` activations.
-    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: &Tensor,
@@ -268,7 +270,6 @@ impl Block {
 
     /// Multi-head scaled dot-product attention, masked as [`SequenceBatch::causal_mask`], with
     /// dropout on the weights: the fused kernel on the CPU, candle ops elsewhere.
-    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         queries: &Tensor,

@@ -6,17 +6,17 @@
 //! SASRec's `[6,400, 50]` activations the bookkeeping outweighed the products. Here it is one node:
 //! forward and the input gradient are row blocks of one `gemm` each, the weight and bias
 //! gradients are per-block partial sums added in block order, so the result does not depend on
-//! the thread count. First order only (the backward is not differentiable again); elsewhere than
-//! the CPU, and for `f32` only, callers compose it (`reference_dense`).
+//! the thread count. The backward is first order only: [`dense`] runs the candle composition
+//! (`reference_dense`) instead off the CPU, for other dtypes and when second-order gradients are
+//! on.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::gemm::{cpu_slice, sgemm, use_fused};
-use crate::layer_norm::second_order_gradients;
+use crate::gemm::{cpu_slice, second_order_gradients, sgemm, use_fused};
 
-/// Rows per block: enough for the gemm kernels to run at speed, few enough that two threads
-/// share SASRec's 6,400 rows evenly.
+/// Rows per block: enough for the gemm kernels to run at speed, small enough that SASRec's 6,400
+/// rows make 25 blocks for the threads to share.
 const BLOCK_ROWS: usize = 256;
 
 struct Dense;
@@ -119,7 +119,8 @@ impl CustomOp3 for Dense {
 /// `x W^T + b` for `x` `[rows, in]`, `weight` `[out, in]` (PyTorch's layout), `bias` `[out]`.
 /// Differentiable (to first order) with respect to all three.
 pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> crate::Result<Tensor> {
-    if use_fused(x, weight) && bias.dtype() == x.dtype() && !second_order_gradients() {
+    let empty = x.elem_count() == 0 || weight.elem_count() == 0;
+    if use_fused(x, weight) && bias.dtype() == x.dtype() && !empty && !second_order_gradients() {
         let bias = bias.flatten_all()?;
         return Ok(x
             .contiguous()?
@@ -139,6 +140,30 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
     use gan_core::SeededRng;
+
+    /// Row blocks and the order partial gradients are summed in are fixed, so one thread and
+    /// three give the same bits.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let d = &Device::Cpu;
+        let mut rng = SeededRng::new(5);
+        let x = Var::from_tensor(&rng.normal((700, 12), 0.0, 1.0, d).unwrap()).unwrap();
+        let w = Var::from_tensor(&rng.normal((9, 12), 0.0, 0.4, d).unwrap()).unwrap();
+        let b = Var::from_tensor(&rng.normal(9, 0.0, 0.4, d).unwrap()).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = dense(&x, &w, &b).unwrap();
+                let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                [y, grads.get(&x).unwrap().clone(), grads.get(&w).unwrap().clone()]
+                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
 
     #[test]
     fn fused_dense_matches_reference_values_and_gradients() {

@@ -80,3 +80,10 @@ pub fn cpu_slice<'a>(
 pub fn use_fused(hidden: &Tensor, weight: &Tensor) -> bool {
     hidden.device().is_cpu() && hidden.dtype() == DType::F32 && weight.dtype() == DType::F32
 }
+
+/// Whether backward passes keep the graph of the gradients (`CANDLE_GRAD_DO_NOT_DETACH`, which
+/// a gradient penalty needs; a run may set it at start-up, so it is read every time). Kernels
+/// whose backward is first-order only give way to their candle compositions then.
+pub fn second_order_gradients() -> bool {
+    std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|v| !v.is_empty() && v != "0")
+}

@@ -9,6 +9,7 @@
 use candle_core::{Module, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::gemm::second_order_gradients;
 use crate::Result;
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension (biased variance, as
@@ -76,12 +77,6 @@ impl Module for LayerNorm {
             },
         )
     }
-}
-
-/// Whether backward passes keep the graph of the gradients (`CANDLE_GRAD_DO_NOT_DETACH`, which
-/// a gradient penalty needs; a run may set it at start-up, so it is read every time).
-pub(crate) fn second_order_gradients() -> bool {
-    std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 #[cfg(test)]
