@@ -158,8 +158,12 @@ mod tests {
             pool.install(|| {
                 let y = dense(&x, &w, &b).unwrap();
                 let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-                [y, grads.get(&x).unwrap().clone(), grads.get(&w).unwrap().clone()]
-                    .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                [
+                    y,
+                    grads.get(&x).unwrap().clone(),
+                    grads.get(&w).unwrap().clone(),
+                ]
+                .map(|t| t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
             })
         };
         assert_eq!(run(1), run(3));
