@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
-use socgan_nn::gemm::{cpu_slice, sgemm};
+use socgan_nn::gemm::{cpu_slice, host_values, sgemm};
 
 /// The shape of one call: `batch` histories of `length` slots, `heads` heads over `hidden`.
 #[derive(Clone, Copy, Debug)]
@@ -320,8 +320,12 @@ impl CustomOp3 for MaskedAttention {
         let weights = guard.as_ref().ok_or_else(|| {
             candle_core::Error::Msg("masked-attention: backward without forward".into())
         })?;
-        let host = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
-        let (q, k, v, dout) = (host(q)?, host(k)?, host(v)?, host(grad)?);
+        let (q, k, v, dout) = (
+            host_values(q)?,
+            host_values(k)?,
+            host_values(v)?,
+            host_values(grad)?,
+        );
         let rows = self.shape.length * self.shape.hidden;
         let mut dq = vec![0f32; self.shape.operand_count()];
         let mut dk = vec![0f32; self.shape.operand_count()];

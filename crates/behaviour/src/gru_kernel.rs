@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, D};
-use socgan_nn::gemm::{cpu_slice, sgemm};
+use socgan_nn::gemm::{cpu_slice, host_values, sgemm};
 
 struct Saved {
     /// Activated gates r, z, n per step, time-major `[T][B][3H]`.
@@ -158,8 +158,8 @@ impl CustomOp3 for GruSequence {
         let saved = guard.as_ref().ok_or_else(|| {
             candle_core::Error::Msg("gru-sequence: backward without forward state".into())
         })?;
-        let w = w_hh.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let dout = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let w = host_values(w_hh)?;
+        let dout = host_values(grad)?;
         let mut dxproj = vec![0f32; b * t * three_h];
         let mut dw = vec![0f32; h * three_h];
         let mut db = vec![0f32; three_h];

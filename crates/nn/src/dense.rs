@@ -13,7 +13,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::gemm::{cpu_slice, second_order_gradients, sgemm, use_fused};
+use crate::gemm::{cpu_slice, host_values, second_order_gradients, sgemm, use_fused};
 
 /// Rows per block: enough for the gemm kernels to run at speed, small enough that SASRec's 6,400
 /// rows make 25 blocks for the threads to share.
@@ -73,8 +73,7 @@ impl CustomOp3 for Dense {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, inputs) = x.dims2()?;
         let outputs = w.dim(0)?;
-        let host = |t: &Tensor| t.contiguous()?.flatten_all()?.to_vec1::<f32>();
-        let (x_host, w_host, g) = (host(x)?, host(w)?, host(grad)?);
+        let (x_host, w_host, g) = (host_values(x)?, host_values(w)?, host_values(grad)?);
         let mut dx = vec![0f32; rows * inputs];
         // Per block: its rows of dx, and its partial dW and db.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dx

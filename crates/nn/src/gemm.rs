@@ -75,6 +75,11 @@ pub fn cpu_slice<'a>(
     }
 }
 
+/// A tensor's values on the host, row-major (what a kernel's backward reads its operands as).
+pub fn host_values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.contiguous()?.flatten_all()?.to_vec1::<f32>()
+}
+
 /// Whether the fused CPU kernels apply: `f32` tensors on the CPU (elsewhere the candle reference
 /// compositions run).
 pub fn use_fused(hidden: &Tensor, weight: &Tensor) -> bool {

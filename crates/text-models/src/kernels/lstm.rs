@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use socgan_nn::gemm::{cpu_slice, sgemm};
+use socgan_nn::gemm::{cpu_slice, host_values, sgemm};
 
 struct Saved {
     /// Activated gates per step, time-major `[T][B][4H]`.
@@ -113,8 +113,8 @@ impl CustomOp2 for LstmSequence {
             .ok_or_else(|| {
                 candle_core::Error::Msg("lstm-sequence: backward without forward state".into())
             })?;
-        let w = w_hh.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let dout = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let w = host_values(w_hh)?;
+        let dout = host_values(grad)?;
         let mut dxproj = vec![0f32; b * t * four_h];
         let mut dw = vec![0f32; h * four_h];
         let mut dh_next = vec![0f32; b * h];
