@@ -74,8 +74,8 @@ pub fn run(args: CheckMiniLmArgs) -> Result<(), String> {
     std::fs::write(&input, texts.join("\n") + "\n").map_err(|e| e.to_string())?;
     let socgan = build_socgan(&[])?;
     let mut failures = Vec::new();
-    // The frozen encoder's BERT (candle-transformers) and the fine-tuned one's (socgan's own).
-    for implementation in ["candle-transformers", "socgan"] {
+    // The frozen encoder's BERT (packed inference on the CPU) and the fine-tuned one's.
+    for implementation in ["frozen", "trainable"] {
         let output = dir.join(format!("{implementation}.jsonl"));
         let status = Command::new(&socgan)
             .args(["data", "embed"])

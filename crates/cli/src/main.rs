@@ -69,9 +69,8 @@ enum DataCommand {
         text_field: String,
         #[arg(long)]
         lossy: bool,
-        /// Which BERT computes the vectors: candle-transformers' (frozen encoder) or socgan's own
-        /// (fine-tuned encoder).
-        #[arg(long, value_enum, default_value = "candle-transformers")]
+        /// Which BERT computes the vectors: the frozen encoder's or the fine-tuned encoder's.
+        #[arg(long, value_enum, default_value = "frozen")]
         implementation: text_classifier::experiment::BertImplementation,
         /// Write here (atomically) instead of standard output.
         #[arg(long)]

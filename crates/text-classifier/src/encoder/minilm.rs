@@ -1,6 +1,7 @@
-//! A pretrained sentence encoder, frozen: all-MiniLM-L6-v2 (a 6-layer BERT) through
-//! candle-transformers' `BertModel`, pooled as sentence-transformers does: the mean of the last
-//! hidden states over the attention mask, then L2 normalisation. Its vectors equal
+//! A pretrained sentence encoder, frozen: all-MiniLM-L6-v2 (a 6-layer BERT), pooled as
+//! sentence-transformers does: the mean of the last hidden states over the attention mask, then
+//! L2 normalisation. On the CPU it runs socgan's packed inference ([`super::packed_bert`]);
+//! on other devices candle-transformers' `BertModel`. Its vectors equal
 //! `SentenceTransformer.encode`'s to 1e-4 (`cargo xtask check-minilm` compares them with the
 //! reference vectors committed in `tests/fixtures/minilm_reference.json`).
 //!
@@ -15,6 +16,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use super::packed_bert::PackedBert;
 use crate::{Error, Result};
 
 /// The files a BERT sentence encoder needs.
@@ -89,9 +91,15 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .map_err(|e| Error::file(path, e.to_string()))
 }
 
+/// How a loaded encoder computes: packed host rows on the CPU, candle-transformers elsewhere.
+enum Backend {
+    Packed(PackedBert),
+    Candle(BertModel),
+}
+
 /// A loaded BERT sentence encoder.
 pub struct MiniLm {
-    model: BertModel,
+    backend: Backend,
     tokenizer: Tokenizer,
     /// SHA-256 of `model.safetensors`: the features cache is keyed by it.
     pub weights_sha256: String,
@@ -109,13 +117,14 @@ impl MiniLm {
         let bert: Config = serde_json::from_str(&text)
             .map_err(|e| Error::file(&config_path, format!("not a BERT config: {e}")))?;
         let weights = dir.join("model.safetensors");
-        // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, device) }
-            .map_err(|e| Error::file(&weights, e.to_string()))?;
-        let model = BertModel::load(vb, &bert).map_err(|e| Error::file(&weights, e.to_string()))?;
+        let backend = if device.is_cpu() {
+            Backend::Packed(PackedBert::load(&bert, &weights)?)
+        } else {
+            Backend::Candle(load_bert_model(&bert, &weights, device)?)
+        };
         let tokenizer = load_tokenizer(&dir.join("tokenizer.json"), config.max_seq_length)?;
         Ok(Self {
-            model,
+            backend,
             tokenizer,
             weights_sha256: sha256_file(&weights)?,
             dim: bert.hidden_size,
@@ -149,11 +158,39 @@ impl MiniLm {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Config(format!("tokenizing for the encoder: {e}")))?;
-        let (ids, mask) = id_and_mask_tensors(&encodings, &self.model.device)?;
-        let hidden = self.model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
-        let pooled = mean_pool(&hidden, &mask)?;
-        Ok(l2_normalize(&pooled)?.flatten_all()?.to_vec1()?)
+        match &self.backend {
+            Backend::Packed(bert) => bert.embed(&unpadded_ids(&encodings)),
+            Backend::Candle(model) => {
+                let (ids, mask) = id_and_mask_tensors(&encodings, &model.device)?;
+                let hidden = model.forward(&ids, &ids.zeros_like()?, Some(&mask))?;
+                let pooled = mean_pool(&hidden, &mask)?;
+                Ok(l2_normalize(&pooled)?.flatten_all()?.to_vec1()?)
+            }
+        }
     }
+}
+
+/// candle-transformers' BERT over the memory-mapped weights.
+fn load_bert_model(bert: &Config, weights: &Path, device: &Device) -> Result<BertModel> {
+    // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device) }
+        .map_err(|e| Error::file(weights, e.to_string()))?;
+    BertModel::load(vb, bert).map_err(|e| Error::file(weights, e.to_string()))
+}
+
+/// Each encoding's ids where its attention mask is set.
+fn unpadded_ids(encodings: &[tokenizers::Encoding]) -> Vec<Vec<u32>> {
+    encodings
+        .iter()
+        .map(|e| {
+            e.get_ids()
+                .iter()
+                .zip(e.get_attention_mask())
+                .filter(|(_, &m)| m == 1)
+                .map(|(&id, _)| id)
+                .collect()
+        })
+        .collect()
 }
 
 /// The encoder's tokenizer, cutting at `max_len` tokens and padding to the batch's longest.
@@ -320,18 +357,56 @@ mod tests {
             let norm: f32 = row.iter().map(|v| v * v).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5, "{norm}");
         }
-        // Without padding, the pooled vector is the plain mean of the hidden states.
+        // Without padding, the pooled vector is the plain mean of candle-transformers' BERT's
+        // hidden states.
         let enc = single.tokenizer.encode("sad", true).unwrap();
         assert_eq!(enc.get_ids(), &[2, 10, 3]);
+        let model = candle_bert(dir.path());
         let (ids, mask) = id_and_mask_tensors(&[enc], &Device::Cpu).unwrap();
-        let hidden = single
-            .model
+        let hidden = model
             .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
             .unwrap();
         let mean = l2_normalize(&hidden.mean(1).unwrap()).unwrap();
         let expected: Vec<f32> = mean.flatten_all().unwrap().to_vec1().unwrap();
         for (a, b) in expected.iter().zip(&batched[8..16]) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    fn candle_bert(dir: &Path) -> BertModel {
+        let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+        let config: Config = serde_json::from_str(&text).unwrap();
+        load_bert_model(&config, &dir.join("model.safetensors"), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn packed_inference_equals_candle_transformers_bert_on_a_padded_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let packed = encoder(dir.path(), 4);
+        let Backend::Packed(_) = packed.backend else {
+            panic!("the CPU encoder should run packed");
+        };
+        let texts = tiny_bert_texts();
+        let ours = packed.embed(&texts, |_| {}).unwrap();
+        let encodings = packed
+            .tokenizer
+            .encode_batch(texts.iter().map(String::as_str).collect(), true)
+            .unwrap();
+        let (ids, mask) = id_and_mask_tensors(&encodings, &Device::Cpu).unwrap();
+        assert!(mask.sum_all().unwrap().to_scalar::<u32>().unwrap() < mask.elem_count() as u32);
+        let hidden = candle_bert(dir.path())
+            .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
+            .unwrap();
+        let reference: Vec<f32> = l2_normalize(&mean_pool(&hidden, &mask).unwrap())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(ours.len(), reference.len());
+        for (a, b) in ours.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-5, "packed {a} vs candle {b}");
         }
     }
 

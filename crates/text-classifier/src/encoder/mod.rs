@@ -6,6 +6,7 @@ pub mod bert;
 pub mod cache;
 pub mod cnn;
 pub mod minilm;
+pub mod packed_bert;
 
 use candle_core::Tensor;
 use gan_core::{Mode, ParamStore};

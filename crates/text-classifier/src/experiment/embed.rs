@@ -1,9 +1,9 @@
 //! `socgan data embed`: the sentence vectors of every post of a file from a pretrained encoder,
 //! one JSON line each (`{"embedding": [...]}`), in input order. The text is read as it is in the
 //! file (no social-media normalisation), so the vectors compare with
-//! `SentenceTransformer.encode` on the same strings. Either BERT computes them:
-//! candle-transformers' (the frozen path) or socgan's own (the fine-tuning path, in eval mode),
-//! so `cargo xtask check-minilm` holds both to the reference.
+//! `SentenceTransformer.encode` on the same strings. Either BERT computes them: the frozen
+//! encoder's (packed inference on the CPU, candle-transformers' elsewhere) or the fine-tuning
+//! path's (in eval mode), so `cargo xtask check-minilm` holds both to the reference.
 
 use std::path::Path;
 
@@ -22,10 +22,11 @@ use crate::{Error, Result};
 /// Which BERT implementation computes the vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BertImplementation {
-    /// candle-transformers' `BertModel` (the frozen encoder's).
-    CandleTransformers,
-    /// socgan's own, with gradient-capable layer norms (the fine-tuned encoder's).
-    Socgan,
+    /// The frozen encoder's: packed inference on the CPU, candle-transformers' `BertModel`
+    /// elsewhere.
+    Frozen,
+    /// The fine-tuned encoder's, with gradient-capable layer norms.
+    Trainable,
 }
 
 pub fn embed_file(
@@ -47,11 +48,11 @@ pub fn embed_file(
     };
     let device = device()?;
     let (vectors, dim) = match implementation {
-        BertImplementation::CandleTransformers => {
+        BertImplementation::Frozen => {
             let encoder = MiniLm::load(&config, &device)?;
             (encoder.embed(&texts, |_| {})?, encoder.dim)
         }
-        BertImplementation::Socgan => own_bert_vectors(&config, &texts, &device)?,
+        BertImplementation::Trainable => own_bert_vectors(&config, &texts, &device)?,
     };
     let mut out = String::new();
     for row in vectors.chunks_exact(dim) {
