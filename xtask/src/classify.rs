@@ -2,7 +2,8 @@
 //! method, `socgan train` on a config of `configs/sentiment/` (other TweetEval tasks through data
 //! overrides; TREC through `configs/trec/`); then a table of the official test score at each
 //! run's selected checkpoint (mean and standard deviation over seeds) beside the published rows.
-//! Finished runs (a `results.json`) are read, not retrained, so an interrupted sweep resumes.
+//! Finished runs (a `results.json`) are read, not retrained, and an interrupted run continues
+//! from its last checkpoint, so an interrupted sweep resumes.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -183,7 +184,12 @@ pub fn run(args: ClassifyArgs) -> Result<(), String> {
                         let run_args = run_args(&args, encoder, method, fraction, seed, &run)?;
                         let mut cmd = Command::new(&socgan);
                         cmd.args(&run_args);
-                        if run.exists() {
+                        // An interrupted run continues from its last checkpoint (ending where
+                        // an uninterrupted one would); one that never checkpointed restarts.
+                        if run.join("checkpoints").join("latest").is_file() {
+                            println!("classify: resuming {name}");
+                            cmd.arg("--resume");
+                        } else if run.exists() {
                             cmd.arg("--overwrite");
                         }
                         let status = cmd.status().map_err(|e| e.to_string())?;
