@@ -132,11 +132,9 @@ impl ClassifierNets {
     pub fn probabilities(&self, inputs: &EncodedTexts) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(inputs.len() * self.discriminator.classes());
         let rows: Vec<usize> = (0..inputs.len()).collect();
+        let encoder = self.encoder.for_inference()?;
         for chunk in rows.chunks(PREDICT_BATCH) {
-            let x = self
-                .encoder
-                .forward(&inputs.rows(chunk)?, &mut Mode::Eval)?
-                .detach();
+            let x = encoder.forward(&inputs.rows(chunk)?)?.detach();
             let out_d = self.discriminator.forward(&x, &mut Mode::Eval)?;
             let p = candle_nn::ops::softmax(&out_d.class_logits, D::Minus1)?;
             out.extend(p.flatten_all()?.to_vec1::<f32>()?);

@@ -19,6 +19,7 @@ use gan_core::{Mode, ParamStore, SeededRng};
 use socgan_nn::LayerNorm;
 
 use super::minilm::{l2_normalize, mean_pool};
+use super::packed_bert::PackedBert;
 use crate::{Error, Result};
 
 /// The token id of padded positions in [`TrainableBert`]'s inputs (where the tokenizer's
@@ -42,6 +43,7 @@ pub fn padded_ids(encodings: &[tokenizers::Encoding], device: &Device) -> Result
 
 /// A BERT encoder with trainable weights, pooled as sentence-transformers pools.
 pub struct TrainableBert {
+    config: Config,
     params: ParamStore,
     embeddings: Embeddings,
     layers: Vec<Layer>,
@@ -92,6 +94,7 @@ impl TrainableBert {
             .load_with_prefix(&tensors, prefix, weights)
             .map_err(|e| Error::file(weights, e.to_string()))?;
         Ok(Self {
+            config: config.clone(),
             params,
             embeddings,
             layers,
@@ -124,11 +127,28 @@ impl TrainableBert {
         l2_normalize(&mean_pool(&hidden, &mask)?)
     }
 
+    /// Its current weights in packed CPU inference ([`PackedBert`]): the same function as
+    /// [`Self::forward`] in eval mode, several times faster, for evaluating a fine-tuned
+    /// encoder on thousands of posts. Built once per evaluation (it copies the weights).
+    pub fn packed_snapshot(&self) -> Result<PackedBert> {
+        let tensors = self
+            .params
+            .named_vars()
+            .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
+            .collect();
+        PackedBert::from_tensors(
+            &self.config,
+            tensors,
+            Path::new("the fine-tuned encoder's weights"),
+        )
+    }
+
     /// The same network on detached weights.
     fn detached(&self) -> Self {
         let linear = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
         let e = &self.embeddings;
         Self {
+            config: self.config.clone(),
             params: self.params.clone(),
             embeddings: Embeddings {
                 word: e.word.detach(),
@@ -312,6 +332,45 @@ mod tests {
         assert_eq!(own.len(), frozen.len());
         for (a, b) in own.iter().zip(&frozen) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn its_packed_snapshot_computes_the_eval_forward_of_its_current_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let bert = load(dir.path());
+        // Weights moved away from the file's, as fine-tuning moves them.
+        let (_, var) = bert
+            .params()
+            .named_vars()
+            .find(|(name, _)| *name == "encoder.layer.0.intermediate.dense.weight")
+            .unwrap();
+        let moved = (var.as_tensor() * 3.0).unwrap();
+        var.set(&moved).unwrap();
+        let encoder = crate::encoder::Encoder::Bert(Box::new(bert));
+        let graph: Vec<f32> = encoder
+            .forward(&ids(dir.path()), &mut Mode::Eval)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let inference = encoder.for_inference().unwrap();
+        assert!(matches!(
+            inference,
+            crate::encoder::InferenceEncoder::PackedBert(_)
+        ));
+        let packed: Vec<f32> = inference
+            .forward(&ids(dir.path()))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(graph.len(), packed.len());
+        for (a, b) in graph.iter().zip(&packed) {
+            assert!((a - b).abs() < 1e-5, "graph {a} vs packed {b}");
         }
     }
 

@@ -186,13 +186,23 @@ fn fused_qkv(q: Dense, k: Dense, v: Dense) -> Dense {
 }
 
 impl PackedBert {
+    /// The BERT of `config` with the weights of a safetensors file.
     pub fn load(config: &Config, weights_path: &Path) -> Result<Self> {
         let tensors = candle_core::safetensors::load(weights_path, &Device::Cpu)
             .map_err(|e| Error::file(weights_path, e.to_string()))?;
+        Self::from_tensors(config, tensors, weights_path)
+    }
+
+    /// The BERT of `config` with weights by Hugging Face name (`source` names them in errors).
+    pub fn from_tensors(
+        config: &Config,
+        tensors: HashMap<String, Tensor>,
+        source: &Path,
+    ) -> Result<Self> {
         let weights = Weights {
             tensors,
             prefix: format!("{}.", config.model_type.as_deref().unwrap_or("bert")),
-            path: weights_path,
+            path: source,
         };
         let (h, inner) = (config.hidden_size, config.intermediate_size);
         if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
@@ -243,6 +253,11 @@ impl PackedBert {
             max_positions: config.max_position_embeddings,
             activation: config.hidden_act,
         })
+    }
+
+    /// The width of its vectors.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden
     }
 
     /// Sentence-transformers' vectors of `posts` (token ids each, `[CLS]` and `[SEP]`
