@@ -418,3 +418,63 @@ impl PackedBert {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::minilm::testing::tiny_bert;
+
+    fn tiny() -> PackedBert {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        let config: Config = serde_json::from_str(&text).unwrap();
+        PackedBert::load(&config, &dir.path().join("model.safetensors")).unwrap()
+    }
+
+    #[test]
+    fn posts_of_any_length_and_empty_batches_encode() {
+        let bert = tiny();
+        assert!(bert.embed(&[]).unwrap().is_empty());
+        // One token, an empty post (a zero vector, as sentence-transformers' clamp gives), and
+        // a post at the position limit.
+        let vectors = bert.embed(&[vec![2], vec![], vec![5; 32]]).unwrap();
+        assert_eq!(vectors.len(), 3 * 8);
+        let norm = |row: &[f32]| row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm(&vectors[..8]) - 1.0).abs() < 1e-5);
+        assert_eq!(norm(&vectors[8..16]), 0.0);
+        assert!((norm(&vectors[16..]) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn ids_outside_the_vocabulary_and_overlong_posts_are_clear_errors() {
+        let bert = tiny();
+        let err = bert.embed(&[vec![2, 14, 3]]).unwrap_err().to_string();
+        assert!(
+            err.contains("token id 14 is outside the encoder's vocabulary of 14"),
+            "{err}"
+        );
+        let err = bert.embed(&[vec![5; 33]]).unwrap_err().to_string();
+        assert!(
+            err.contains("longer than the encoder's 32 positions"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_weights_file_of_another_shape_names_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        let mut config: Config = serde_json::from_str(&text).unwrap();
+        config.intermediate_size = 20;
+        let err = PackedBert::load(&config, &dir.path().join("model.safetensors"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("encoder.layer.0.intermediate.dense.weight"),
+            "{err}"
+        );
+    }
+}
