@@ -21,6 +21,17 @@ pub(crate) struct FusedLayerNorm {
     pub eps: f32,
 }
 
+/// Layer norm of every `gamma.len()`-wide row of `rows`, in place, on host values: each row to
+/// zero mean and unit biased variance, then scaled by `gamma` and shifted by `beta`.
+pub fn layer_norm_rows_in_place(rows: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    for row in rows.chunks_exact_mut(gamma.len()) {
+        let (mean, rstd) = moments(row, eps);
+        for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+            *v = (*v - mean) * rstd * g + b;
+        }
+    }
+}
+
 /// Mean and `1 / sqrt(var + eps)` of one row (biased variance, in `f64` for the sums).
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f64;
@@ -68,17 +79,9 @@ impl CustomOp3 for FusedLayerNorm {
                 b.len()
             )));
         }
-        let mut y = vec![0f32; x.len()];
+        let mut y = x.to_vec();
         y.par_chunks_mut(dim * CHUNK_ROWS)
-            .zip(x.par_chunks(dim * CHUNK_ROWS))
-            .for_each(|(ys, xs)| {
-                for (yr, xr) in ys.chunks_mut(dim).zip(xs.chunks(dim)) {
-                    let (mean, rstd) = moments(xr, self.eps);
-                    for j in 0..dim {
-                        yr[j] = (xr[j] - mean) * rstd * w[j] + b[j];
-                    }
-                }
-            });
+            .for_each(|ys| layer_norm_rows_in_place(ys, w, b, self.eps));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 

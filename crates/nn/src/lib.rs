@@ -37,5 +37,6 @@ pub use cross_entropy::{linear_cross_entropy, row_nll};
 pub use dense::dense;
 pub use error::{Error, Result};
 pub use layer_norm::LayerNorm;
+pub use layer_norm_kernel::layer_norm_rows_in_place;
 pub use normalization::{BatchNorm, GroupLayerNorm, SpectralNorm};
 pub use sampling::{sample_rows, SamplingConfig};

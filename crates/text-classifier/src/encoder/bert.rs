@@ -19,7 +19,7 @@ use gan_core::{Mode, ParamStore, SeededRng};
 use socgan_nn::LayerNorm;
 
 use super::minilm::{l2_normalize, mean_pool};
-use super::packed_bert::PackedBert;
+use super::packed_bert::{encoder_prefix, PackedBert, WeightsSource};
 use crate::{Error, Result};
 
 /// The token id of padded positions in [`TrainableBert`]'s inputs (where the tokenizer's
@@ -85,13 +85,9 @@ impl TrainableBert {
         let tensors = candle_core::safetensors::load(weights, device)
             .map_err(|e| Error::file(weights, e.to_string()))?;
         // Checkpoints of `BertForPreTraining` and kin name the encoder `bert.`.
-        let prefix = if tensors.contains_key("embeddings.word_embeddings.weight") {
-            ""
-        } else {
-            "bert."
-        };
+        let prefix = encoder_prefix(&tensors, config.model_type.as_deref());
         params
-            .load_with_prefix(&tensors, prefix, weights)
+            .load_with_prefix(&tensors, &prefix, weights)
             .map_err(|e| Error::file(weights, e.to_string()))?;
         Ok(Self {
             config: config.clone(),
@@ -136,11 +132,7 @@ impl TrainableBert {
             .named_vars()
             .map(|(name, var)| (name.to_string(), var.as_tensor().clone()))
             .collect();
-        PackedBert::from_tensors(
-            &self.config,
-            tensors,
-            Path::new("the fine-tuned encoder's weights"),
-        )
+        PackedBert::from_tensors(&self.config, tensors, WeightsSource::Snapshot)
     }
 
     /// The same network on detached weights.
@@ -372,6 +364,16 @@ mod tests {
         for (a, b) in graph.iter().zip(&packed) {
             assert!((a - b).abs() < 1e-5, "graph {a} vs packed {b}");
         }
+        // A row of padding only is an empty post: a zero vector, not a panic.
+        let padding = Tensor::new(&[[PADDING, PADDING]], &Device::Cpu).unwrap();
+        let empty: Vec<f32> = inference
+            .forward(&padding)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(empty, vec![0.0; 8]);
     }
 
     #[test]

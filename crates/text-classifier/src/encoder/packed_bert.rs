@@ -1,5 +1,6 @@
-//! Inference of a frozen BERT on packed rows: each post's real tokens only, no padding, on host
-//! buffers.
+//! BERT inference on packed rows: each post's real tokens only, no padding, on host buffers.
+//! It runs the frozen sentence encoder on the CPU, and evaluates a fine-tuned one from a
+//! snapshot of its current weights.
 //!
 //! candle-transformers' `BertModel` multiplies a padded `[B, T, H]` batch by each weight as B
 //! products of T rows (packing the weight B times), and computes GELU with libm's `erff` one
@@ -9,7 +10,7 @@
 //! padded key's weight in the reference is `exp(f32::MIN) = 0`, so attending within the post's
 //! own rows is the same function without a mask); and each layer's second half (attention
 //! output, residual, layer norm, feed-forward, residual, layer norm) runs on one row block
-//! while it is in cache. Weights are the same safetensors; the result is checked against
+//! while it is in cache. Weights are read by Hugging Face name; the result is checked against
 //! `BertModel` in the tests and against `SentenceTransformer.encode` by `cargo xtask
 //! check-minilm`.
 
@@ -20,8 +21,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
-use socgan_nn::fast_math;
 use socgan_nn::gemm::sgemm;
+use socgan_nn::{fast_math, layer_norm_rows_in_place};
 
 use crate::{Error, Result};
 
@@ -70,17 +71,8 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    /// Each row normalised to zero mean and unit (biased) variance, then scaled and shifted.
     fn forward_in_place(&self, x: &mut [f32]) {
-        let n = self.gamma.len();
-        for row in x.chunks_exact_mut(n) {
-            let mean = row.iter().sum::<f32>() / n as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-            let inv = 1.0 / (var + self.eps).sqrt();
-            for ((v, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
-                *v = (*v - mean) * inv * g + b;
-            }
-        }
+        layer_norm_rows_in_place(x, &self.gamma, &self.beta, self.eps);
     }
 }
 
@@ -94,7 +86,31 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
-/// A BERT encoder for inference on the CPU, loaded from Hugging Face safetensors.
+impl Layer {
+    /// Encoder layer `i` (`encoder.layer.{i}...`).
+    fn load(weights: &Weights, i: usize, config: &Config) -> Result<Self> {
+        let (h, inner) = (config.hidden_size, config.intermediate_size);
+        let eps = config.layer_norm_eps as f32;
+        let p = format!("encoder.layer.{i}");
+        let dense =
+            |name: &str, input, output| weights.dense(&format!("{p}.{name}"), input, output);
+        let norm = |name: &str| weights.layer_norm(&format!("{p}.{name}"), h, eps);
+        Ok(Layer {
+            qkv: fused_qkv(
+                dense("attention.self.query", h, h)?,
+                dense("attention.self.key", h, h)?,
+                dense("attention.self.value", h, h)?,
+            ),
+            attention_out: dense("attention.output.dense", h, h)?,
+            attention_norm: norm("attention.output.LayerNorm")?,
+            intermediate: dense("intermediate.dense", h, inner)?,
+            output: dense("output.dense", inner, h)?,
+            output_norm: norm("output.LayerNorm")?,
+        })
+    }
+}
+
+/// A BERT encoder for inference on the CPU, loaded from Hugging Face weights.
 pub struct PackedBert {
     word_embeddings: Vec<f32>,
     position_embeddings: Vec<f32>,
@@ -109,30 +125,59 @@ pub struct PackedBert {
     activation: HiddenAct,
 }
 
-/// The tensors of a safetensors file, read by Hugging Face name with or without the model-type
-/// prefix (`bert.embeddings...` in a `BertForX` checkpoint, `embeddings...` in a sentence
-/// encoder's).
+/// Where a [`PackedBert`]'s weights come from, for its error lines.
+#[derive(Clone, Copy)]
+pub enum WeightsSource<'a> {
+    File(&'a Path),
+    /// A fine-tuned encoder's current weights.
+    Snapshot,
+}
+
+impl WeightsSource<'_> {
+    fn error(self, message: String) -> Error {
+        match self {
+            WeightsSource::File(path) => Error::file(path, message),
+            WeightsSource::Snapshot => {
+                Error::Config(format!("the fine-tuned encoder's weights: {message}"))
+            }
+        }
+    }
+}
+
+/// The prefix of a checkpoint's encoder tensors, chosen once for all of them: none in a
+/// sentence encoder's file (`embeddings...`), the model type's in a `BertForX` checkpoint
+/// (`bert.embeddings...`).
+pub fn encoder_prefix(tensors: &HashMap<String, Tensor>, model_type: Option<&str>) -> String {
+    const PROBE: &str = "embeddings.word_embeddings.weight";
+    if tensors.contains_key(PROBE) {
+        return String::new();
+    }
+    ["bert", model_type.unwrap_or("bert")]
+        .into_iter()
+        .map(|p| format!("{p}."))
+        .find(|p| tensors.contains_key(&format!("{p}{PROBE}")))
+        .unwrap_or_default()
+}
+
+/// Tensors read by Hugging Face name under one prefix.
 struct Weights<'a> {
     tensors: HashMap<String, Tensor>,
     prefix: String,
-    path: &'a Path,
+    source: WeightsSource<'a>,
 }
 
 impl Weights<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let full = format!("{}{name}", self.prefix);
         let tensor = self
             .tensors
-            .get(name)
-            .or_else(|| self.tensors.get(&format!("{}{name}", self.prefix)))
-            .ok_or_else(|| Error::file(self.path, format!("no tensor `{name}`")))?;
+            .get(&full)
+            .ok_or_else(|| self.source.error(format!("no tensor `{full}`")))?;
         if tensor.dims() != shape {
-            return Err(Error::file(
-                self.path,
-                format!(
-                    "tensor `{name}` has shape {:?}, the config implies {shape:?}",
-                    tensor.dims()
-                ),
-            ));
+            return Err(self.source.error(format!(
+                "tensor `{full}` has shape {:?}, the config implies {shape:?}",
+                tensor.dims()
+            )));
         }
         Ok(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
     }
@@ -190,52 +235,35 @@ impl PackedBert {
     pub fn load(config: &Config, weights_path: &Path) -> Result<Self> {
         let tensors = candle_core::safetensors::load(weights_path, &Device::Cpu)
             .map_err(|e| Error::file(weights_path, e.to_string()))?;
-        Self::from_tensors(config, tensors, weights_path)
+        Self::from_tensors(config, tensors, WeightsSource::File(weights_path))
     }
 
-    /// The BERT of `config` with weights by Hugging Face name (`source` names them in errors).
+    /// The BERT of `config` with weights by Hugging Face name.
     pub fn from_tensors(
         config: &Config,
         tensors: HashMap<String, Tensor>,
-        source: &Path,
+        source: WeightsSource,
     ) -> Result<Self> {
-        let weights = Weights {
-            tensors,
-            prefix: format!("{}.", config.model_type.as_deref().unwrap_or("bert")),
-            path: source,
-        };
-        let (h, inner) = (config.hidden_size, config.intermediate_size);
-        if config.num_attention_heads == 0 || h % config.num_attention_heads != 0 {
-            return Err(Error::Config(format!(
-                "hidden size {h} is not a multiple of {} attention heads",
-                config.num_attention_heads
+        let h = config.hidden_size;
+        let heads = config.num_attention_heads;
+        if h == 0 || heads == 0 || !h.is_multiple_of(heads) || config.type_vocab_size == 0 {
+            return Err(source.error(format!(
+                "impossible BERT config: hidden size {h}, {heads} attention heads, {} token types",
+                config.type_vocab_size
             )));
         }
+        let weights = Weights {
+            prefix: encoder_prefix(&tensors, config.model_type.as_deref()),
+            tensors,
+            source,
+        };
         let eps = config.layer_norm_eps as f32;
         let token_types = weights.get(
             "embeddings.token_type_embeddings.weight",
             &[config.type_vocab_size, h],
         )?;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| {
-                let p = format!("encoder.layer.{i}");
-                Ok(Layer {
-                    qkv: fused_qkv(
-                        weights.dense(&format!("{p}.attention.self.query"), h, h)?,
-                        weights.dense(&format!("{p}.attention.self.key"), h, h)?,
-                        weights.dense(&format!("{p}.attention.self.value"), h, h)?,
-                    ),
-                    attention_out: weights.dense(&format!("{p}.attention.output.dense"), h, h)?,
-                    attention_norm: weights.layer_norm(
-                        &format!("{p}.attention.output.LayerNorm"),
-                        h,
-                        eps,
-                    )?,
-                    intermediate: weights.dense(&format!("{p}.intermediate.dense"), h, inner)?,
-                    output: weights.dense(&format!("{p}.output.dense"), inner, h)?,
-                    output_norm: weights.layer_norm(&format!("{p}.output.LayerNorm"), h, eps)?,
-                })
-            })
+            .map(|i| Layer::load(&weights, i, config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             word_embeddings: weights
@@ -248,7 +276,7 @@ impl PackedBert {
             embedding_norm: weights.layer_norm("embeddings.LayerNorm", h, eps)?,
             layers,
             hidden: h,
-            heads: config.num_attention_heads,
+            heads,
             vocab: config.vocab_size,
             max_positions: config.max_position_embeddings,
             activation: config.hidden_act,
@@ -459,6 +487,68 @@ mod tests {
             err.contains("longer than the encoder's 32 positions"),
             "{err}"
         );
+    }
+
+    /// candle-transformers' `BertModel` over one post at a time (no padding, no mask),
+    /// mean-pooled and normalised.
+    fn candle_vectors(config: &Config, weights: &Path, posts: &[Vec<u32>]) -> Vec<f32> {
+        use crate::encoder::minilm::{l2_normalize, mean_pool};
+        use candle_nn::VarBuilder;
+        use candle_transformers::models::bert::BertModel;
+        // SAFETY: the file is not modified while mapped.
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu).unwrap()
+        };
+        let model = BertModel::load(vb, config).unwrap();
+        let mut out = Vec::new();
+        for post in posts {
+            let ids = Tensor::new(post.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let mask = ids.ones_like().unwrap();
+            let hidden = model
+                .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
+                .unwrap();
+            let pooled = l2_normalize(&mean_pool(&hidden, &mask).unwrap()).unwrap();
+            out.extend(pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn every_activation_and_a_prefixed_checkpoint_match_candle_transformers() {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+        let mut config: Config = serde_json::from_str(&text).unwrap();
+        // The same weights named as a `BertForX` checkpoint names them.
+        let plain = dir.path().join("model.safetensors");
+        let prefixed = dir.path().join("prefixed.safetensors");
+        let renamed: HashMap<String, Tensor> = candle_core::safetensors::load(&plain, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(name, t)| (format!("bert.{name}"), t))
+            .collect();
+        candle_core::safetensors::save(&renamed, &prefixed).unwrap();
+        let posts = vec![vec![2, 5, 9, 3], vec![2, 3], vec![2, 7, 7, 7, 7, 11, 3]];
+        for act in [HiddenAct::Gelu, HiddenAct::GeluApproximate, HiddenAct::Relu] {
+            config.hidden_act = act;
+            let reference = candle_vectors(&config, &plain, &posts);
+            for weights in [&plain, &prefixed] {
+                let ours = PackedBert::load(&config, weights)
+                    .unwrap()
+                    .embed(&posts)
+                    .unwrap();
+                for (a, b) in ours.iter().zip(&reference) {
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{act:?} {}: {a} vs {b}",
+                        weights.display()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
