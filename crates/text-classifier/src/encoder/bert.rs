@@ -286,6 +286,7 @@ mod tests {
     use crate::encoder::minilm::testing::{tiny_bert, tiny_bert_texts as texts};
     use crate::encoder::minilm::{load_tokenizer, MiniLm, MiniLmConfig};
     use gan_core::gradient_flow::check_gradient_flow;
+    use socgan_nn::gemm::host_values;
 
     fn load(dir: &Path) -> TrainableBert {
         let config = read_config(dir).unwrap();
@@ -314,13 +315,12 @@ mod tests {
         .unwrap()
         .embed(&texts(), |_| {})
         .unwrap();
-        let own: Vec<f32> = load(dir.path())
-            .forward(&ids(dir.path()), &mut Mode::Eval)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let own = host_values(
+            &load(dir.path())
+                .forward(&ids(dir.path()), &mut Mode::Eval)
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(own.len(), frozen.len());
         for (a, b) in own.iter().zip(&frozen) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -341,38 +341,21 @@ mod tests {
         let moved = (var.as_tensor() * 3.0).unwrap();
         var.set(&moved).unwrap();
         let encoder = crate::encoder::Encoder::Bert(Box::new(bert));
-        let graph: Vec<f32> = encoder
-            .forward(&ids(dir.path()), &mut Mode::Eval)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let graph =
+            host_values(&encoder.forward(&ids(dir.path()), &mut Mode::Eval).unwrap()).unwrap();
         let inference = encoder.for_inference().unwrap();
         assert!(matches!(
             inference,
             crate::encoder::InferenceEncoder::PackedBert(_)
         ));
-        let packed: Vec<f32> = inference
-            .forward(&ids(dir.path()))
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let packed = host_values(&inference.forward(&ids(dir.path())).unwrap()).unwrap();
         assert_eq!(graph.len(), packed.len());
         for (a, b) in graph.iter().zip(&packed) {
             assert!((a - b).abs() < 1e-5, "graph {a} vs packed {b}");
         }
         // A row of padding only is an empty post: a zero vector, not a panic.
         let padding = Tensor::new(&[[PADDING, PADDING]], &Device::Cpu).unwrap();
-        let empty: Vec<f32> = inference
-            .forward(&padding)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let empty = host_values(&inference.forward(&padding).unwrap()).unwrap();
         assert_eq!(empty, vec![0.0; 8]);
     }
 

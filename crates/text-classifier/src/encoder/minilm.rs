@@ -16,6 +16,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use super::bert::read_config;
 use super::packed_bert::PackedBert;
 use crate::{Error, Result};
 
@@ -111,11 +112,7 @@ pub struct MiniLm {
 impl MiniLm {
     pub fn load(config: &MiniLmConfig, device: &Device) -> Result<Self> {
         let dir = resolve_model_dir(&config.model)?;
-        let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| Error::file(&config_path, e.to_string()))?;
-        let bert: Config = serde_json::from_str(&text)
-            .map_err(|e| Error::file(&config_path, format!("not a BERT config: {e}")))?;
+        let bert = read_config(&dir)?;
         let weights = dir.join("model.safetensors");
         let backend = if device.is_cpu() {
             Backend::Packed(PackedBert::load(&bert, &weights)?)
@@ -171,7 +168,7 @@ impl MiniLm {
 }
 
 /// candle-transformers' BERT over the memory-mapped weights.
-fn load_bert_model(bert: &Config, weights: &Path, device: &Device) -> Result<BertModel> {
+pub(crate) fn load_bert_model(bert: &Config, weights: &Path, device: &Device) -> Result<BertModel> {
     // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, device) }
         .map_err(|e| Error::file(weights, e.to_string()))?;
@@ -330,6 +327,7 @@ pub mod testing {
 mod tests {
     use super::testing::{tiny_bert, tiny_bert_texts};
     use super::*;
+    use socgan_nn::gemm::host_values;
 
     fn encoder(dir: &Path, batch_size: usize) -> MiniLm {
         let config = MiniLmConfig {
@@ -367,15 +365,14 @@ mod tests {
             .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
             .unwrap();
         let mean = l2_normalize(&hidden.mean(1).unwrap()).unwrap();
-        let expected: Vec<f32> = mean.flatten_all().unwrap().to_vec1().unwrap();
+        let expected = host_values(&mean).unwrap();
         for (a, b) in expected.iter().zip(&batched[8..16]) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
     }
 
     fn candle_bert(dir: &Path) -> BertModel {
-        let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
-        let config: Config = serde_json::from_str(&text).unwrap();
+        let config = read_config(dir).unwrap();
         load_bert_model(&config, &dir.join("model.safetensors"), &Device::Cpu).unwrap()
     }
 
@@ -398,12 +395,8 @@ mod tests {
         let hidden = candle_bert(dir.path())
             .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
             .unwrap();
-        let reference: Vec<f32> = l2_normalize(&mean_pool(&hidden, &mask).unwrap())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let reference =
+            host_values(&l2_normalize(&mean_pool(&hidden, &mask).unwrap()).unwrap()).unwrap();
         assert_eq!(ours.len(), reference.len());
         for (a, b) in ours.iter().zip(&reference) {
             assert!((a - b).abs() < 1e-5, "packed {a} vs candle {b}");

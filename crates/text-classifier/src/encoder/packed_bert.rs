@@ -450,13 +450,15 @@ impl PackedBert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoder::bert::read_config;
     use crate::encoder::minilm::testing::tiny_bert;
+    use crate::encoder::minilm::{l2_normalize, load_bert_model, mean_pool};
+    use socgan_nn::gemm::host_values;
 
     fn tiny() -> PackedBert {
         let dir = tempfile::tempdir().unwrap();
         tiny_bert(dir.path());
-        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-        let config: Config = serde_json::from_str(&text).unwrap();
+        let config = read_config(dir.path()).unwrap();
         PackedBert::load(&config, &dir.path().join("model.safetensors")).unwrap()
     }
 
@@ -492,14 +494,7 @@ mod tests {
     /// candle-transformers' `BertModel` over one post at a time (no padding, no mask),
     /// mean-pooled and normalised.
     fn candle_vectors(config: &Config, weights: &Path, posts: &[Vec<u32>]) -> Vec<f32> {
-        use crate::encoder::minilm::{l2_normalize, mean_pool};
-        use candle_nn::VarBuilder;
-        use candle_transformers::models::bert::BertModel;
-        // SAFETY: the file is not modified while mapped.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu).unwrap()
-        };
-        let model = BertModel::load(vb, config).unwrap();
+        let model = load_bert_model(config, weights, &Device::Cpu).unwrap();
         let mut out = Vec::new();
         for post in posts {
             let ids = Tensor::new(post.as_slice(), &Device::Cpu)
@@ -511,7 +506,7 @@ mod tests {
                 .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
                 .unwrap();
             let pooled = l2_normalize(&mean_pool(&hidden, &mask).unwrap()).unwrap();
-            out.extend(pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            out.extend(host_values(&pooled).unwrap());
         }
         out
     }
@@ -520,8 +515,7 @@ mod tests {
     fn every_activation_and_a_prefixed_checkpoint_match_candle_transformers() {
         let dir = tempfile::tempdir().unwrap();
         tiny_bert(dir.path());
-        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-        let mut config: Config = serde_json::from_str(&text).unwrap();
+        let mut config = read_config(dir.path()).unwrap();
         // The same weights named as a `BertForX` checkpoint names them.
         let plain = dir.path().join("model.safetensors");
         let prefixed = dir.path().join("prefixed.safetensors");
@@ -555,8 +549,7 @@ mod tests {
     fn a_weights_file_of_another_shape_names_the_tensor() {
         let dir = tempfile::tempdir().unwrap();
         tiny_bert(dir.path());
-        let text = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
-        let mut config: Config = serde_json::from_str(&text).unwrap();
+        let mut config = read_config(dir.path()).unwrap();
         config.intermediate_size = 20;
         let err = PackedBert::load(&config, &dir.path().join("model.safetensors"))
             .err()
