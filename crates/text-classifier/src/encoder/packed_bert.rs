@@ -21,7 +21,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
-use socgan_nn::gemm::sgemm;
+use socgan_nn::gemm::{host_values, sgemm};
 use socgan_nn::{fast_math, layer_norm_rows_in_place};
 
 use crate::{Error, Result};
@@ -168,6 +168,11 @@ struct Weights<'a> {
 
 impl Weights<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        Ok(host_values(&self.tensor(name, shape)?)?)
+    }
+
+    /// The tensor `name` as `f32`, checked against the shape the config implies.
+    fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let full = format!("{}{name}", self.prefix);
         let tensor = self
             .tensors
@@ -179,14 +184,14 @@ impl Weights<'_> {
                 tensor.dims()
             )));
         }
-        Ok(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        Ok(tensor.to_dtype(DType::F32)?)
     }
 
     /// A torch `Linear` (`weight [output, input]`, `bias [output]`), stored transposed.
     fn dense(&self, name: &str, input: usize, output: usize) -> Result<Dense> {
-        let weight = self.get(&format!("{name}.weight"), &[output, input])?;
+        let weight = self.tensor(&format!("{name}.weight"), &[output, input])?;
         Ok(Dense {
-            weight_t: transpose(&weight, output, input),
+            weight_t: host_values(&weight.t()?)?,
             bias: self.get(&format!("{name}.bias"), &[output])?,
             input,
             output,
@@ -200,17 +205,6 @@ impl Weights<'_> {
             eps,
         })
     }
-}
-
-/// `[rows, cols]` row-major to `[cols, rows]`.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = x[r * cols + c];
-        }
-    }
-    out
 }
 
 /// Query, key and value linears as one `[H, 3H]` product.
@@ -453,7 +447,6 @@ mod tests {
     use crate::encoder::bert::read_config;
     use crate::encoder::minilm::testing::tiny_bert;
     use crate::encoder::minilm::{l2_normalize, load_bert_model, mean_pool};
-    use socgan_nn::gemm::host_values;
 
     fn tiny() -> PackedBert {
         let dir = tempfile::tempdir().unwrap();
