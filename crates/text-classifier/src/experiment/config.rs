@@ -5,6 +5,7 @@
 //! scratch (GAN-BERT's 5e-5 is for fine-tuning BERT), the generator's a tenth of the
 //! discriminator's.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use gan_core::config::ConfigTable;
@@ -86,6 +87,10 @@ pub struct ScheduleConfig {
     pub batch_size: usize,
     /// Stop when the validation score has not improved for this many evaluations.
     pub patience: Option<u64>,
+    /// Save a resumable checkpoint this many updates apart between evaluations (default: at
+    /// each evaluation). A fine-tuned encoder's epoch is hours of CPU, and a run killed
+    /// mid-epoch would otherwise restart it.
+    pub checkpoint_every: Option<NonZeroU64>,
     pub log_every: u64,
     pub divergence_factor: Option<f64>,
 }
@@ -97,6 +102,7 @@ impl Default for ScheduleConfig {
             min_steps: 5000,
             batch_size: 64,
             patience: None,
+            checkpoint_every: None,
             log_every: 50,
             divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
         }
@@ -304,7 +310,7 @@ impl ClassifierConfig {
                 steps,
                 round: vec![(update, 1)],
                 eval_every,
-                checkpoint_every: eval_every,
+                checkpoint_every: s.checkpoint_every.map_or(eval_every, NonZeroU64::get),
             }],
             optimizers,
             selection: has_validation.then(|| Selection {
@@ -364,5 +370,19 @@ data = { name = "sentiment", train = "a_text.txt", test = "b_text.txt" }
         assert!(err.to_string().contains("width"), "{err}");
         let err = parse(&["encoder={ kind = \"minilm\", nope = 1 }"]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn checkpoints_come_at_each_evaluation_unless_set_closer() {
+        let phase = |c: &ClassifierConfig| {
+            let t = c.trainer_config(Method::LabelledOnly, 700, true, false);
+            (t.phases[0].eval_every, t.phases[0].checkpoint_every)
+        };
+        let c = parse(&["schedule.epochs=2", "schedule.min_steps=0"]).unwrap();
+        assert_eq!(phase(&c), (700, 700));
+        let c = parse(&["schedule.min_steps=0", "schedule.checkpoint_every=100"]).unwrap();
+        assert_eq!(phase(&c), (700, 100));
+        let err = parse(&["schedule.checkpoint_every=0"]).unwrap_err();
+        assert!(err.to_string().contains("checkpoint_every"), "{err}");
     }
 }
