@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-#[path = "support/run.rs"]
-mod run;
-use run::{assert_one_line_error, assert_success, socgan, stdout_json};
+use crate::support::run::{assert_one_line_error, assert_success, socgan, stdout_json};
 
 const ITEMS: usize = 40;
 const USERS: usize = 60;

@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "support/run.rs"]
-mod run;
-use run::{assert_one_line_error, assert_success, socgan, stdout_json};
+use crate::support::run::{assert_one_line_error, assert_success, socgan, stdout_json};
 
 const CLASS_WORDS: [&[&str]; 3] = [
     &["awful", "hate", "worst", "angry", "broken"],

@@ -6,13 +6,11 @@ use std::process::Output;
 
 use serde_json::Value;
 
-#[path = "support/fake_hub.rs"]
-mod fake_hub;
-#[path = "support/parquet_fixture.rs"]
-mod parquet_fixture;
-#[path = "support/run.rs"]
-mod run;
-use run::{assert_one_line_error, assert_success, socgan, socgan_command, stdout_json};
+use crate::support::fake_hub;
+use crate::support::parquet_fixture;
+use crate::support::run::{
+    assert_one_line_error, assert_success, socgan, socgan_command, stdout_json,
+};
 
 const TINY: &str = r#"
 batch_size = 16

@@ -5,9 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "support/run.rs"]
-mod run;
-use run::{assert_one_line_error, socgan, stdout_json};
+use crate::support::run::{assert_one_line_error, socgan, stdout_json};
 
 const WORDS: [&[&str]; 2] = [
     &["cry", "tears", "lonely", "miss", "gloomy"],

@@ -10,8 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::{build_socgan, workspace_root};
 
 /// `cargo xtask classify` options.
@@ -135,22 +133,9 @@ fn run_args(
 /// The test score at the run's selected checkpoint (the best by validation score, else the
 /// last evaluation).
 fn selected_test_score(run: &Path) -> Result<f64, String> {
-    let results: Value = serde_json::from_str(
-        &fs::read_to_string(run.join("results.json"))
-            .map_err(|e| format!("{}: {e}", run.display()))?,
-    )
-    .map_err(|e| e.to_string())?;
-    let Some(step) = results["best"]["step"].as_u64() else {
-        return results["final"]["test/score"]
-            .as_f64()
-            .ok_or_else(|| format!("{}: no test/score", run.display()));
-    };
-    let log = fs::read_to_string(run.join("metrics.jsonl")).map_err(|e| e.to_string())?;
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|r| r["kind"] == "eval" && r["step"].as_u64() == Some(step))
-        .and_then(|r| r["test/score"].as_f64())
-        .ok_or_else(|| format!("{}: no evaluation at step {step}", run.display()))
+    crate::results::selected_metrics(run)?["test/score"]
+        .as_f64()
+        .ok_or_else(|| format!("{}: no test/score", run.display()))
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {

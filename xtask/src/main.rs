@@ -19,6 +19,7 @@ mod images;
 mod minilm;
 mod posts_on_request;
 mod recommend;
+mod results;
 mod train;
 
 use std::path::PathBuf;

@@ -8,8 +8,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::{build_socgan, workspace_root};
 
 /// `cargo xtask recommend` options.
@@ -42,21 +40,6 @@ fn published(protocol: &str) -> &'static str {
         "movielens" => "no published figures for ml-latest-small; SASRec's MovieLens rows are on ML-1M",
         _ => "",
     }
-}
-
-/// The logged evaluation of `run` at its selected (best) step.
-fn selected_metrics(run: &Path) -> Result<Value, String> {
-    let read = |p: PathBuf| fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
-    let results: Value = serde_json::from_str(&read(run.join("results.json"))?)
-        .map_err(|e| format!("{}: {e}", run.display()))?;
-    let Some(step) = results["best"]["step"].as_u64() else {
-        return Ok(results["final"].clone());
-    };
-    read(run.join("metrics.jsonl"))?
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|r| r["kind"] == "eval" && r["step"].as_u64() == Some(step))
-        .ok_or_else(|| format!("{}: no evaluation at step {step}", run.display()))
 }
 
 fn train(socgan: &Path, config: &Path, run: &Path, sets: &[String]) -> Result<(), String> {
@@ -96,7 +79,7 @@ pub fn run(args: RecommendArgs) -> Result<(), String> {
         if !run.join("results.json").is_file() {
             train(&socgan, &config, &run, &args.sets)?;
         }
-        let m = selected_metrics(&run)?;
+        let m = crate::results::selected_metrics(&run)?;
         let f = |k: &str| {
             m[format!("test/{k}")]
                 .as_f64()

@@ -13,6 +13,8 @@ pub enum Error {
     TextModels(#[from] text_models::Error),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Io(#[from] socgan_io::Error),
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("invalid setting: {0}")]
@@ -33,14 +35,5 @@ impl Error {
     }
 }
 
-impl From<Error> for gan_core::Error {
-    /// Lets a [`gan_core::Task`] implemented here report any behaviour error.
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Core(inner) => inner,
-            Error::Candle(inner) => gan_core::Error::Candle(inner),
-            Error::Nn(socgan_nn::Error::Candle(inner)) => gan_core::Error::Candle(inner),
-            other => gan_core::Error::Config(other.to_string()),
-        }
-    }
-}
+// A `gan_core::Task` implemented here reports any behaviour error with its kind kept.
+gan_core::model_error!(Error);

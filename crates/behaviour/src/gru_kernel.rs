@@ -240,7 +240,7 @@ pub fn gru_sequence(
     b_hh: &Tensor,
     present: &Tensor,
 ) -> crate::Result<Tensor> {
-    if socgan_nn::gemm::use_fused(xproj, w_hh) && !socgan_nn::gemm::second_order_gradients() {
+    if crate::GRADIENTS.allows_fused(xproj, w_hh) {
         let op = GruSequence {
             present: present.flatten_all()?.to_vec1::<f32>()?,
             saved: Mutex::new(None),

@@ -27,4 +27,9 @@ pub mod sasrec;
 pub mod synthetic;
 pub mod task;
 
+/// How far the next-item models are differentiated: once. No behaviour model is trained through
+/// a gradient penalty (the behaviour GAN refuses `wgan_gp`), so the fused CPU kernels always run
+/// on the CPU.
+pub const GRADIENTS: socgan_nn::GradientOrder = socgan_nn::GradientOrder::First;
+
 pub use error::{Error, Result};

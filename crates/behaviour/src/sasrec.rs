@@ -22,7 +22,7 @@ use socgan_nn::LayerNorm;
 
 use crate::attention_kernel::{masked_attention, AttentionShape};
 use crate::batches::{SequenceBatch, PADDING};
-use crate::Result;
+use crate::{Result, GRADIENTS};
 
 /// SASRec's layer-norm epsilon (the reference code's 1e-8).
 const LAYER_NORM_EPS: f64 = 1e-8;
@@ -77,7 +77,7 @@ struct Dense {
 
 impl Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(socgan_nn::dense(x, &self.weight, &self.bias)?)
+        Ok(socgan_nn::dense(x, &self.weight, &self.bias, GRADIENTS)?)
     }
 }
 
@@ -166,9 +166,8 @@ impl SasRec {
         let mut x = mode
             .dropout(&x, self.config.dropout)?
             .broadcast_mul(&present)?;
-        // The fused attention's backward is first order only.
-        let fused = socgan_nn::gemm::use_fused(&x, &self.items)
-            && !socgan_nn::gemm::second_order_gradients();
+        // The fused attention's backward is first order only, which is all SASRec needs.
+        let fused = GRADIENTS.allows_fused(&x, &self.items);
         let mask = if fused {
             AttentionMask::Fused(batch.item_ids.iter().map(|&i| i != PADDING).collect())
         } else {

@@ -22,4 +22,13 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+impl From<socgan_io::Error> for Error {
+    fn from(e: socgan_io::Error) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;

@@ -388,14 +388,10 @@ impl ContentHashes {
         }
         Ok(Self {
             len,
-            sha256: hex(&sha256.finalize()),
-            git_sha1: hex(&sha1.finalize()),
+            sha256: socgan_io::hex(&sha256.finalize()),
+            git_sha1: socgan_io::hex(&sha1.finalize()),
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else

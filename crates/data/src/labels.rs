@@ -91,9 +91,9 @@ impl LabelMap {
 
     /// Saves the map as JSON (`{"names": [...]}`), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("names serialise");
-        gan_core::checkpoint::write_atomic(path, text.as_bytes())
-            .map_err(|e| Error::Invalid(e.to_string()))
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Invalid(format!("label map as JSON: {e}")))?;
+        Ok(socgan_io::write_atomic(path, text.as_bytes())?)
     }
 
     pub fn load(path: &Path) -> Result<Self> {

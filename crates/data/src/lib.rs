@@ -8,8 +8,10 @@
 //! Only `hub` (and `datasets` through it) touches the network, and only when asked to fetch a
 //! file that is not cached; every shuffle draws from the run's seed.
 
+pub mod corpus;
 pub mod datasets;
 pub mod error;
+pub mod guard;
 pub mod hub;
 pub mod images;
 pub mod interactions;

@@ -56,7 +56,8 @@ impl TokenSequences {
 
     /// The largest token id plus one (0 for an empty set).
     pub fn vocab_bound(&self) -> u32 {
-        self.tokens.iter().max().map_or(0, |m| m + 1)
+        // Saturates: an id of u32::MAX (a hostile tokenizer file) exceeds every vocabulary anyway.
+        self.tokens.iter().max().map_or(0, |m| m.saturating_add(1))
     }
 
     /// The rows `indices`, gathered into a new set.

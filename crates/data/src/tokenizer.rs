@@ -159,8 +159,7 @@ impl TextTokenizer {
 
     /// Writes `tokenizer.json` (atomically).
     pub fn save(&self, path: &Path) -> Result<()> {
-        gan_core::checkpoint::write_atomic(path, self.to_json()?.as_bytes())
-            .map_err(|e| Error::Invalid(e.to_string()))
+        Ok(socgan_io::write_atomic(path, self.to_json()?.as_bytes())?)
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -7,7 +7,6 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde_json::Value;
 
-use crate::checkpoint::write_atomic;
 use crate::{Error, Result};
 
 /// One line of a chart: a name and its (x, y) points.
@@ -153,7 +152,11 @@ pub fn write_svg(path: &Path, panels: &[Panel]) -> Result<()> {
                 let color = Palette99::pick(i).to_rgba();
                 chart
                     .draw_series(LineSeries::new(
-                        series.points.iter().copied(),
+                        series
+                            .points
+                            .iter()
+                            .copied()
+                            .filter(|(x, y)| x.is_finite() && y.is_finite()),
                         color.stroke_width(2),
                     ))
                     .map_err(|e| drawing_error(&e))?
@@ -181,13 +184,55 @@ pub fn write_svg(path: &Path, panels: &[Panel]) -> Result<()> {
         }
         root.present().map_err(|e| drawing_error(&e))?;
     }
-    write_atomic(path, svg.as_bytes())
+    Ok(socgan_io::write_atomic(path, svg.as_bytes())?)
 }
 
+/// One metric of several runs against the run step, in one chart at `out` (`socgan chart`):
+/// each run is a series named by its folder; records without the metric, or with a non-finite
+/// value, are skipped, and a run with none at all is an error naming it.
+pub fn metric_chart(
+    metric: &str,
+    runs: &[std::path::PathBuf],
+    out: &Path,
+    title: Option<&str>,
+) -> Result<()> {
+    let mut series = Vec::new();
+    for run in runs {
+        let records = crate::metrics::read_records(&run.join(crate::trainer::METRICS_FILE))?;
+        let points: Vec<(f64, f64)> = records
+            .iter()
+            .filter_map(|r| Some((r["step"].as_f64()?, r[metric].as_f64()?)))
+            .filter(|(_, y)| y.is_finite())
+            .collect();
+        if points.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: no `{metric}` in {}",
+                run.display(),
+                crate::trainer::METRICS_FILE
+            )));
+        }
+        let name = run
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| run.display().to_string());
+        series.push(Series { name, points });
+    }
+    let panel = Panel {
+        title: title.unwrap_or(metric).to_string(),
+        x_label: "run step".into(),
+        series,
+    };
+    write_svg(out, &[panel])
+}
+
+/// The axis range of `values`, padded; infinite and NaN values are not drawn (an infinite bound
+/// would make the axis meaningless).
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -227,5 +272,48 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .contains("test/nll_oracle"));
+    }
+
+    #[test]
+    fn metric_charts_draw_one_series_per_run_and_name_a_run_without_the_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lines: &[serde_json::Value]| {
+            let run = dir.path().join(name);
+            std::fs::create_dir_all(&run).unwrap();
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(run.join(crate::trainer::METRICS_FILE), text).unwrap();
+            run
+        };
+        let a = write(
+            "run-a",
+            &[
+                json!({"step": 0, "test/fid": 300.0}),
+                json!({"step": 5, "g_loss": 1.0}),
+                json!({"step": 10, "test/fid": 120.0}),
+            ],
+        );
+        let b = write("run-b", &[json!({"step": 0, "test/fid": 250.0})]);
+        let out = dir.path().join("fid.svg");
+        metric_chart("test/fid", &[a.clone(), b], &out, None).unwrap();
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.contains("run-a") && svg.contains("run-b") && svg.contains("test/fid"));
+
+        let c = write("run-c", &[json!({"step": 0, "g_loss": 1.0})]);
+        let err = metric_chart("test/fid", &[a, c], &out, Some("t")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("run-c") && m.contains("no `test/fid`")),
+            "{err}"
+        );
+        let missing = metric_chart("test/fid", &[dir.path().join("none")], &out, None);
+        assert!(matches!(missing, Err(Error::Io { .. })));
+    }
+
+    /// Infinite values (a `--reference` of `inf`) are left out of the axes instead of making
+    /// them meaningless.
+    #[test]
+    fn non_finite_values_do_not_set_the_axes() {
+        assert_eq!(bounds([f64::INFINITY, f64::NAN].into_iter()), (0.0, 1.0));
+        let (lo, hi) = bounds([1.0, f64::INFINITY, 2.0].into_iter());
+        assert!(lo < 1.0 && hi > 2.0 && hi < 3.0, "{lo} {hi}");
     }
 }

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::{Error, Result};
+use crate::{Checkpoint, Error, Result};
 
 /// The key naming the model crate a config belongs to.
 pub const TASK_KEY: &str = "task";
@@ -63,6 +64,92 @@ impl ConfigTable {
     }
 }
 
+/// The config file written beside a run and every checkpoint.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// A model crate's run config: a serde struct with `deny_unknown_fields`, a one-variant task tag
+/// (see [`task_tag!`](crate::task_tag)), `seed` and `out_dir`. Reading from a table, from TOML
+/// text and back from a checkpoint, and writing it as TOML, are the same for every crate.
+pub trait RunConfig: Serialize + DeserializeOwned {
+    /// The task tag, as in `task = "..."`.
+    const TASK: &'static str;
+
+    /// Where the run's files go.
+    fn out_dir(&self) -> &Path;
+
+    /// Impossible settings, as [`Error::Config`] naming the setting (the file is added by
+    /// [`RunConfig::from_table`]).
+    fn validate(&self) -> Result<()>;
+
+    /// Deserialises and validates `table`; errors name its origin once.
+    fn from_table(table: ConfigTable) -> Result<Self> {
+        let config: Self = table.deserialize()?;
+        config.validate().map_err(|e| e.in_config(&table.origin))?;
+        Ok(config)
+    }
+
+    /// Parses TOML `text`; `origin` names it in errors.
+    fn parse(text: &str, origin: &str) -> Result<Self> {
+        Self::from_table(ConfigTable::parse(text, origin)?)
+    }
+
+    /// The config saved beside `ckpt`'s weights.
+    fn from_checkpoint(ckpt: &Checkpoint) -> Result<Self> {
+        let text = ckpt.read_extra(CONFIG_FILE)?;
+        Self::parse(&text, &ckpt.dir.join(CONFIG_FILE).display().to_string())
+    }
+
+    /// The config as TOML (what is written beside the run and every checkpoint).
+    fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::Config(format!("config as TOML: {e}")))
+    }
+}
+
+/// A one-variant enum that (de)serialises as a task tag, so that a config of another task is
+/// refused by the type: `task_tag!(ImageGanTag, ImageGan, "image_gan")`.
+#[macro_export]
+macro_rules! task_tag {
+    ($(#[$meta:meta])* $name:ident, $variant:ident, $tag:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            #[default]
+            #[serde(rename = $tag)]
+            $variant,
+        }
+
+        impl $name {
+            /// The tag as written in configs and checkpoints.
+            pub const TAG: &'static str = $tag;
+        }
+    };
+}
+
+/// Every config under the workspace's `configs/` whose task is `task`, read (not validated):
+/// the tests of each model crate check that the configs users copy parse and train.
+pub fn example_configs(
+    configs_dir: &Path,
+    task: &str,
+) -> Result<Vec<(std::path::PathBuf, ConfigTable)>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![configs_dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                let table = ConfigTable::read(&path)?;
+                if table.task()? == Some(task) {
+                    found.push((path, table));
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
 /// toml's messages span several lines (with a source excerpt); errors here are one line.
 pub fn one_line(message: &str) -> String {
     message
@@ -89,10 +176,10 @@ pub fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
     let (key, raw) = assignment
         .split_once('=')
         .ok_or_else(|| Error::Config(format!("override `{assignment}`: expected KEY=VALUE")))?;
-    let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => t.remove("v").expect("just parsed"),
-        Err(_) => toml::Value::String(raw.to_string()),
-    };
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::Config(format!(

@@ -26,6 +26,10 @@ pub enum Error {
          before the first backward pass of the thread"
     )]
     SecondOrderGradientsDisabled,
+    /// A model crate's own error, raised inside a [`crate::Task`] or a shared step of its
+    /// experiment: kept whole, so its kind and message reach the user unchanged.
+    #[error(transparent)]
+    Model(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl Error {
@@ -41,6 +45,52 @@ impl Error {
             message: message.into(),
         }
     }
+    /// A model crate's error, kept whole.
+    pub fn model(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Model(Box::new(e))
+    }
+    /// An invalid setting found in the config read from `origin`: the file is named once, in
+    /// front of the setting; other errors pass unchanged.
+    pub fn in_config(self, origin: &str) -> Self {
+        match self {
+            Error::Config(message) if !message.starts_with(origin) => {
+                Error::Config(format!("{origin}: {message}"))
+            }
+            other => other,
+        }
+    }
+}
+
+impl From<socgan_io::Error> for Error {
+    fn from(e: socgan_io::Error) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Lets a model crate's error type travel through [`crate::Task`] and the trainer without
+/// losing its kind: `Core` comes back as the core error it was, `Config` as an invalid
+/// setting, candle's errors as candle's, anything else whole as [`Error::Model`].
+///
+/// ```text
+/// gan_core::model_error!(Error);   // in a model crate whose Error has Core, Candle, Config
+/// ```
+#[macro_export]
+macro_rules! model_error {
+    ($error:ident) => {
+        impl From<$error> for $crate::Error {
+            fn from(e: $error) -> Self {
+                match e {
+                    $error::Core(inner) => inner,
+                    $error::Candle(inner) => $crate::Error::Candle(inner),
+                    $error::Config(message) => $crate::Error::Config(message),
+                    other => $crate::Error::model(other),
+                }
+            }
+        }
+    };
+}

@@ -4,14 +4,11 @@
 //! frozen pretrained group (a sentence encoder, say) is not copied: the checkpoint records the
 //! file it came from and the file's SHA-256, and resuming checks that the file is unchanged.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{Error, ParamStore, Result};
+use crate::{ParamStore, Result};
 
 /// Where a frozen group's weights come from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,28 +23,9 @@ impl FrozenSource {
     pub fn of_file(path: &Path) -> Result<Self> {
         Ok(Self {
             path: path.to_path_buf(),
-            sha256: sha256_file(path)?,
+            sha256: socgan_io::sha256_file(path)?,
         })
     }
-}
-
-/// Lower-case hex SHA-256 of a file, read in 1 MiB blocks.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// One parameter group of a task.

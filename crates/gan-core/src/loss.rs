@@ -287,12 +287,11 @@ mod tests {
 
     #[test]
     fn gradient_penalty_refuses_to_run_without_second_order_gradients() {
-        // The test process does not set CANDLE_GRAD_DO_NOT_DETACH, so the gradient is detached
-        // and the penalty must say so instead of silently training nothing. The positive case
-        // runs in tests/gradient_penalty.rs, a process of its own with the variable set.
-        if std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok() {
-            return;
-        }
+        // The unit-test process never sets CANDLE_GRAD_DO_NOT_DETACH, so the gradient is
+        // detached and the penalty must say so instead of silently training nothing. The
+        // positive case runs in tests/integration/gradient_penalty.rs, in a child process with
+        // the variable set.
+        assert!(!second_order_gradients_enabled().unwrap());
         let w = Var::new(&[[1f32], [2.0]], &Device::Cpu).unwrap();
         let real = t(&[1.0, 0.0, 0.0, 1.0]).reshape((2, 2)).unwrap();
         let fake = real.zeros_like().unwrap();

@@ -38,7 +38,7 @@ impl MetricsLog {
                     })
                     .map(|(line, _)| line + "\n")
                     .collect();
-                crate::checkpoint::write_atomic(path, kept.concat().as_bytes())?;
+                socgan_io::write_atomic(path, kept.concat().as_bytes())?;
             }
         } else if path.exists() {
             fs::remove_file(path).map_err(|e| Error::io(path, e))?;

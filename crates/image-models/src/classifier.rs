@@ -306,7 +306,7 @@ pub fn train_classifier(
     let config = TrainerConfig {
         phases: vec![PhaseSpec {
             name: "classifier".into(),
-            steps: epochs * per_epoch,
+            steps: epochs.saturating_mul(per_epoch),
             round: vec![(TrainStep, 1)],
             eval_every: per_epoch,
             checkpoint_every: 0,
@@ -332,6 +332,7 @@ pub fn train_classifier(
         quiet,
         task: "image_classifier".into(),
         checkpoint_files: vec![(SPEC_FILE.into(), spec_json)],
+        provenance: gan_core::Provenance::current(device),
         ..Default::default()
     };
     Trainer::new(config, run_dir, options)?.run(&mut task)?;
@@ -340,7 +341,7 @@ pub fn train_classifier(
     best.spec.test_accuracy = best.accuracy(test)?;
     let best_dir = gan_core::checkpoint::resolve_pick(run_dir, Pick::Best)?;
     let text = serde_json::to_string_pretty(&best.spec).expect("spec serialises");
-    gan_core::checkpoint::write_atomic(&best_dir.join(SPEC_FILE), text.as_bytes())?;
+    socgan_io::write_atomic(&best_dir.join(SPEC_FILE), text.as_bytes())?;
     Ok(best)
 }
 

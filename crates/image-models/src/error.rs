@@ -11,6 +11,8 @@ pub enum Error {
     Data(#[from] socgan_data::Error),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Io(#[from] socgan_io::Error),
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("shape mismatch: {0}")]
@@ -21,14 +23,5 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<Error> for gan_core::Error {
-    /// Lets a [`gan_core::Task`] implemented here report any image-model error.
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Core(inner) => inner,
-            Error::Candle(inner) => gan_core::Error::Candle(inner),
-            Error::Nn(socgan_nn::Error::Candle(inner)) => gan_core::Error::Candle(inner),
-            other => gan_core::Error::Config(other.to_string()),
-        }
-    }
-}
+// A `gan_core::Task` implemented here reports any image-model error with its kind kept.
+gan_core::model_error!(Error);

@@ -7,13 +7,13 @@
 //! forward and the input gradient are row blocks of one `gemm` each, the weight and bias
 //! gradients are per-block partial sums added in block order, so the result does not depend on
 //! the thread count. The backward is first order only: [`dense`] runs the candle composition
-//! (`reference_dense`) instead off the CPU, for other dtypes and when second-order gradients are
-//! on.
+//! (`reference_dense`) instead off the CPU, for other dtypes and when the caller asks for
+//! [`GradientOrder::Second`].
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::gemm::{cpu_slice, host_values, second_order_gradients, sgemm, use_fused};
+use crate::gemm::{cpu_slice, host_values, sgemm, GradientOrder};
 
 /// Rows per block: enough for the gemm kernels to run at speed, small enough that SASRec's 6,400
 /// rows make 25 blocks for the threads to share.
@@ -116,10 +116,15 @@ impl CustomOp3 for Dense {
 }
 
 /// `x W^T + b` for `x` `[rows, in]`, `weight` `[out, in]` (PyTorch's layout), `bias` `[out]`.
-/// Differentiable (to first order) with respect to all three.
-pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> crate::Result<Tensor> {
+/// Differentiable with respect to all three, to the `order` asked for.
+pub fn dense(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    order: GradientOrder,
+) -> crate::Result<Tensor> {
     let empty = x.elem_count() == 0 || weight.elem_count() == 0;
-    if use_fused(x, weight) && bias.dtype() == x.dtype() && !empty && !second_order_gradients() {
+    if order.allows_fused(x, weight) && bias.dtype() == x.dtype() && !empty {
         let bias = bias.flatten_all()?;
         return Ok(x
             .contiguous()?
@@ -155,7 +160,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let y = dense(&x, &w, &b).unwrap();
+                let y = dense(&x, &w, &b, GradientOrder::First).unwrap();
                 let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
                 [
                     y,
@@ -177,7 +182,7 @@ mod tests {
             let x = Var::from_tensor(&rng.normal((rows, inputs), 0.0, 1.0, d).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.normal((outputs, inputs), 0.0, 0.4, d).unwrap()).unwrap();
             let b = Var::from_tensor(&rng.normal(outputs, 0.0, 0.4, d).unwrap()).unwrap();
-            let fused = dense(&x, &w, &b).unwrap();
+            let fused = dense(&x, &w, &b, GradientOrder::First).unwrap();
             let plain = reference_dense(&x, &w, &b).unwrap();
             assert!(crate::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((rows, outputs), 0.0, 1.0, d).unwrap();

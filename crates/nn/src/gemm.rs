@@ -86,9 +86,22 @@ pub fn use_fused(hidden: &Tensor, weight: &Tensor) -> bool {
     hidden.device().is_cpu() && hidden.dtype() == DType::F32 && weight.dtype() == DType::F32
 }
 
-/// Whether backward passes keep the graph of the gradients (`CANDLE_GRAD_DO_NOT_DETACH`, which
-/// a gradient penalty needs; a run may set it at start-up, so it is read every time). Kernels
-/// whose backward is first-order only give way to their candle compositions then.
-pub fn second_order_gradients() -> bool {
-    std::env::var("CANDLE_GRAD_DO_NOT_DETACH").is_ok_and(|v| !v.is_empty() && v != "0")
+/// How far a forward pass must be differentiable: the fused CPU kernels' backward passes are
+/// first order only, so a pass whose gradient is differentiated again (WGAN-GP's penalty) asks
+/// for [`GradientOrder::Second`] and gets candle's compositions instead. Chosen by the caller
+/// from its loss, never read from the environment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GradientOrder {
+    /// Gradients are taken once: the fused kernels may run.
+    #[default]
+    First,
+    /// A gradient is differentiated again: every op is a candle composition.
+    Second,
+}
+
+impl GradientOrder {
+    /// Whether a fused kernel (first-order backward) may run for `hidden` and `weight`.
+    pub fn allows_fused(self, hidden: &Tensor, weight: &Tensor) -> bool {
+        self == GradientOrder::First && use_fused(hidden, weight)
+    }
 }

@@ -9,7 +9,7 @@
 use candle_core::{Module, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::gemm::second_order_gradients;
+use crate::gemm::GradientOrder;
 use crate::Result;
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension (biased variance, as
@@ -19,6 +19,7 @@ pub struct LayerNorm {
     weight: Tensor,
     bias: Option<Tensor>,
     eps: f64,
+    order: GradientOrder,
 }
 
 impl LayerNorm {
@@ -31,7 +32,19 @@ impl LayerNorm {
     }
 
     pub fn from_tensors(weight: Tensor, bias: Option<Tensor>, eps: f64) -> Self {
-        Self { weight, bias, eps }
+        Self {
+            weight,
+            bias,
+            eps,
+            order: GradientOrder::First,
+        }
+    }
+
+    /// The same layer differentiable to `order` (first by default, which lets the fused CPU
+    /// kernel run).
+    pub fn with_gradient_order(mut self, order: GradientOrder) -> Self {
+        self.order = order;
+        self
     }
 
     /// The same layer on detached weights: a forward pass that records no graph (evaluation).
@@ -41,6 +54,7 @@ impl LayerNorm {
             self.bias.as_ref().map(Tensor::detach),
             self.eps,
         )
+        .with_gradient_order(self.order)
     }
 }
 
@@ -61,12 +75,13 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     /// On the CPU in `f32`, with a bias and first-order gradients (the usual case), one fused op
-    /// ([`crate::layer_norm_kernel`]); otherwise the composition of candle ops.
+    /// ([`crate::layer_norm_kernel`]); otherwise (or with [`GradientOrder::Second`]) the
+    /// composition of candle ops.
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let Some(bias) = &self.bias else {
             return self.composed(xs);
         };
-        if !crate::gemm::use_fused(xs, &self.weight) || second_order_gradients() {
+        if !self.order.allows_fused(xs, &self.weight) {
             return self.composed(xs);
         }
         xs.contiguous()?.apply_op3(

@@ -31,11 +31,14 @@ mod layer_norm_kernel;
 pub mod normalization;
 pub mod reference;
 pub mod sampling;
+#[cfg(test)]
+mod second_order;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
 pub use dense::dense;
 pub use error::{Error, Result};
+pub use gemm::GradientOrder;
 pub use layer_norm::LayerNorm;
 pub use layer_norm_kernel::layer_norm_rows_in_place;
 pub use normalization::{BatchNorm, GroupLayerNorm, SpectralNorm};

@@ -10,6 +10,8 @@ pub enum Error {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
+    Io(#[from] socgan_io::Error),
+    #[error(transparent)]
     Nn(#[from] socgan_nn::Error),
     #[error("{path}: {message}")]
     Oracle { path: PathBuf, message: String },
@@ -21,14 +23,5 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl From<Error> for gan_core::Error {
-    /// Lets a [`gan_core::Task`] implemented here report any text-model error.
-    fn from(e: Error) -> Self {
-        match e {
-            Error::Core(inner) => inner,
-            Error::Candle(inner) => gan_core::Error::Candle(inner),
-            Error::Nn(socgan_nn::Error::Candle(inner)) => gan_core::Error::Candle(inner),
-            other => gan_core::Error::Config(other.to_string()),
-        }
-    }
-}
+// A `gan_core::Task` implemented here reports any text-model error with its kind kept.
+gan_core::model_error!(Error);

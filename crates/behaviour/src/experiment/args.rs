@@ -68,3 +68,13 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub output: Option<PathBuf>,
 }
+
+/// `socgan recommend`: a behaviour checkpoint and what to recommend.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RecommendCommandArgs {
+    /// Behaviour checkpoint: a run directory (its best checkpoint) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub request: RecommendArgs,
+}

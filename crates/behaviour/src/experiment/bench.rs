@@ -8,7 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use gan_core::host::peak_rss_mb;
+use candle_core::Device;
+use gan_core::bench::{median, record};
 use gan_core::trainer::Stepper;
 use gan_core::ParamStore;
 use serde_json::{json, Value};
@@ -20,7 +21,6 @@ use crate::experiment::config::{
 };
 use crate::experiment::data::read_interactions;
 use crate::experiment::saved::build_recommender;
-use crate::experiment::train::device;
 use crate::loss::NextItemLoss;
 use crate::model::ModelConfig;
 use crate::task::{RecommenderTask, TrainingHistories};
@@ -31,7 +31,8 @@ pub const WORKLOADS: [&str; 2] = ["sasrec-epoch", "sasrec-epoch-softmax"];
 
 const WARM_UP_BATCHES: u64 = 3;
 
-pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+/// Runs `workload` on `device`; one JSON record (see [`gan_core::bench::record`]).
+pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
     let loss = match workload {
         "sasrec-epoch" => NextItemLoss::Bce,
         "sasrec-epoch-softmax" => NextItemLoss::Softmax,
@@ -41,10 +42,9 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../shared/data/sasrec-amazon-video-games/Video.txt"));
     let config = bench_config(path, loss);
-    let device = device()?;
     let log = read_interactions(&config.data)?;
     let split = LeaveOneOut::new(&log);
-    let mut params = ParamStore::new(&device);
+    let mut params = ParamStore::new(device);
     let recommender = build_recommender(&config, &log, &split, &mut params)?;
     // The evaluator is not timed; one sampled user keeps building it cheap.
     let evaluation = EvaluationConfig {
@@ -60,7 +60,7 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
         evaluator,
         config.training.batch_size,
         log.num_items(),
-        &device,
+        device,
     );
     let per_epoch = task.batches_per_epoch();
     let batches: u64 = std::env::var("SOCGAN_BENCH_BATCHES")
@@ -84,18 +84,20 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
             last_loss = record.get("loss").copied().unwrap_or(f64::NAN);
             step += 1;
         }
+        device.synchronize()?;
         times.push(start.elapsed().as_secs_f64());
     }
-    times.sort_by(f64::total_cmp);
-    let seconds = times[times.len() / 2];
-    Ok(json!({
-        "workload": workload,
-        "seconds": seconds,
-        "batches": batches,
-        "batches_per_s": batches as f64 / seconds,
-        "final_loss": last_loss,
-        "peak_rss_mb": peak_rss_mb(),
-    }))
+    let seconds = median(times);
+    Ok(record(
+        workload,
+        device,
+        seconds,
+        json!({
+            "batches": batches,
+            "batches_per_s": batches as f64 / seconds,
+            "final_loss": last_loss,
+        }),
+    ))
 }
 
 fn bench_config(path: PathBuf, loss: NextItemLoss) -> BehaviourConfig {

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
-use gan_core::config::ConfigTable;
 use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig};
+use gan_core::{AdamConfig, Goal, OptimizerSpec, PhaseSpec, RunConfig, Selection, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use socgan_data::interactions::{KCore, LogColumns, LogFormat};
 
@@ -17,12 +16,12 @@ use crate::ranking::metric_names;
 use crate::task::{NextItemUpdate, MODEL_GROUP};
 use crate::{Error, Result};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BehaviourTag {
-    #[default]
-    #[serde(rename = "behaviour")]
+gan_core::task_tag!(
+    /// The `task` tag of a behaviour config: `task = "behaviour"`.
+    BehaviourTag,
     Behaviour,
-}
+    "behaviour"
+);
 
 /// How the log file is laid out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -197,53 +196,51 @@ pub struct BehaviourConfig {
     pub augmentation: Option<AugmentationConfig>,
 }
 
-impl BehaviourConfig {
-    pub fn from_table(table: ConfigTable) -> Result<Self> {
-        let config: BehaviourConfig = table.deserialize()?;
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
-        Ok(config)
+impl RunConfig for BehaviourConfig {
+    const TASK: &'static str = BehaviourTag::TAG;
+
+    fn out_dir(&self) -> &std::path::Path {
+        &self.out_dir
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        Self::from_table(ConfigTable::parse(text, origin)?)
-    }
-
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> gan_core::Result<()> {
         self.model.validate()?;
         let t = &self.training;
         if t.epochs == 0 || t.batch_size == 0 || t.eval_every_epochs == 0 || t.log_every == 0 {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "training.epochs, batch_size, eval_every_epochs and log_every must be at least 1"
                     .into(),
             ));
         }
         if self.data.actions.is_some() && self.data.action_column.is_none() {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "data.actions needs data.action_column".into(),
             ));
         }
         if self.evaluation.sampled_negatives == 0 || self.evaluation.sampled_users == 0 {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "evaluation.sampled_negatives and sampled_users must be at least 1".into(),
             ));
         }
         if self.augmentation.is_some() && matches!(self.model, ModelConfig::Popularity(_)) {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "the popularity baseline counts the log's items; augmentation has no effect on it"
                     .into(),
             ));
         }
         if t.epochs.checked_mul(1 << 32).is_none() {
-            return Err(Error::Config("training.epochs is too large".into()));
+            return Err(gan_core::Error::Config(
+                "training.epochs is too large".into(),
+            ));
         }
         self.data.columns()?;
         // The trainer's own checks (optimizer settings, patience, divergence factor), before a
         // run directory is touched.
-        Ok(self.trainer_config(1, true).validate()?)
+        self.trainer_config(1, true).validate()
     }
+}
 
+impl BehaviourConfig {
     /// The trainer's plan: `epochs` of `batches_per_epoch` updates (none for the popularity
     /// baseline), selection on validation NDCG@10 under full ranking.
     pub fn trainer_config(
@@ -253,11 +250,14 @@ impl BehaviourConfig {
     ) -> TrainerConfig<NextItemUpdate> {
         let t = &self.training;
         let steps = if trained {
-            t.epochs * batches_per_epoch
+            t.epochs.saturating_mul(batches_per_epoch)
         } else {
             0
         };
-        let eval_every = (t.eval_every_epochs * batches_per_epoch).min(steps);
+        let eval_every = t
+            .eval_every_epochs
+            .saturating_mul(batches_per_epoch)
+            .min(steps);
         TrainerConfig {
             phases: if trained {
                 vec![PhaseSpec {
@@ -289,9 +289,5 @@ impl BehaviourConfig {
             divergence_factor: t.divergence_factor,
             ..TrainerConfig::new(self.seed)
         }
-    }
-
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
     }
 }

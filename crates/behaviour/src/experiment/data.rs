@@ -57,9 +57,7 @@ pub fn from_checkpoint(ckpt: &gan_core::Checkpoint) -> Result<InteractionLog> {
 /// SHA-256 of a log as saved beside checkpoints: equal digests mean the same users, items and
 /// histories, hence the same leave-one-out split.
 pub fn log_digest(log: &InteractionLog) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(to_json(log).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    socgan_io::sha256_hex(to_json(log).as_bytes())
 }
 
 /// Where `socgan generate` records what a synthetic log was generated from.

@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
-use gan_core::config::ConfigTable;
-use gan_core::run_dir::{self, Existing, Invocation};
-use gan_core::{AdversarialLoss, Checkpoint, RunOptions, RunOutcome, SeededRng, Trainer};
+use gan_core::experiment::TrainRequest;
+use gan_core::run_dir::{Invocation, RunFile, RunFolder};
+use gan_core::{AdversarialLoss, Checkpoint, RunConfig, RunOutcome, SeededRng};
 use serde::{Deserialize, Serialize};
 use socgan_data::interactions::{InteractionLog, LeaveOneOut};
+use socgan_io::write_atomic;
 use text_models::algorithms::names;
 use text_models::experiment::config::{OptimConfig, ScheduleConfig};
 use text_models::{
@@ -22,19 +22,18 @@ use text_models::{
 
 use crate::experiment::config::LogConfig;
 use crate::experiment::data::{self, read_interactions, INTERACTIONS_FILE};
-use crate::experiment::train::device;
 use crate::synthetic::{BehaviourEvaluator, HistoryCodec};
 use crate::{Error, Result};
 
-/// The task tag of behaviour-GAN configs and checkpoints.
-pub const GAN_TASK: &str = "behaviour_gan";
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BehaviourGanTag {
-    #[default]
-    #[serde(rename = "behaviour_gan")]
+gan_core::task_tag!(
+    /// The `task` tag of a behaviour-GAN config: `task = "behaviour_gan"`.
+    BehaviourGanTag,
     BehaviourGan,
-}
+    "behaviour_gan"
+);
+
+/// The task tag of behaviour-GAN configs and checkpoints.
+pub const GAN_TASK: &str = BehaviourGanTag::TAG;
 
 /// The generator's widths (its vocabulary and length follow from the catalogue and
 /// `max_items`).
@@ -103,41 +102,42 @@ fn default_loss() -> AdversarialLoss {
     AdversarialLoss::Rsgan
 }
 
-impl BehaviourGanConfig {
-    pub fn from_table(table: ConfigTable) -> Result<Self> {
-        let config: Self = table.deserialize()?;
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
-        Ok(config)
+impl RunConfig for BehaviourGanConfig {
+    const TASK: &'static str = GAN_TASK;
+
+    fn out_dir(&self) -> &Path {
+        &self.out_dir
     }
 
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> gan_core::Result<()> {
         // Up to half: the copy audit compares as many training histories as held-out ones.
         if !(self.holdout_users > 0.0 && self.holdout_users <= 0.5) {
-            return Err(Error::Config("holdout_users must be in (0, 0.5]".into()));
+            return Err(gan_core::Error::Config(
+                "holdout_users must be in (0, 0.5]".into(),
+            ));
         }
         if matches!(self.loss, AdversarialLoss::WganGp { .. }) {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "wgan_gp is not available for behaviour generators (its penalty needs \
                  second-order gradients through the item embeddings); use rsgan, hinge, ..."
                     .into(),
             ));
         }
         if self.max_items == 0 || self.samples == 0 || self.batch_size == 0 {
-            return Err(Error::Config(
+            return Err(gan_core::Error::Config(
                 "max_items, samples and batch_size must be at least 1".into(),
             ));
         }
         self.loss.validate()?;
         self.algorithm.validate()?;
         // The trainer's own checks, before a run directory is touched.
-        Ok(self
-            .schedule
+        self.schedule
             .trainer_config(self.seed, &self.algorithm, &self.loss, &self.optim, 1)
-            .validate()?)
+            .validate()
     }
+}
 
+impl BehaviourGanConfig {
     fn generator_config(&self, codec: &HistoryCodec) -> GeneratorConfig {
         GeneratorConfig {
             vocab_size: codec.vocab_size(),
@@ -175,16 +175,19 @@ pub fn generator_histories(
     (pick(false), pick(true))
 }
 
+/// The config of `socgan train` for a behaviour GAN: `--config` with the overrides applied.
+pub fn resolve_gan_config(request: &TrainRequest<'_>) -> Result<BehaviourGanConfig> {
+    let table = request.config.clone().ok_or_else(|| {
+        Error::Config("a behaviour_gan run needs --config (see configs/behaviour-gan/)".into())
+    })?;
+    Ok(BehaviourGanConfig::from_table(
+        table.with_overrides(&request.overrides)?,
+    )?)
+}
+
 /// `socgan train` of a behaviour-GAN config.
-pub fn train_gan(
-    table: ConfigTable,
-    overrides: &[String],
-    invocation: &Invocation,
-) -> Result<RunOutcome> {
-    let config = BehaviourGanConfig::from_table(table.with_overrides(overrides)?)?;
-    let run_dir = config.out_dir.clone();
-    run_dir::check(&run_dir, invocation.existing)?;
-    let device = device()?;
+pub fn train_gan(config: BehaviourGanConfig, invocation: &Invocation) -> Result<RunOutcome> {
+    let folder = RunFolder::claim(config.out_dir(), invocation)?;
     let log = read_interactions(&config.data)?;
     let split = LeaveOneOut::new(&log);
     let (training, holdout) = generator_histories(&split, config.holdout_users, config.seed);
@@ -201,10 +204,12 @@ pub fn train_gan(
         num_items: log.num_items(),
         max_items: config.max_items,
     };
-    let mut task = build_gan(&config, &codec, &training, &holdout, &device)?;
-    run_dir::clear_for(&run_dir, invocation.existing)?;
-    let config_toml = toml::to_string_pretty(&config).map_err(|e| Error::Config(e.to_string()))?;
-    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+    let mut task = build_gan(&config, &codec, &training, &holdout, &invocation.device)?;
+    let files = vec![RunFile::in_checkpoints(
+        INTERACTIONS_FILE,
+        data::to_json(&log),
+    )];
+    let launch = folder.begin(&config, files, invocation)?;
     if !invocation.quiet {
         eprintln!(
             "socgan: behaviour {} over {} items, {} training / {} held-out histories -> {}",
@@ -212,7 +217,7 @@ pub fn train_gan(
             log.num_items(),
             training.len(),
             holdout.len(),
-            run_dir.display()
+            launch.dir().display()
         );
     }
     let trainer_config = config.schedule.trainer_config(
@@ -222,18 +227,7 @@ pub fn train_gan(
         &config.optim,
         task.batches_per_epoch(),
     );
-    let options = RunOptions {
-        quiet: invocation.quiet,
-        resume: invocation.existing == Existing::Resume,
-        halt_after: invocation.halt_after,
-        task: GAN_TASK.to_string(),
-        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
-        checkpoint_files: vec![
-            ("config.toml".to_string(), config_toml),
-            (INTERACTIONS_FILE.to_string(), data::to_json(&log)),
-        ],
-    };
-    Ok(Trainer::new(trainer_config, &run_dir, options)?.run(&mut task)?)
+    Ok(launch.train(trainer_config, &mut task)?)
 }
 
 fn build_gan(
@@ -277,11 +271,8 @@ struct SavedGenerator {
 }
 
 impl SavedGenerator {
-    fn load(ckpt: &Checkpoint) -> Result<Self> {
-        let config = BehaviourGanConfig::from_table(ConfigTable::parse(
-            &ckpt.read_extra("config.toml")?,
-            &ckpt.dir.join("config.toml").display().to_string(),
-        )?)?;
+    fn load(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
+        let config = BehaviourGanConfig::from_checkpoint(ckpt)?;
         let log = data::from_checkpoint(ckpt)?;
         let codec = HistoryCodec {
             num_items: log.num_items(),
@@ -289,7 +280,7 @@ impl SavedGenerator {
         };
         let generator = LstmGenerator::new(
             config.generator_config(&codec),
-            &device()?,
+            device,
             &mut SeededRng::new(0),
         )?;
         generator.params().load_with_prefix(
@@ -312,10 +303,11 @@ pub fn eval(
     checkpoints: &[(PathBuf, Checkpoint)],
     seed: u64,
     samples: Option<usize>,
+    device: &Device,
 ) -> Result<Vec<serde_json::Value>> {
     let mut lines = Vec::new();
     for (path, ckpt) in checkpoints {
-        let saved = SavedGenerator::load(ckpt)?;
+        let saved = SavedGenerator::load(ckpt, device)?;
         let c = &saved.config;
         let split = LeaveOneOut::new(&saved.log);
         let (training, holdout) = generator_histories(&split, c.holdout_users, c.seed);
@@ -337,13 +329,19 @@ pub fn eval(
 
 /// `socgan generate` of a behaviour-GAN checkpoint: `n` synthetic users' histories, as
 /// `synthetic-K item` lines (SASRec's layout, original item ids), to `output` or stdout.
-pub fn generate(ckpt: &Checkpoint, n: usize, seed: u64, output: Option<&Path>) -> Result<()> {
+pub fn generate(
+    ckpt: &Checkpoint,
+    n: usize,
+    seed: u64,
+    output: Option<&Path>,
+    device: &Device,
+) -> Result<()> {
     let SavedGenerator {
         log,
         codec,
         generator,
         ..
-    } = SavedGenerator::load(ckpt)?;
+    } = SavedGenerator::load(ckpt, device)?;
     let rows = generator.sample(
         n,
         &Default::default(),
@@ -356,7 +354,8 @@ pub fn generate(ckpt: &Checkpoint, n: usize, seed: u64, output: Option<&Path>) -
                 log_sha256: data::log_digest(&log),
                 generator: ckpt.dir.display().to_string(),
             };
-            let json = serde_json::to_string_pretty(&provenance).expect("provenance serialises");
+            let json = serde_json::to_string_pretty(&provenance)
+                .map_err(|e| Error::Config(format!("provenance as JSON: {e}")))?;
             write_atomic(&data::provenance_path(path), json.as_bytes())?;
             write_atomic(path, text.as_bytes())?;
         }

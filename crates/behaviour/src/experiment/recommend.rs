@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
 use gan_core::Checkpoint;
 use serde_json::json;
 
 use crate::experiment::args::RecommendArgs;
 use crate::experiment::saved::SavedRecommender;
 use crate::{Error, Result};
+use socgan_io::write_atomic;
 
 /// One user's recommendations.
 pub struct Recommendation {

@@ -2,7 +2,7 @@
 //! split, and the model, for `eval` and `recommend`.
 
 use candle_core::Device;
-use gan_core::{Checkpoint, ParamStore, SeededRng};
+use gan_core::{Checkpoint, ParamStore, RunConfig, SeededRng};
 use socgan_data::interactions::{InteractionLog, LeaveOneOut};
 
 use crate::experiment::config::BehaviourConfig;
@@ -21,10 +21,7 @@ pub struct SavedRecommender {
 
 impl SavedRecommender {
     pub fn load(ckpt: &Checkpoint, device: &Device) -> Result<Self> {
-        let config = BehaviourConfig::parse(
-            &ckpt.read_extra("config.toml")?,
-            &ckpt.dir.join("config.toml").display().to_string(),
-        )?;
+        let config = BehaviourConfig::from_checkpoint(ckpt)?;
         let log = data::from_checkpoint(ckpt)?;
         let split = LeaveOneOut::new(&log);
         let mut params = ParamStore::new(device);

@@ -1,12 +1,9 @@
 //! `socgan train` for a behaviour run: read and split the log, build the model, train with
 //! selection on validation NDCG@10 (full ranking), report both protocols on the test items.
 
-use std::path::Path;
-
-use gan_core::checkpoint::write_atomic;
-use gan_core::config::ConfigTable;
-use gan_core::run_dir::{self, Existing, Invocation};
-use gan_core::{ParamStore, RunOptions, RunOutcome, Trainer};
+use gan_core::experiment::TrainRequest;
+use gan_core::run_dir::{Invocation, RunFile, RunFolder};
+use gan_core::{ParamStore, RunConfig, RunOutcome};
 use socgan_data::interactions::LeaveOneOut;
 
 use crate::evaluation::RankingEvaluator;
@@ -15,35 +12,35 @@ use crate::experiment::config::BehaviourConfig;
 use crate::experiment::data::{
     read_interactions, read_synthetic_histories, to_json, INTERACTIONS_FILE,
 };
+use crate::experiment::default_run;
 use crate::experiment::saved::build_recommender;
-use crate::experiment::{default_run, TASK};
 use crate::model::Recommender;
 use crate::task::{RecommenderTask, TrainingHistories};
 use crate::{Error, Result};
 
-/// The device of a run (CPU, or CUDA with `--features cuda`).
-pub use gan_core::host::device;
-
-/// Trains the run `table` (or the default run on the log `dataset`) with `overrides` last.
-pub fn train(
-    table: Option<ConfigTable>,
-    overrides: &[String],
-    dataset: Option<&Path>,
+/// The config of `socgan train`: `--config` (or the default run on the log `--dataset`) with
+/// the overrides applied last.
+pub fn resolve_config(
+    request: &TrainRequest<'_>,
     args: &BehaviourTrainArgs,
-    invocation: &Invocation,
-) -> Result<RunOutcome> {
-    let table = match table {
-        Some(t) => t,
-        None => default_run::table(dataset, args)?,
+) -> Result<BehaviourConfig> {
+    let table = match &request.config {
+        Some(t) => t.clone(),
+        None => default_run::table(request.dataset.as_deref().map(std::path::Path::new), args)?,
     };
-    let config = BehaviourConfig::from_table(table.with_overrides(overrides)?)?;
-    let run_dir = config.out_dir.clone();
-    run_dir::check(&run_dir, invocation.existing)?;
-    let device = device()?;
+    Ok(BehaviourConfig::from_table(
+        table.with_overrides(&request.overrides)?,
+    )?)
+}
+
+/// Trains the run `config` describes.
+pub fn train(config: BehaviourConfig, invocation: &Invocation) -> Result<RunOutcome> {
+    let folder = RunFolder::claim(config.out_dir(), invocation)?;
+    let device = &invocation.device;
     // Data errors surface before anything in the run directory is touched.
     let log = read_interactions(&config.data)?;
     let split = LeaveOneOut::new(&log);
-    let mut params = ParamStore::new(&device);
+    let mut params = ParamStore::new(device);
     let recommender = build_recommender(&config, &log, &split, &mut params)?;
     let evaluator = RankingEvaluator::new(&split, log.num_items(), config.seed, &config.evaluation);
     if evaluator.num_users() == 0 {
@@ -72,11 +69,10 @@ pub fn train(
         evaluator,
         config.training.batch_size,
         log.num_items(),
-        &device,
+        device,
     );
-    run_dir::clear_for(&run_dir, invocation.existing)?;
-    let config_toml = config.to_toml()?;
-    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+    let files = vec![RunFile::in_checkpoints(INTERACTIONS_FILE, to_json(&log))];
+    let launch = folder.begin(&config, files, invocation)?;
     if !invocation.quiet {
         eprintln!(
             "socgan: {} ({}) on {} users, {} items, {} interactions ({} users evaluated) -> {}",
@@ -90,20 +86,9 @@ pub fn train(
             log.num_items(),
             log.num_interactions(),
             task.evaluator.num_users(),
-            run_dir.display()
+            launch.dir().display()
         );
     }
     let trainer_config = config.trainer_config(task.batches_per_epoch(), trained);
-    let options = RunOptions {
-        quiet: invocation.quiet,
-        resume: invocation.existing == Existing::Resume,
-        halt_after: invocation.halt_after,
-        task: TASK.to_string(),
-        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
-        checkpoint_files: vec![
-            ("config.toml".to_string(), config_toml),
-            (INTERACTIONS_FILE.to_string(), to_json(&log)),
-        ],
-    };
-    Ok(Trainer::new(trainer_config, &run_dir, options)?.run(&mut task)?)
+    Ok(launch.train(trainer_config, &mut task)?)
 }

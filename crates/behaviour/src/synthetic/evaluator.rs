@@ -61,6 +61,13 @@ impl BehaviourEvaluator {
         samples: usize,
         seed: u64,
     ) -> Result<Self> {
+        if training.is_empty() || holdout.is_empty() {
+            return Err(crate::Error::Config(format!(
+                "the audit needs training and held-out histories ({} and {} given)",
+                training.len(),
+                holdout.len()
+            )));
+        }
         let truncated_share = training
             .iter()
             .filter(|h| h.len() > codec.max_items)

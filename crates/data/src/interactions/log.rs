@@ -84,6 +84,9 @@ impl InteractionLog {
             )));
         }
         let num_items = item_names.len();
+        if num_items == 0 {
+            return Err(Error::Invalid("a log needs at least one item".into()));
+        }
         for (user, history) in user_names.iter().zip(&histories) {
             if let Some(bad) = history.iter().find(|&&i| i == 0 || i as usize > num_items) {
                 return Err(Error::Invalid(format!(

@@ -9,11 +9,19 @@ use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
 use parquet::schema::types::Type;
 
+use crate::guard::guarded;
 use crate::interactions::{parse_id, parse_timestamp, Interaction, LogColumns};
 use crate::{Error, Result};
 
 /// Every row of `path` in file order; errors name the row (1-based).
 pub(super) fn read(path: &Path, columns: &LogColumns, lossy: bool) -> Result<Vec<Interaction>> {
+    // The record reader (and printing a cell in an error) can panic on malformed files.
+    guarded(path, 0, "a Parquet interaction log", || {
+        read_unguarded(path, columns, lossy)
+    })
+}
+
+fn read_unguarded(path: &Path, columns: &LogColumns, lossy: bool) -> Result<Vec<Interaction>> {
     let malformed = |row: usize, message: String| Error::Malformed {
         path: path.to_path_buf(),
         line: row,

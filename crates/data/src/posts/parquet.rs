@@ -9,6 +9,7 @@ use parquet::record::reader::RowIter;
 use parquet::record::Field;
 use parquet::schema::types::Type;
 
+use crate::guard::guarded;
 use crate::posts::{Post, PostSource};
 use crate::{Error, Result};
 
@@ -22,6 +23,12 @@ pub(crate) struct ParquetReader {
 
 impl ParquetReader {
     pub(crate) fn open(path: &Path, text: &str, label: Option<&str>) -> Result<Self> {
+        guarded(path, 0, "a Parquet file", || {
+            Self::open_unguarded(path, text, label)
+        })
+    }
+
+    fn open_unguarded(path: &Path, text: &str, label: Option<&str>) -> Result<Self> {
         let file = File::open(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -125,12 +132,20 @@ pub(crate) fn integer_text(field: &Field) -> Option<String> {
 impl Iterator for ParquetReader {
     type Item = Result<Post>;
     fn next(&mut self) -> Option<Result<Post>> {
-        let record = self.rows.next()?;
-        self.row += 1;
-        Some(match record {
-            Ok(r) => self.parse(r),
-            Err(e) => Err(self.malformed(e.to_string())),
+        let (path, row) = (self.path.clone(), self.row + 1);
+        // The record reader (and printing a cell in an error) can panic on malformed files.
+        guarded(&path, row, "a Parquet row", || {
+            let Some(record) = self.rows.next() else {
+                return Ok(None);
+            };
+            self.row = row;
+            Ok(Some(match record {
+                Ok(r) => self.parse(r),
+                Err(e) => Err(self.malformed(e.to_string())),
+            }))
         })
+        .transpose()
+        .map(|r| r.and_then(|post| post))
     }
 }
 

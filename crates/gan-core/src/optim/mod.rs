@@ -187,7 +187,7 @@ impl Adam {
             Some(max) if grad_norm > max => max / (grad_norm + 1e-6),
             _ => 1.0,
         };
-        self.step += 1;
+        self.step = self.step.saturating_add(1);
         let c = &self.config;
         let lr = c.lr * lr_factor;
         let bias1 = 1.0 - c.beta1.powi(self.step as i32);

@@ -20,9 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::checkpoint::{write_atomic, CheckpointStore};
+use crate::checkpoint::CheckpointStore;
+use crate::host::Provenance;
 use crate::metrics::read_records;
-use crate::{charts, Error, Metrics, MetricsLog, Result, SeededRng};
+use crate::{charts, interrupt, Error, Metrics, MetricsLog, Result, SeededRng};
 
 pub use plan::{Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig, UpdateKind};
 pub use state::{checkpoint_task, SelectionState};
@@ -56,14 +57,18 @@ pub struct RunOptions {
     pub config_json: Value,
     /// Files written beside every checkpoint, e.g. `("config.toml", text)`.
     pub checkpoint_files: Vec<(String, String)>,
+    /// What is training: recorded in every checkpoint and in `results.json`.
+    pub provenance: Provenance,
 }
 
-/// The best evaluation of a run by its selection metric.
+/// The best evaluation of a run by its selection metric: the checkpoint in `checkpoints/best`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Best {
     pub metric: String,
     pub value: f64,
     pub step: u64,
+    /// Every validation and test metric of that evaluation (what tables report).
+    pub metrics: Metrics,
 }
 
 /// How a call to [`Trainer::run`] ended; also written to [`RESULTS_FILE`].
@@ -77,12 +82,25 @@ pub struct RunOutcome {
     pub total_steps: u64,
     pub completed: bool,
     pub stopped_early: bool,
+    /// Stopped by a request (Ctrl-C) after checkpointing; `--resume` continues.
+    pub interrupted: bool,
     /// The last evaluation's metrics.
     #[serde(rename = "final")]
     pub final_metrics: Metrics,
     pub best: Option<Best>,
+    pub provenance: Provenance,
     #[serde(skip)]
     pub resumed_from: Option<u64>,
+}
+
+impl RunOutcome {
+    /// Writes `results.json` in the run folder (atomically).
+    pub fn write(&self) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Config(format!("results as JSON: {e}")))?;
+        socgan_io::write_atomic(&self.run_dir.join(RESULTS_FILE), text.as_bytes())?;
+        Ok(())
+    }
 }
 
 /// Runs a [`Task`] through its [`TrainerConfig`].
@@ -111,9 +129,19 @@ impl<U: UpdateKind> Trainer<U> {
         let mut selection = SelectionState::default();
         let mut resumed_from = None;
         if self.options.resume {
-            if let Some(dir) = store.latest() {
-                (step, last_eval, selection) = restore(task, &mut stepper, &dir)?;
-                resumed_from = Some(step);
+            match store.recover_latest()? {
+                Some(dir) => {
+                    (step, last_eval, selection) = restore(task, &mut stepper, &dir)?;
+                    resumed_from = Some(step);
+                }
+                // Killed before its first checkpoint: nothing to continue, nothing to lose.
+                None if store.is_empty() => {}
+                None => {
+                    return Err(Error::checkpoint(
+                        store.root(),
+                        "no complete checkpoint to resume from; the run cannot continue (start it again with --overwrite)",
+                    ))
+                }
             }
         }
         // A resumed run keeps the records up to its checkpoint; a run that starts afresh (also
@@ -135,8 +163,15 @@ impl<U: UpdateKind> Trainer<U> {
             last_eval = run.evaluate(task, 0, cfg.phase_name_at(0), 0)?;
             run.select(task, &stepper, 0, &last_eval, &mut selection)?;
         }
+        let mut interrupted = false;
         while step < total && !selection.stopped_early {
             if self.options.halt_after.is_some_and(|h| step >= h) {
+                break;
+            }
+            if interrupt::stop_requested() {
+                // Stopped between steps: the checkpoint below holds everything done so far.
+                run.save(task, &stepper, step, &last_eval, &selection)?;
+                interrupted = true;
                 break;
             }
             let (phase, phase_step) = cfg.locate(step);
@@ -171,19 +206,20 @@ impl<U: UpdateKind> Trainer<U> {
             total_steps: total,
             completed: step >= total || selection.stopped_early,
             stopped_early: selection.stopped_early,
+            interrupted,
             final_metrics: last_eval,
             best: cfg.selection.as_ref().and_then(|s| {
                 Some(Best {
                     metric: s.metric.clone(),
                     value: selection.best?,
                     step: selection.best_step?,
+                    metrics: selection.best_metrics.clone(),
                 })
             }),
+            provenance: self.options.provenance.clone(),
             resumed_from,
         };
-        let text =
-            serde_json::to_string_pretty(&outcome).map_err(|e| Error::Config(e.to_string()))?;
-        write_atomic(&self.run_dir.join(RESULTS_FILE), text.as_bytes())?;
+        outcome.write()?;
         run.draw_curves()?;
         Ok(outcome)
     }
@@ -306,6 +342,7 @@ impl<U: UpdateKind> RunState<'_, U> {
         if selection.improves(value, state.best) {
             state.best = Some(value);
             state.best_step = Some(step);
+            state.best_metrics = eval.clone();
             state.evals_since_best = 0;
             let snap = Snapshot {
                 step,
@@ -340,8 +377,7 @@ impl<U: UpdateKind> RunState<'_, U> {
         task: &T,
         snap: &Snapshot<'_, U>,
     ) -> Result<(Vec<(String, candle_core::Tensor)>, Value)> {
-        let options = &self.trainer.options;
-        checkpoint_contents(task, snap, &options.task, &options.config_json)
+        checkpoint_contents(task, snap, &self.trainer.options)
     }
 
     fn save<T: Task<Update = U>>(

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AdamConfig, Error, Result};
+use crate::{AdamConfig, AdversarialLoss, Error, Result};
 
 /// The kinds of update a task makes (e.g. maximum likelihood, a discriminator step, a generator
 /// step). An enum of the task's own; the trainer only needs its name for logs.
@@ -46,6 +46,14 @@ impl OptimizerSpec {
             group: group.to_string(),
             adam,
             clamp_weights: None,
+        }
+    }
+
+    /// A discriminator's (critic's) optimizer: with WGAN's weight clamp when `loss` has one.
+    pub fn critic(name: &str, group: &str, adam: AdamConfig, loss: &AdversarialLoss) -> Self {
+        Self {
+            clamp_weights: loss.weight_clip(),
+            ..Self::new(name, group, adam)
         }
     }
 }

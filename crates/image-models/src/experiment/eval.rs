@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use candle_core::Device;
 use gan_core::evaluation::Evaluation;
 use gan_core::{Checkpoint, SeededRng};
 use serde_json::{json, Value};
@@ -10,7 +11,7 @@ use serde_json::{json, Value};
 use crate::classifier::Classifier;
 use crate::evaluation::{generate, FidEvaluator};
 use crate::experiment::data::prepare;
-use crate::experiment::train::{checkpoint_generator, device};
+use crate::experiment::train::checkpoint_generator;
 use crate::{Error, Result};
 
 /// Scores each `(path as given, checkpoint)` with `samples` images (the run's count by default),
@@ -19,11 +20,11 @@ pub fn eval(
     checkpoints: &[(PathBuf, Checkpoint)],
     seed: u64,
     samples: Option<usize>,
+    device: &Device,
 ) -> Result<Vec<Value>> {
-    let device = device()?;
     let mut lines = Vec::new();
     for (given, ckpt) in checkpoints {
-        let (config, generator, shape) = checkpoint_generator(ckpt, &device)?;
+        let (config, generator, shape) = checkpoint_generator(ckpt, device)?;
         let images = prepare(&config)?;
         if images.train_native.labels.is_none() {
             return Err(Error::Config(format!(
@@ -36,7 +37,7 @@ pub fn eval(
             .classifier
             .clone()
             .unwrap_or_else(|| config.out_dir.join("classifier"));
-        let classifier = Classifier::load(&classifier_dir, &device)?;
+        let classifier = Classifier::load(&classifier_dir, device)?;
         let n = samples
             .unwrap_or(config.evaluation.samples)
             .min(images.test.len());
@@ -48,7 +49,7 @@ pub fn eval(
             shape.noise_dim,
             n,
             &mut SeededRng::derive(seed, "evaluation", 0),
-            &device,
+            device,
         )?;
         let metrics = Evaluation::test_only(evaluator.score(&generated)?).flatten();
         lines.push(json!({

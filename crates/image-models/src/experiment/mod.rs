@@ -9,9 +9,86 @@ mod eval;
 mod generate;
 mod train;
 
+use clap::{Args, Command, FromArgMatches};
+use gan_core::experiment::{
+    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, TrainRequest,
+};
+use gan_core::RunOutcome;
+use serde_json::Value;
+
 pub use eval::eval;
 pub use generate::generate;
-pub use train::train;
+pub use train::{build_task, net_shape, resolve_config, train};
+
+use crate::experiment::args::ImageTrainArgs;
+use crate::experiment::config::ImageGanTag;
 
 /// The task tag of image GAN configs and checkpoints.
-pub const TASK: &str = "image_gan";
+pub const TASK: &str = ImageGanTag::TAG;
+
+/// `task = "image_gan"`: DCGAN and the MLP GAN.
+pub struct ImageGanExperiment;
+
+impl Experiment for ImageGanExperiment {
+    fn task(&self) -> &'static str {
+        TASK
+    }
+
+    fn about(&self) -> &'static str {
+        "image GANs (DCGAN, the MLP GAN) on MNIST or a folder of images"
+    }
+
+    fn train_flags(&self, command: Command) -> Command {
+        ImageTrainArgs::augment_args(command)
+    }
+
+    fn needs_second_order_gradients(&self, request: &TrainRequest<'_>) -> ExperimentResult<bool> {
+        let args = ImageTrainArgs::from_arg_matches(request.flags)?;
+        let config = resolve_config(request, &args)?;
+        Ok(config.loss.gradient_penalty_weight().is_some())
+    }
+
+    fn train(&self, request: TrainRequest<'_>) -> ExperimentResult<RunOutcome> {
+        let args = ImageTrainArgs::from_arg_matches(request.flags)?;
+        let config = resolve_config(&request, &args)?;
+        Ok(train(config, &request.invocation)?)
+    }
+
+    fn generate(&self, request: GenerateRequest<'_>) -> ExperimentResult<()> {
+        if request.label.is_some() {
+            return Err(format!(
+                "{}: image runs are unconditional; --label needs a class-conditional text run",
+                request.path.display()
+            )
+            .into());
+        }
+        Ok(generate(
+            &request.checkpoint,
+            request.num,
+            request.seed,
+            request.output.as_deref(),
+            &request.device,
+        )?)
+    }
+
+    fn eval(&self, request: EvalRequest<'_>) -> ExperimentResult<Vec<Value>> {
+        Ok(eval(
+            &request.checkpoints,
+            request.seed,
+            request.samples,
+            &request.device,
+        )?)
+    }
+
+    fn workloads(&self) -> &'static [&'static str] {
+        &bench::WORKLOADS
+    }
+
+    fn bench(&self, request: BenchRequest) -> ExperimentResult<Value> {
+        Ok(bench::run(
+            &request.workload,
+            request.repeats,
+            &request.device,
+        )?)
+    }
+}

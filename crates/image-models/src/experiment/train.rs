@@ -3,24 +3,20 @@
 use std::path::Path;
 
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
 use gan_core::config::ConfigTable;
-use gan_core::run_dir::{self, Existing, Invocation};
-use gan_core::{Checkpoint, RunOptions, RunOutcome, SeededRng, Trainer};
+use gan_core::experiment::TrainRequest;
+use gan_core::run_dir::{Invocation, RunFolder};
+use gan_core::{Checkpoint, RunConfig, RunOutcome, SeededRng};
 
 use crate::classifier::{check_compatible, train_classifier, Classifier};
 use crate::evaluation::FidEvaluator;
 use crate::experiment::args::{ImageTrainArgs, LossArg};
 use crate::experiment::config::ImageGanConfig;
 use crate::experiment::data::{prepare, PreparedImages};
-use crate::experiment::TASK;
 use crate::layers::Normalization;
 use crate::nets::{discriminator, generator, Architecture, NetShape};
 use crate::task::{names, ImageGan};
 use crate::{Error, Result};
-
-/// The device of a run (CPU, or CUDA with `--features cuda`).
-pub use gan_core::host::device;
 
 /// The config of a run without a file: `args` say model, loss and data.
 fn default_table(dataset: Option<&str>, args: &ImageTrainArgs) -> Result<ConfigTable> {
@@ -65,68 +61,52 @@ fn default_table(dataset: Option<&str>, args: &ImageTrainArgs) -> Result<ConfigT
     Ok(ConfigTable::parse(&text, "default image run")?)
 }
 
-/// Trains the run `table` (or the default run `args` describe) with `overrides` applied last.
-pub fn train(
-    table: Option<ConfigTable>,
-    overrides: &[String],
-    dataset: Option<&str>,
-    args: &ImageTrainArgs,
-    invocation: &Invocation,
-) -> Result<RunOutcome> {
-    let table = match table {
-        Some(t) => t,
-        None => default_table(dataset, args)?,
+/// The config of `socgan train`: `--config` (or the default run the flags describe) with the
+/// overrides applied last.
+pub fn resolve_config(request: &TrainRequest<'_>, args: &ImageTrainArgs) -> Result<ImageGanConfig> {
+    let table = match &request.config {
+        Some(t) => t.clone(),
+        None => default_table(request.dataset.as_deref(), args)?,
     };
-    let config = ImageGanConfig::from_table(table.with_overrides(overrides)?)?;
-    if config.loss.gradient_penalty_weight().is_some() {
-        // The penalty differentiates a gradient: candle keeps that graph only with this set
-        // before the thread's first backward pass (nothing has run one yet).
-        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
-    }
-    let run_dir = config.out_dir.clone();
-    run_dir::check(&run_dir, invocation.existing)?;
-    let device = device()?;
+    Ok(ImageGanConfig::from_table(
+        table.with_overrides(&request.overrides)?,
+    )?)
+}
+
+/// Trains the run `config` describes.
+pub fn train(config: ImageGanConfig, invocation: &Invocation) -> Result<RunOutcome> {
+    let folder = RunFolder::claim(config.out_dir(), invocation)?;
+    let device = &invocation.device;
     // Data errors surface before anything in the run directory is touched.
     let images = prepare(&config)?;
     let classifier_dir = config
         .evaluation
         .classifier
         .clone()
-        .unwrap_or_else(|| run_dir.join("classifier"));
+        .unwrap_or_else(|| config.out_dir.join("classifier"));
     // A classifier given from outside is checked before the run starts; the run's own (also
     // on resume) is checked once it is loaded or trained.
     if config.evaluation.classifier.is_some() && Classifier::exists(&classifier_dir) {
-        check_compatible(&Classifier::load(&classifier_dir, &device)?, &images.test)?;
+        check_compatible(&Classifier::load(&classifier_dir, device)?, &images.test)?;
     }
-    run_dir::clear_for(&run_dir, invocation.existing)?;
-    let config_toml = config.to_toml()?;
-    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
-
-    let evaluator = evaluator(&config, &images, &classifier_dir, invocation.quiet, &device)?;
-    let mut task = build_task(&config, images, evaluator, &device)?;
+    let launch = folder.begin(&config, Vec::new(), invocation)?;
+    let evaluator = evaluator(&config, &images, &classifier_dir, invocation.quiet, device)?;
+    let mut task = build_task(&config, images, evaluator, device)?;
     if !invocation.quiet {
         eprintln!(
             "socgan: {} {} on {} ({} generator / {} discriminator parameters) -> {}",
             config.model.architecture.name(),
             config.loss.name(),
-            if device.is_cpu() { "cpu" } else { "cuda" },
+            gan_core::host::device_name(device),
             task.g_params.num_parameters(),
             task.d_params.num_parameters(),
-            run_dir.display()
+            launch.dir().display()
         );
         if task.evaluator.is_none() {
             eprintln!("socgan: the images have no classes, so there is no classifier and no FID: losses and sample grids only");
         }
     }
-    let options = RunOptions {
-        quiet: invocation.quiet,
-        resume: invocation.existing == Existing::Resume,
-        halt_after: invocation.halt_after,
-        task: TASK.to_string(),
-        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
-        checkpoint_files: vec![("config.toml".to_string(), config_toml)],
-    };
-    Ok(Trainer::new(config.trainer_config(), &run_dir, options)?.run(&mut task)?)
+    Ok(launch.train(config.trainer_config(), &mut task)?)
 }
 
 /// The classifier-FID evaluator with the classifier in `classifier_dir`, trained there first if
@@ -215,18 +195,12 @@ pub fn net_shape(config: &ImageGanConfig, train: &socgan_data::images::ImageSet)
     }
 }
 
-/// The config saved beside a checkpoint.
-pub(crate) fn checkpoint_config(ckpt: &Checkpoint) -> Result<ImageGanConfig> {
-    let text = ckpt.read_extra("config.toml")?;
-    ImageGanConfig::parse(&text, &ckpt.dir.join("config.toml").display().to_string())
-}
-
 /// The generator of a checkpoint, weights loaded.
 pub(crate) fn checkpoint_generator(
     ckpt: &Checkpoint,
     device: &Device,
 ) -> Result<(ImageGanConfig, crate::nets::Generator, NetShape)> {
-    let config = checkpoint_config(ckpt)?;
+    let config = ImageGanConfig::from_checkpoint(ckpt)?;
     let (channels, size) = generated_shape(&config)?;
     let shape = NetShape {
         architecture: config.model.architecture,

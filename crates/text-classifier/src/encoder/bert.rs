@@ -277,7 +277,25 @@ impl Layer {
 pub fn read_config(dir: &Path) -> Result<Config> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("not a BERT config: {e}")))
+    let config: Config = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not a BERT config: {e}")))?;
+    // Shapes a model could not have: each one would divide by zero or split a vector unevenly.
+    let c = &config;
+    if c.hidden_size == 0
+        || c.num_attention_heads == 0
+        || !c.hidden_size.is_multiple_of(c.num_attention_heads)
+        || c.intermediate_size == 0
+        || c.max_position_embeddings == 0
+    {
+        return Err(Error::file(
+            &path,
+            format!(
+                "not a usable BERT config: hidden_size {} must be a positive multiple of num_attention_heads {}, intermediate_size and max_position_embeddings positive",
+                c.hidden_size, c.num_attention_heads
+            ),
+        ));
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

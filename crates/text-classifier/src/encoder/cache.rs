@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Where cached vectors live unless a config says otherwise.
 pub fn default_cache_dir() -> PathBuf {
@@ -30,11 +30,7 @@ pub fn cache_key(encoder_id: &str, texts: &[String]) -> String {
         hasher.update((text.len() as u64).to_le_bytes());
         hasher.update(text.as_bytes());
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    socgan_io::hex(&hasher.finalize())
 }
 
 /// A directory of cached `[N, D]` vector files.
@@ -65,13 +61,12 @@ impl FeatureCache {
 
     /// Stores `vectors` (`rows x dim`) under `key`, atomically.
     pub fn put(&self, key: &str, vectors: &[f32], rows: usize, dim: usize) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::file(&self.dir, e.to_string()))?;
-        let path = self.path(key);
-        let tmp = path.with_extension("safetensors.tmp");
         let t = Tensor::from_slice(vectors, (rows, dim), &Device::Cpu)?;
-        candle_core::safetensors::save(&[(TENSOR, t)].into_iter().collect(), &tmp)?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::file(&path, e.to_string()))?;
-        Ok(())
+        // Two runs caching the same posts at once each write a file of their own.
+        socgan_io::write_atomic_with(&self.path(key), |tmp| -> Result<()> {
+            candle_core::safetensors::save(&[(TENSOR, t)].into_iter().collect(), tmp)?;
+            Ok(())
+        })
     }
 
     /// The vectors of `key`, from the cache or computed by `compute` (then stored).

@@ -85,13 +85,6 @@ pub fn resolve_model_dir(model: &str) -> Result<PathBuf> {
     Ok(paths[0].parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// SHA-256 of a file, hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    socgan_data::hub::ContentHashes::of_file(path)
-        .map(|h| h.sha256)
-        .map_err(|e| Error::file(path, e.to_string()))
-}
-
 /// How a loaded encoder computes: packed host rows on the CPU, candle-transformers elsewhere.
 enum Backend {
     Packed(PackedBert),
@@ -123,7 +116,7 @@ impl MiniLm {
         Ok(Self {
             backend,
             tokenizer,
-            weights_sha256: sha256_file(&weights)?,
+            weights_sha256: socgan_io::sha256_file(&weights)?,
             dim: bert.hidden_size,
             dir,
             config: config.clone(),

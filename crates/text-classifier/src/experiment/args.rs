@@ -64,3 +64,51 @@ pub struct ClassifierTrainArgs {
     #[arg(long, default_value = "label")]
     pub label_field: String,
 }
+
+/// `socgan eval` flags of classifier runs.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ClassifierEvalArgs {
+    /// Classifier runs: score these labelled posts instead of the run's test file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// `socgan predict`: label every post of a file with a classifier checkpoint.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PredictArgs {
+    /// Classifier checkpoint: a run directory (its best checkpoint if it has one, else the
+    /// latest) or a checkpoint directory.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Posts to label: text (one per line), CSV/TSV, JSONL or Parquet.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Column or field holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    #[arg(long)]
+    pub lossy: bool,
+    /// Write here (atomically; `.csv` or `.jsonl`) instead of CSV on standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `socgan data embed`: sentence vectors of every post of a file.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EmbedArgs {
+    pub file: PathBuf,
+    /// A directory with config.json, tokenizer.json and model.safetensors, or a hub id in the
+    /// cache.
+    #[arg(long, default_value = "sentence-transformers/all-MiniLM-L6-v2")]
+    pub model: String,
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    #[arg(long)]
+    pub lossy: bool,
+    /// Which BERT computes the vectors: the frozen encoder's or the fine-tuned encoder's.
+    #[arg(long, value_enum, default_value = "frozen")]
+    pub implementation: crate::experiment::BertImplementation,
+    /// Write here (atomically) instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}

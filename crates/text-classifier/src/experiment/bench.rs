@@ -2,23 +2,23 @@
 //! all-MiniLM-L6-v2, as `socgan train` computes them before caching (batches of 32 sorted by
 //! length, mean pooling, L2 normalisation). The model is `$SOCGAN_MINILM` (a directory or hub
 //! id), the texts the first `$SOCGAN_BENCH_TWEETS` (default 512) lines of
-//! `$SOCGAN_BENCH_TEXTS` (default TweetEval sentiment's test file). One untimed warm-up encode
-//! of the first 64, then one timed encode of all; the peer is `benches/peers/minilm_encode.py`.
+//! `$SOCGAN_BENCH_TEXTS` (default TweetEval sentiment's test file). One untimed warm-up encode,
+//! then the median of the timed encodes of all; the peer is `benches/peers/minilm_encode.py`.
 
-use gan_core::host::peak_rss_mb;
 use std::path::PathBuf;
-use std::time::Instant;
 
+use candle_core::Device;
+use gan_core::bench::{record, time_median};
 use serde_json::{json, Value};
 
 use crate::encoder::{MiniLm, MiniLmConfig};
-use crate::experiment::train::device;
 use crate::{Error, Result};
 
 /// The workloads, in the order `cargo xtask bench` runs them.
 pub const WORKLOADS: [&str; 1] = ["minilm-encode"];
 
-pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+/// Runs `workload` on `device`; one JSON record (see [`gan_core::bench::record`]).
+pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
     if workload != WORKLOADS[0] {
         return Err(Error::Config(format!("unknown workload `{workload}`")));
     }
@@ -38,22 +38,18 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
             model,
             ..MiniLmConfig::default()
         },
-        &device()?,
+        device,
     )?;
-    encoder.embed(&texts[..texts.len().min(64)], |_| {})?;
-    let mut times = Vec::new();
-    for _ in 0..repeats.max(1) {
-        let start = Instant::now();
-        encoder.embed(&texts, |_| {})?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    let seconds = times[times.len() / 2];
-    Ok(json!({
-        "workload": workload,
-        "seconds": seconds,
-        "tweets": texts.len(),
-        "tweets_per_s": texts.len() as f64 / seconds,
-        "peak_rss_mb": peak_rss_mb(),
-    }))
+    let seconds = time_median(repeats.max(1), device, || {
+        encoder.embed(&texts, |_| {}).map(|_| ())
+    })?;
+    Ok(record(
+        workload,
+        device,
+        seconds,
+        json!({
+            "tweets": texts.len(),
+            "tweets_per_s": texts.len() as f64 / seconds,
+        }),
+    ))
 }

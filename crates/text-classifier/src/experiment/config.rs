@@ -8,9 +8,8 @@
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 
-use gan_core::config::ConfigTable;
 use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, Goal, OptimizerSpec, PhaseSpec, Selection, TrainerConfig};
+use gan_core::{AdamConfig, Goal, OptimizerSpec, PhaseSpec, RunConfig, Selection, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use socgan_data::posts::Normalizer;
 
@@ -19,15 +18,13 @@ use crate::encoder::EncoderConfig;
 use crate::metrics::Score;
 use crate::ssgan::{GanShape, Head};
 use crate::task::{metric_names, names, ClassifierUpdate, Method};
-use crate::{Error, Result};
 
-/// The `task` tag of a classifier config: `task = "text_classifier"`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ClassifierTag {
-    #[default]
-    #[serde(rename = "text_classifier")]
+gan_core::task_tag!(
+    /// The `task` tag of a classifier config: `task = "text_classifier"`.
+    ClassifierTag,
     TextClassifier,
-}
+    "text_classifier"
+);
 
 /// How a file's posts and labels are laid out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,21 +210,15 @@ fn default_method() -> RunMethod {
     }
 }
 
-impl ClassifierConfig {
-    pub fn from_table(table: ConfigTable) -> Result<Self> {
-        let config: ClassifierConfig = table.deserialize()?;
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
-        Ok(config)
+impl RunConfig for ClassifierConfig {
+    const TASK: &'static str = ClassifierTag::TAG;
+
+    fn out_dir(&self) -> &std::path::Path {
+        &self.out_dir
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        Self::from_table(ConfigTable::parse(text, origin)?)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bail = |m: &str| Err(Error::Config(m.to_string()));
+    fn validate(&self) -> gan_core::Result<()> {
+        let bail = |m: &str| Err(gan_core::Error::Config(m.to_string()));
         if !(self.labelled_fraction > 0.0 && self.labelled_fraction <= 1.0) {
             return bail("labelled_fraction must be in (0, 1]");
         }
@@ -261,7 +252,9 @@ impl ClassifierConfig {
         }
         Ok(())
     }
+}
 
+impl ClassifierConfig {
     /// The run's score: the config's, else the benchmark's.
     pub fn score(&self) -> Score {
         self.score
@@ -302,7 +295,7 @@ impl ClassifierConfig {
                 self.optim.encoder.clone(),
             ));
         }
-        let steps = (s.epochs * batches_per_epoch).max(s.min_steps);
+        let steps = s.epochs.saturating_mul(batches_per_epoch).max(s.min_steps);
         let eval_every = batches_per_epoch.max(s.min_steps / 20).min(steps);
         TrainerConfig {
             phases: vec![PhaseSpec {
@@ -324,15 +317,12 @@ impl ClassifierConfig {
             ..TrainerConfig::new(self.seed)
         }
     }
-
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gan_core::config::ConfigTable;
 
     const MINIMAL: &str = r#"
 task = "text_classifier"
@@ -340,7 +330,7 @@ out_dir = "runs/x"
 data = { name = "sentiment", train = "a_text.txt", test = "b_text.txt" }
 "#;
 
-    fn parse(overrides: &[&str]) -> Result<ClassifierConfig> {
+    fn parse(overrides: &[&str]) -> gan_core::Result<ClassifierConfig> {
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         ClassifierConfig::from_table(ConfigTable::parse(MINIMAL, "test.toml")?.with_overrides(&o)?)
     }
@@ -364,8 +354,13 @@ data = { name = "sentiment", train = "a_text.txt", test = "b_text.txt" }
         );
         let salimans = parse(&["method={ kind = \"gan\", head = \"fixed_fake_logit\" }"]).unwrap();
         assert_eq!(salimans.method.name(), "gan_salimans");
-        assert!(parse(&["labelled_fraction=0"]).is_err());
-        assert!(parse(&["nope=1"]).is_err());
+        let err = parse(&["labelled_fraction=0"]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid setting: test.toml: labelled_fraction must be in (0, 1]"
+        );
+        let err = parse(&["nope=1"]).unwrap_err().to_string();
+        assert!(err.contains("unknown field `nope`"), "{err}");
         let err = parse(&["encoder={ kind = \"cnn\", max_len = 2 }"]).unwrap_err();
         assert!(err.to_string().contains("width"), "{err}");
         let err = parse(&["encoder={ kind = \"minilm\", nope = 1 }"]).unwrap_err();

@@ -160,6 +160,7 @@ pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
 mod tests {
     use super::*;
     use gan_core::config::ConfigTable;
+    use gan_core::RunConfig;
 
     fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.join(name);
@@ -167,7 +168,7 @@ mod tests {
         p
     }
 
-    fn config(dir: &Path, extra: &str) -> Result<ClassifierConfig> {
+    fn config(dir: &Path, extra: &str) -> gan_core::Result<ClassifierConfig> {
         let text = format!(
             "task = \"text_classifier\"\nout_dir = \"runs/x\"\n{extra}\n[data]\ntrain = {:?}\ntest = {:?}\n",
             dir.join("train.csv"),

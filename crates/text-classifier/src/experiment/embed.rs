@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use gan_core::checkpoint::write_atomic;
 use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+use socgan_io::write_atomic;
 
 use candle_core::Device;
 use gan_core::Mode;
@@ -16,7 +16,6 @@ use gan_core::Mode;
 use crate::encoder::bert::{padded_ids, read_config};
 use crate::encoder::minilm::{load_tokenizer, resolve_model_dir};
 use crate::encoder::{MiniLm, MiniLmConfig, TrainableBert};
-use crate::experiment::train::device;
 use crate::{Error, Result};
 
 /// Which BERT implementation computes the vectors.
@@ -36,6 +35,7 @@ pub fn embed_file(
     model: &str,
     implementation: BertImplementation,
     output: Option<&Path>,
+    device: &Device,
 ) -> Result<()> {
     let format = PostFormat::for_path(input, text_field, None);
     let mut texts = Vec::new();
@@ -46,13 +46,12 @@ pub fn embed_file(
         model: model.to_string(),
         ..MiniLmConfig::default()
     };
-    let device = device()?;
     let (vectors, dim) = match implementation {
         BertImplementation::Frozen => {
-            let encoder = MiniLm::load(&config, &device)?;
+            let encoder = MiniLm::load(&config, device)?;
             (encoder.embed(&texts, |_| {})?, encoder.dim)
         }
-        BertImplementation::Trainable => own_bert_vectors(&config, &texts, &device)?,
+        BertImplementation::Trainable => own_bert_vectors(&config, &texts, device)?,
     };
     let mut out = String::new();
     for row in vectors.chunks_exact(dim) {

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use gan_core::checkpoint::write_atomic;
+use candle_core::Device;
 use gan_core::Checkpoint;
 use serde_json::json;
 use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
+use socgan_io::write_atomic;
 
 use crate::experiment::saved::SavedClassifier;
-use crate::experiment::train::device;
 use crate::task::argmax;
 use crate::{Error, Result};
 
@@ -28,8 +28,8 @@ pub fn predict(
     text_field: &str,
     lossy: bool,
     output: Option<&Path>,
+    device: &Device,
 ) -> Result<()> {
-    let device = device()?;
     let layout = match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
         Some("jsonl") | Some("ndjson") => Layout::Jsonl,
         Some("csv") | None => Layout::Csv,
@@ -44,8 +44,8 @@ pub fn predict(
     for post in PostReader::open(input, &format, ReadOptions { lossy })? {
         texts.push(post?.text);
     }
-    let saved = SavedClassifier::load(ckpt, &device, output.is_none())?;
-    let probs = saved.probabilities(&texts, &device)?;
+    let saved = SavedClassifier::load(ckpt, device, output.is_none())?;
+    let probs = saved.probabilities(&texts, device)?;
     let names = saved.map.names();
     let text = render(layout, &texts, &probs, names)?;
     match output {

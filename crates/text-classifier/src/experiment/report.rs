@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
 use gan_core::{Checkpoint, Pick};
 use plotters::prelude::*;
 use serde_json::json;
 use socgan_data::labels::LabelledPosts;
+use socgan_io::write_atomic;
 
 use crate::experiment::data::format_of;
 use crate::experiment::saved::SavedClassifier;
@@ -84,12 +84,7 @@ pub fn evaluate(
 /// After training: the selected checkpoint's test report and confusion matrix in the run
 /// directory.
 pub fn write_run_report(run_dir: &Path, device: &Device) -> Result<()> {
-    let pick = if gan_core::checkpoint::resolve_pick(run_dir, Pick::Best).is_ok() {
-        Pick::Best
-    } else {
-        Pick::Latest
-    };
-    let ckpt = Checkpoint::load_pick(run_dir, pick, device)?;
+    let ckpt = Checkpoint::load_pick(run_dir, Pick::best_if_kept(run_dir), device)?;
     let saved = SavedClassifier::load(&ckpt, device, true)?;
     let result = evaluate(&saved, None, device)?;
     write_atomic(&run_dir.join(REPORT_FILE), result.report.as_bytes())?;

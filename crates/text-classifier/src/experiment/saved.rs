@@ -2,7 +2,7 @@
 //! networks, for `predict`, `eval` and the report written after training.
 
 use candle_core::Device;
-use gan_core::Checkpoint;
+use gan_core::{Checkpoint, RunConfig};
 use socgan_data::labels::LabelMap;
 
 use crate::experiment::config::ClassifierConfig;
@@ -20,10 +20,7 @@ pub struct SavedClassifier {
 
 impl SavedClassifier {
     pub fn load(ckpt: &Checkpoint, device: &Device, quiet: bool) -> Result<Self> {
-        let config = ClassifierConfig::parse(
-            &ckpt.read_extra("config.toml")?,
-            &ckpt.dir.join("config.toml").display().to_string(),
-        )?;
+        let config = ClassifierConfig::from_checkpoint(ckpt)?;
         let map = checkpoint_labels(ckpt)?;
         let method = config.method.neural().ok_or_else(|| {
             crate::Error::Config(format!(

@@ -2,23 +2,22 @@
 //! scored on the validation and test posts, written as a trained run is (config, results, test
 //! report, confusion matrix) so that tables read it the same way. It keeps no checkpoint.
 
-use gan_core::checkpoint::write_atomic;
-use gan_core::run_dir::{self, Invocation};
-use gan_core::trainer::RESULTS_FILE;
+use gan_core::run_dir::{Invocation, RunFolder};
 use gan_core::{Metrics, RunOutcome};
+use socgan_io::write_atomic;
 
 use crate::baseline::tfidf::TfidfLogistic;
 use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::RunPosts;
 use crate::experiment::report::{write_confusion_chart, CONFUSION_CHART, REPORT_FILE};
-use crate::experiment::TASK;
 use crate::metrics::{report, ConfusionMatrix};
 use crate::task::{argmax, metric_names};
-use crate::{Error, Result};
+use crate::Result;
 
 pub fn run(
     config: &ClassifierConfig,
     posts: &RunPosts,
+    folder: RunFolder,
     invocation: &Invocation,
 ) -> Result<RunOutcome> {
     let names = posts.map.names();
@@ -54,9 +53,8 @@ pub fn run(
             test_matrix = Some(m);
         }
     }
-    let run_dir = &config.out_dir;
-    run_dir::clear_for(run_dir, invocation.existing)?;
-    write_atomic(&run_dir.join("config.toml"), config.to_toml()?.as_bytes())?;
+    let launch = folder.begin(config, Vec::new(), invocation)?;
+    let run_dir = launch.dir();
     if let Some(m) = &test_matrix {
         let text = format!(
             "{}: {} posts; {} = {:.4}\n{}",
@@ -69,18 +67,5 @@ pub fn run(
         write_atomic(&run_dir.join(REPORT_FILE), text.as_bytes())?;
         write_confusion_chart(&run_dir.join(CONFUSION_CHART), m, names, "tfidf_logistic")?;
     }
-    let outcome = RunOutcome {
-        task: TASK.to_string(),
-        run_dir: run_dir.clone(),
-        steps: 0,
-        total_steps: 0,
-        completed: true,
-        stopped_early: false,
-        final_metrics: metrics,
-        best: None,
-        resumed_from: None,
-    };
-    let text = serde_json::to_string_pretty(&outcome).map_err(|e| Error::Config(e.to_string()))?;
-    write_atomic(&run_dir.join(RESULTS_FILE), text.as_bytes())?;
-    Ok(outcome)
+    Ok(launch.finish_untrained(metrics)?)
 }

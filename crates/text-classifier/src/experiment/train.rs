@@ -2,13 +2,10 @@
 //! the best (or, without validation posts, the last) checkpoint's test report and confusion
 //! matrix beside the run.
 
-use std::path::Path;
-
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
-use gan_core::config::ConfigTable;
-use gan_core::run_dir::{self, Existing, Invocation};
-use gan_core::{RunOptions, RunOutcome, SeededRng, Trainer};
+use gan_core::experiment::TrainRequest;
+use gan_core::run_dir::{Invocation, RunFile, RunFolder};
+use gan_core::{RunConfig, RunOutcome, SeededRng};
 use socgan_data::labels::LabelMap;
 
 use crate::encoder::bert::read_config;
@@ -17,7 +14,7 @@ use crate::experiment::args::ClassifierTrainArgs;
 use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::{read_posts, RunPosts};
 use crate::experiment::encoding::{TextEncoding, TOKENIZER_FILE};
-use crate::experiment::{default_run, report, TASK};
+use crate::experiment::{default_run, report};
 use crate::ssgan::{FeatureGenerator, Head, KPlusOneDiscriminator};
 use crate::task::{ClassifierNets, ClassifierTask, LabelledInputs, Method, TrainingPosts};
 use crate::{Error, Result};
@@ -25,31 +22,30 @@ use crate::{Error, Result};
 /// The label map file of a run and its checkpoints.
 pub const LABELS_FILE: &str = "labels.json";
 
-/// The device of a run (CPU, or CUDA with `--features cuda`).
-pub use gan_core::host::device;
-
-/// Trains the run `table` (or the default run of `dataset` and `args`) with `overrides` last.
-pub fn train(
-    table: Option<ConfigTable>,
-    overrides: &[String],
-    dataset: Option<&str>,
-    test: Option<&Path>,
+/// The config of `socgan train`: `--config` (or the default run of `--dataset` and the flags)
+/// with the overrides applied last.
+pub fn resolve_config(
+    request: &TrainRequest<'_>,
     args: &ClassifierTrainArgs,
-    invocation: &Invocation,
-) -> Result<RunOutcome> {
-    let table = match table {
-        Some(t) => t,
-        None => default_run::table(dataset, test, args)?,
+) -> Result<ClassifierConfig> {
+    let table = match &request.config {
+        Some(t) => t.clone(),
+        None => default_run::table(request.dataset.as_deref(), request.test.as_deref(), args)?,
     };
-    let config = ClassifierConfig::from_table(table.with_overrides(overrides)?)?;
-    let run_dir = config.out_dir.clone();
-    run_dir::check(&run_dir, invocation.existing)?;
-    let device = device()?;
+    Ok(ClassifierConfig::from_table(
+        table.with_overrides(&request.overrides)?,
+    )?)
+}
+
+/// Trains the run `config` describes.
+pub fn train(config: ClassifierConfig, invocation: &Invocation) -> Result<RunOutcome> {
+    let folder = RunFolder::claim(config.out_dir(), invocation)?;
+    let device = &invocation.device;
     // Data and encoder errors surface before anything in the run directory is touched.
     let posts = read_posts(&config)?;
     config.score().validate(posts.map.names())?;
     let Some(method) = config.method.neural() else {
-        return crate::experiment::tfidf_run::run(&config, &posts, invocation);
+        return crate::experiment::tfidf_run::run(&config, &posts, folder, invocation);
     };
     // A CNN's tokenizer learns from every training post, labelled or not.
     let texts: Vec<String> = posts
@@ -59,19 +55,18 @@ pub fn train(
         .chain(&posts.unlabelled)
         .cloned()
         .collect();
-    let encoding = TextEncoding::for_new_run(&config.encoder, &texts, &device, invocation.quiet)?;
-    let mut task = build_task(&config, method, &posts, &encoding, &device)?;
-    run_dir::clear_for(&run_dir, invocation.existing)?;
-    let config_toml = config.to_toml()?;
-    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
-    let labels_json = serde_json::to_string_pretty(&posts.map).expect("label map serialises");
-    let mut files = vec![
-        ("config.toml".to_string(), config_toml),
-        (LABELS_FILE.to_string(), labels_json),
-    ];
+    let encoding = TextEncoding::for_new_run(&config.encoder, &texts, device, invocation.quiet)?;
+    let mut task = build_task(&config, method, &posts, &encoding, device)?;
+    let labels_json = serde_json::to_string_pretty(&posts.map)
+        .map_err(|e| Error::Config(format!("label map as JSON: {e}")))?;
+    let mut files = vec![RunFile::in_checkpoints(LABELS_FILE, labels_json)];
     if let Some(tokenizer) = encoding.tokenizer() {
-        files.push((TOKENIZER_FILE.to_string(), tokenizer.to_json()?));
+        files.push(RunFile::in_checkpoints(
+            TOKENIZER_FILE,
+            tokenizer.to_json()?,
+        ));
     }
+    let launch = folder.begin(&config, files, invocation)?;
     if !invocation.quiet {
         eprintln!(
             "socgan: {} classifier, {} encoder, {} labelled / {} unlabelled training posts ({} classes, {}% labelled) -> {}",
@@ -81,7 +76,7 @@ pub fn train(
             posts.unlabelled.len(),
             posts.map.num_classes(),
             config.labelled_fraction * 100.0,
-            run_dir.display()
+            launch.dir().display()
         );
     }
     let trainer_config = config.trainer_config(
@@ -90,17 +85,10 @@ pub fn train(
         task.validation.is_some(),
         task.nets.encoder.params().is_some(),
     );
-    let options = RunOptions {
-        quiet: invocation.quiet,
-        resume: invocation.existing == Existing::Resume,
-        halt_after: invocation.halt_after,
-        task: TASK.to_string(),
-        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
-        checkpoint_files: files,
-    };
-    let outcome = Trainer::new(trainer_config, &run_dir, options)?.run(&mut task)?;
+    let run_dir = launch.dir().to_path_buf();
+    let outcome = launch.train(trainer_config, &mut task)?;
     if outcome.completed {
-        report::write_run_report(&run_dir, &device)?;
+        report::write_run_report(&run_dir, device)?;
     }
     Ok(outcome)
 }
@@ -222,9 +210,8 @@ fn build_task(
     })
 }
 
-/// The label map saved in a checkpoint.
+/// The label map saved in a checkpoint (checked as any label map is: at least two distinct
+/// classes).
 pub fn checkpoint_labels(ckpt: &gan_core::Checkpoint) -> Result<LabelMap> {
-    let text = ckpt.read_extra(LABELS_FILE)?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::file(&ckpt.dir.join(LABELS_FILE), format!("not a label map: {e}")))
+    Ok(LabelMap::load(&ckpt.dir.join(LABELS_FILE))?)
 }

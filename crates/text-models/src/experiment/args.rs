@@ -5,12 +5,9 @@ use std::path::PathBuf;
 use crate::experiment::quality_diversity::Reference;
 use crate::{Result, SamplingConfig};
 
-/// `socgan train` flags of text runs (`--dataset` is the binary's own).
+/// `socgan train` flags of text runs (`--dataset` and `--test` are the binary's own).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TextTrainArgs {
-    /// Test file for a --dataset file (instead of holding out a tenth of it).
-    #[arg(long, requires = "dataset")]
-    pub test: Option<PathBuf>,
     /// Replace invalid UTF-8 in text data (counted) instead of stopping (sets `data.lossy`).
     #[arg(long)]
     pub lossy: bool,

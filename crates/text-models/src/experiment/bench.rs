@@ -5,10 +5,8 @@
 //! workloads run the trainer's own [`Stepper`] over the text GAN task, so what they time is what
 //! training does.
 
-use gan_core::host::peak_rss_mb;
-use std::time::Instant;
-
 use candle_core::Device;
+use gan_core::bench::{record, time_median};
 use gan_core::trainer::Stepper;
 use gan_core::{
     AdamConfig, AdversarialLoss, Metrics, OptimizerSpec, PhaseSpec, SeededRng, TrainerConfig,
@@ -62,26 +60,9 @@ fn adam(lr: f64) -> AdamConfig {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Times `repeats` calls of `work` after one warm-up call (as the peers do); the median.
-fn timed(repeats: usize, mut work: impl FnMut() -> Result<()>) -> Result<f64> {
-    work()?;
-    let mut times = Vec::with_capacity(repeats);
-    for _ in 0..repeats {
-        let start = Instant::now();
-        work()?;
-        times.push(start.elapsed().as_secs_f64());
-    }
-    Ok(median(times))
-}
-
 /// One MLE epoch (156 steps of 64 sequences), through the trainer's stepper.
-fn mle_epoch(repeats: usize, rng: &mut SeededRng) -> Result<f64> {
-    let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, rng)?;
+fn mle_epoch(repeats: usize, rng: &mut SeededRng, device: &Device) -> Result<f64> {
+    let g = LstmGenerator::new(GeneratorConfig::default(), device, rng)?;
     let mut task = TextGan::new(
         g,
         None,
@@ -109,7 +90,7 @@ fn mle_epoch(repeats: usize, rng: &mut SeededRng) -> Result<f64> {
     };
     let mut stepper = Stepper::new(&config, &task)?;
     let mut step = 0;
-    timed(repeats, || {
+    time_median(repeats, device, || {
         for _ in 0..per_epoch {
             stepper.step(&mut task, step)?;
             step += 1;
@@ -120,7 +101,12 @@ fn mle_epoch(repeats: usize, rng: &mut SeededRng) -> Result<f64> {
 
 /// One adversarial round (`d_steps` D updates, then one G update), through the trainer's
 /// stepper; the temperature schedule runs over RelGAN's 3,000 rounds.
-fn adversarial_round(relgan: bool, repeats: usize, rng: &mut SeededRng) -> Result<f64> {
+fn adversarial_round(
+    relgan: bool,
+    repeats: usize,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<f64> {
     let (algorithm, disc, loss, d_steps, g_lr) = if relgan {
         (
             Algorithm::RelGan {
@@ -141,8 +127,8 @@ fn adversarial_round(relgan: bool, repeats: usize, rng: &mut SeededRng) -> Resul
             0.01,
         )
     };
-    let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, rng)?;
-    let d = CnnDiscriminator::new(disc, VOCAB, SEQ_LEN, &Device::Cpu, rng)?;
+    let g = LstmGenerator::new(GeneratorConfig::default(), device, rng)?;
+    let d = CnnDiscriminator::new(disc, VOCAB, SEQ_LEN, device, rng)?;
     let mut task = TextGan::new(
         g,
         Some(d),
@@ -175,38 +161,45 @@ fn adversarial_round(relgan: bool, repeats: usize, rng: &mut SeededRng) -> Resul
     };
     let mut stepper = Stepper::new(&config, &task)?;
     let mut step = 0;
-    timed(repeats, || {
+    time_median(repeats, device, || {
         stepper.step(&mut task, step)?;
         step += 1;
         Ok(())
     })
 }
 
-/// Runs `workload` and returns `{"workload", "threads", "seconds", "throughput", "unit",
-/// "peak_rss_mb"}`.
-pub fn run(workload: &str, repeats: usize) -> Result<Value> {
+/// Runs `workload` on `device`; one JSON record (see [`gan_core::bench::record`]).
+pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
     let mut rng = SeededRng::new(0);
     let tokens = (N * SEQ_LEN) as f64;
     let (seconds, throughput, unit) = match workload {
         "mle-epoch" => {
-            let s = mle_epoch(repeats, &mut rng)?;
+            let s = mle_epoch(repeats, &mut rng, device)?;
             (s, ((N / BATCH * BATCH * SEQ_LEN) as f64) / s, "tokens/s")
         }
         "sample-10k" => {
-            let g = LstmGenerator::new(GeneratorConfig::default(), &Device::Cpu, &mut rng)?;
+            let g = LstmGenerator::new(GeneratorConfig::default(), device, &mut rng)?;
             let mut draw = SeededRng::new(1);
-            let s = timed(repeats, || {
+            let s = time_median(repeats, device, || {
                 g.sample(N, &SamplingConfig::default(), &mut draw)
                     .map(|_| ())
             })?;
             (s, tokens / s, "tokens/s")
         }
-        "seqgan-round" => (adversarial_round(false, repeats, &mut rng)?, 1.0, "rounds"),
-        "relgan-step" => (adversarial_round(true, repeats, &mut rng)?, 1.0, "rounds"),
+        "seqgan-round" => (
+            adversarial_round(false, repeats, &mut rng, device)?,
+            1.0,
+            "rounds",
+        ),
+        "relgan-step" => (
+            adversarial_round(true, repeats, &mut rng, device)?,
+            1.0,
+            "rounds",
+        ),
         "nll-oracle-10k" => {
-            let oracle = Oracle::random(GeneratorConfig::default(), 1, &Device::Cpu)?;
+            let oracle = Oracle::random(GeneratorConfig::default(), 1, device)?;
             let samples = random_sequences(&mut rng)?;
-            let s = timed(repeats, || oracle.nll(&samples).map(|_| ()))?;
+            let s = time_median(repeats, device, || oracle.nll(&samples).map(|_| ()))?;
             (s, tokens / s, "tokens/s")
         }
         other => {
@@ -216,8 +209,10 @@ pub fn run(workload: &str, repeats: usize) -> Result<Value> {
             )))
         }
     };
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    Ok(
-        json!({ "workload": workload, "threads": threads, "seconds": seconds, "throughput": throughput, "unit": unit, "peak_rss_mb": peak_rss_mb() }),
-    )
+    Ok(record(
+        workload,
+        device,
+        seconds,
+        json!({ "throughput": throughput, "unit": unit }),
+    ))
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gan_core::config::ConfigTable;
 use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, TrainerConfig};
+use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 use socgan_data::datasets::TrainingFiles;
 use socgan_data::posts::Normalizer;
@@ -15,13 +15,12 @@ use socgan_data::tokenizer::{PreTokenizer, TokenizerKind};
 use crate::algorithms::{names, TextUpdate};
 use crate::{Algorithm, DiscriminatorConfig, Error, GeneratorConfig, Result};
 
-/// The `task` tag of a text GAN config: `task = "text_gan"`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TextGanTag {
-    #[default]
-    #[serde(rename = "text_gan")]
+gan_core::task_tag!(
+    /// The `task` tag of a text GAN config: `task = "text_gan"`.
+    TextGanTag,
     TextGan,
-}
+    "text_gan"
+);
 
 /// Where the oracle of a synthetic run comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,8 +107,18 @@ impl DataFiles {
         }
     }
 
-    fn to_toml(&self) -> toml::Value {
-        toml::Value::try_from(self).expect("paths serialise")
+    /// As a TOML value; a path that is not UTF-8 cannot be written into a config.
+    fn to_toml(&self) -> Result<toml::Value> {
+        toml::Value::try_from(self).map_err(|e| {
+            Error::Config(format!(
+                "{}: cannot be written into a config ({e})",
+                self.paths()
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
     }
 }
 
@@ -229,10 +238,11 @@ impl ScheduleConfig {
         };
         let mut phases = vec![phase(
             "generator_pretrain",
-            s.mle_epochs * batches_per_epoch,
+            s.mle_epochs.saturating_mul(batches_per_epoch),
             vec![(TextUpdate::Mle, 1)],
-            s.mle_eval_every_epochs * batches_per_epoch,
-            s.mle_checkpoint_every_epochs * batches_per_epoch,
+            s.mle_eval_every_epochs.saturating_mul(batches_per_epoch),
+            s.mle_checkpoint_every_epochs
+                .saturating_mul(batches_per_epoch),
         )];
         let mut optimizers = vec![OptimizerSpec::new(
             names::GENERATOR_PRETRAIN_OPTIMIZER,
@@ -262,13 +272,12 @@ impl ScheduleConfig {
                 names::GENERATOR,
                 optim.generator.clone(),
             ));
-            let mut d = OptimizerSpec::new(
+            optimizers.push(OptimizerSpec::critic(
                 names::DISCRIMINATOR_OPTIMIZER,
                 names::DISCRIMINATOR,
                 optim.discriminator.clone(),
-            );
-            d.clamp_weights = loss.weight_clip();
-            optimizers.push(d);
+                loss,
+            ));
         }
         phases.retain(|p| p.steps > 0);
         TrainerConfig {
@@ -313,7 +322,7 @@ impl Default for OptimConfig {
 /// A whole run. The defaults are RelGAN's synthetic-data setting (Nie et al. 2019).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RunConfig {
+pub struct TextGanConfig {
     pub task: TextGanTag,
     #[serde(default)]
     pub seed: u64,
@@ -349,7 +358,7 @@ fn default_loss() -> AdversarialLoss {
     AdversarialLoss::Rsgan
 }
 
-impl RunConfig {
+impl TextGanConfig {
     /// The config of `socgan train`: `table` with the data set's files in place of its own
     /// (a default MLE run's when there is only a data set) and `overrides` applied last.
     pub fn load_for_training(
@@ -362,25 +371,33 @@ impl RunConfig {
             None => ConfigTable::parse(DATASET_DEFAULT_RUN, "default text run")?,
         };
         if let Some(d) = dataset {
-            use_dataset(&mut source.table, d);
+            use_dataset(&mut source.table, d)?;
         }
-        Self::from_table(source.with_overrides(overrides)?)
+        Ok(Self::from_table(source.with_overrides(overrides)?)?)
     }
 
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        Self::from_table(ConfigTable::parse(text, origin)?)
+    /// The trainer's plan: MLE epochs of `batches_per_epoch` steps, discriminator pretraining,
+    /// adversarial rounds; the optimizers each algorithm uses.
+    pub fn trainer_config(&self, batches_per_epoch: u64) -> TrainerConfig<TextUpdate> {
+        self.schedule.trainer_config(
+            self.seed,
+            &self.algorithm,
+            &self.loss,
+            &self.optim,
+            batches_per_epoch,
+        )
+    }
+}
+
+impl RunConfig for TextGanConfig {
+    const TASK: &'static str = TextGanTag::TAG;
+
+    fn out_dir(&self) -> &Path {
+        &self.out_dir
     }
 
-    pub fn from_table(table: ConfigTable) -> Result<Self> {
-        let config: RunConfig = table.deserialize()?;
-        config
-            .validate()
-            .map_err(|e| Error::Config(format!("{}: {e}", table.origin)))?;
-        Ok(config)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bail = |m: String| Err(Error::Config(m));
+    fn validate(&self) -> gan_core::Result<()> {
+        let bail = |m: String| Err(gan_core::Error::Config(m));
         self.generator.validate()?;
         self.algorithm.validate()?;
         if self.algorithm.adversarial().is_some() {
@@ -442,11 +459,16 @@ impl RunConfig {
                 }
             }
             DataConfig::Text {
+                train,
+                test,
                 num_hypotheses,
                 tokenizer,
                 holdout_fraction,
                 ..
             } => {
+                if train.paths().is_empty() || test.as_ref().is_some_and(|t| t.paths().is_empty()) {
+                    return bail("data.train and data.test must name at least one file".into());
+                }
                 if !(*holdout_fraction > 0.0 && *holdout_fraction <= 0.5) {
                     return bail(format!(
                         "data.holdout_fraction must be in (0, 0.5], got {holdout_fraction}"
@@ -464,27 +486,11 @@ impl RunConfig {
         }
         Ok(())
     }
-
-    /// The trainer's plan: MLE epochs of `batches_per_epoch` steps, discriminator pretraining,
-    /// adversarial rounds; the optimizers each algorithm uses.
-    pub fn trainer_config(&self, batches_per_epoch: u64) -> TrainerConfig<TextUpdate> {
-        self.schedule.trainer_config(
-            self.seed,
-            &self.algorithm,
-            &self.loss,
-            &self.optim,
-            batches_per_epoch,
-        )
-    }
-
-    pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))
-    }
 }
 
 /// Puts a data set's files in place of the table's data files, keeping the text settings of a
 /// text config; a default run directory `runs/<name>` unless the table sets one.
-fn use_dataset(table: &mut toml::Table, d: &TrainingFiles) {
+fn use_dataset(table: &mut toml::Table, d: &TrainingFiles) -> Result<()> {
     let keep_text_settings = table
         .get("data")
         .and_then(|v| v.get("kind"))
@@ -499,11 +505,14 @@ fn use_dataset(table: &mut toml::Table, d: &TrainingFiles) {
     };
     data.insert(
         "train".into(),
-        DataFiles::from_paths(d.train.clone()).to_toml(),
+        DataFiles::from_paths(d.train.clone()).to_toml()?,
     );
     match &d.test {
         Some(test) => {
-            data.insert("test".into(), DataFiles::from_paths(test.clone()).to_toml());
+            data.insert(
+                "test".into(),
+                DataFiles::from_paths(test.clone()).to_toml()?,
+            );
         }
         None => {
             data.remove("test");
@@ -515,6 +524,7 @@ fn use_dataset(table: &mut toml::Table, d: &TrainingFiles) {
         let slug = d.name.replace(['/', '\\', '.'], "-");
         table.insert("out_dir".into(), format!("runs/{slug}").into());
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -533,9 +543,11 @@ mle_epochs = 1
 adversarial_rounds = 5
 "#;
 
-    fn parse(text: &str, overrides: &[&str]) -> Result<RunConfig> {
+    fn parse(text: &str, overrides: &[&str]) -> gan_core::Result<TextGanConfig> {
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        RunConfig::from_table(ConfigTable::parse(text, "test.toml")?.with_overrides(&overrides)?)
+        TextGanConfig::from_table(
+            ConfigTable::parse(text, "test.toml")?.with_overrides(&overrides)?,
+        )
     }
 
     #[test]
@@ -550,7 +562,10 @@ adversarial_rounds = 5
         assert_eq!(c.discriminator, DiscriminatorConfig::relgan());
         assert_eq!(c.loss, AdversarialLoss::Rsgan);
         // The saved config reads back to the same value.
-        assert_eq!(RunConfig::parse(&c.to_toml().unwrap(), "saved").unwrap(), c);
+        assert_eq!(
+            TextGanConfig::parse(&c.to_toml().unwrap(), "saved").unwrap(),
+            c
+        );
         // An MLE run declares no discriminator optimizer; an adversarial one does.
         let plan = c.trainer_config(3);
         let names: Vec<&str> = plan.optimizers.iter().map(|o| o.name.as_str()).collect();
@@ -595,30 +610,28 @@ adversarial_rounds = 5
         assert!(err.contains("lr > 0"), "{err}");
         let err = parse(MINIMAL, &["task=image_gan"]).unwrap_err().to_string();
         assert!(err.contains("unknown variant `image_gan`"), "{err}");
+        // An empty file list was an index out of bounds when the data was read.
+        let text = "task = \"text_gan\"\nout_dir = \"x\"\nalgorithm = { kind = \"mle\" }\n[data]\nkind = \"text\"\ntrain = []\n";
+        let err = parse(text, &[]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid setting: test.toml: data.train and data.test must name at least one file"
+        );
     }
 
     /// Every config users copy from `configs/` parses and validates (paths need not exist).
     #[test]
     fn the_example_configs_are_valid() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-        let mut seen = 0;
-        for dir in std::fs::read_dir(&root).unwrap() {
-            let dir = dir.unwrap().path();
-            if !dir.is_dir() {
-                continue;
-            }
-            for file in std::fs::read_dir(dir).unwrap() {
-                let path = file.unwrap().path();
-                if path.extension().is_some_and(|e| e == "toml") {
-                    let table = ConfigTable::read(&path).unwrap();
-                    if table.task().unwrap() == Some("text_gan") {
-                        RunConfig::from_table(table)
-                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                        seen += 1;
-                    }
-                }
-            }
+        let configs = gan_core::config::example_configs(&root, TextGanTag::TAG).unwrap();
+        for (path, table) in &configs {
+            TextGanConfig::from_table(table.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
-        assert!(seen >= 12, "only {seen} text_gan configs under configs/");
+        assert!(
+            configs.len() >= 12,
+            "only {} text_gan configs",
+            configs.len()
+        );
     }
 }

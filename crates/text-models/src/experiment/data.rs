@@ -12,15 +12,12 @@ use socgan_data::TokenSequences;
 use crate::algorithms::names;
 use crate::algorithms::TrainingRows;
 use crate::evaluation::ToWords;
-use crate::experiment::config::{DataConfig, OracleSource, RunConfig};
+use crate::experiment::config::{DataConfig, OracleSource, TextGanConfig};
 use crate::experiment::posts::{check_every_class, Posts, ReadSettings};
 use crate::{
     ClassTextEvaluator, Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result,
     SequenceEvaluator, TextEvaluator,
 };
-
-/// The device of a run (CPU, or CUDA with `--features cuda`).
-pub use gan_core::host::device;
 
 /// What a run trains on and how it is scored.
 pub struct Prepared {
@@ -36,7 +33,7 @@ pub struct Prepared {
 /// `tokenizer`, e.g. the one saved beside a checkpoint) and records the vocabulary size and
 /// `<bos>` id in `config.generator`.
 pub fn prepare(
-    config: &mut RunConfig,
+    config: &mut TextGanConfig,
     device: &Device,
     tokenizer: Option<&Path>,
 ) -> Result<Prepared> {
@@ -58,7 +55,7 @@ pub fn prepare(
     }
 }
 
-fn prepare_text(config: &mut RunConfig, tokenizer: Option<&Path>) -> Result<Prepared> {
+fn prepare_text(config: &mut TextGanConfig, tokenizer: Option<&Path>) -> Result<Prepared> {
     let DataConfig::Text {
         train,
         test,
@@ -175,7 +172,7 @@ pub struct OracleData {
     pub eval_samples: usize,
 }
 
-pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
+pub fn oracle_data(config: &TextGanConfig, device: &Device) -> Result<OracleData> {
     let DataConfig::Oracle {
         oracle,
         num_train,
@@ -228,7 +225,7 @@ pub fn oracle_data(config: &RunConfig, device: &Device) -> Result<OracleData> {
 }
 
 /// A generator with the config's sizes, initialised from the run seed.
-pub fn generator(config: &RunConfig, device: &Device) -> Result<LstmGenerator> {
+pub fn generator(config: &TextGanConfig, device: &Device) -> Result<LstmGenerator> {
     LstmGenerator::new(
         config.generator.clone(),
         device,

@@ -3,16 +3,17 @@
 
 use std::path::PathBuf;
 
+use candle_core::Device;
 use gan_core::charts::write_svg;
 use gan_core::evaluation::Evaluation;
-use gan_core::{Checkpoint, Metrics, SeededRng};
+use gan_core::{Checkpoint, Metrics, RunConfig, SeededRng};
 use serde_json::{json, Value};
 
 use crate::experiment::args::TextEvalArgs;
-use crate::experiment::config::DataConfig;
+use crate::experiment::config::{DataConfig, TextGanConfig};
 use crate::experiment::data;
 use crate::experiment::quality_diversity::quality_diversity_panel;
-use crate::experiment::train::{checkpoint_config, checkpoint_tokenizer};
+use crate::experiment::train::checkpoint_tokenizer;
 use crate::{Result, SamplingConfig};
 
 /// Evaluates each `(path as given, checkpoint)` at each temperature of `args` (1 by default),
@@ -24,6 +25,7 @@ pub fn eval(
     seed: u64,
     samples: Option<usize>,
     args: &TextEvalArgs,
+    device: &Device,
 ) -> Result<Vec<Value>> {
     let temperatures = if args.temperatures.is_empty() {
         vec![1.0]
@@ -33,17 +35,16 @@ pub fn eval(
     let mut lines = Vec::new();
     let mut curves = Vec::new();
     for (given, ckpt) in checkpoints {
-        let mut config = checkpoint_config(ckpt)?;
+        let mut config = TextGanConfig::from_checkpoint(ckpt)?;
         if let Some(n) = samples {
             match &mut config.data {
                 DataConfig::Oracle { eval_samples, .. } => *eval_samples = n,
                 DataConfig::Text { num_hypotheses, .. } => *num_hypotheses = n,
             }
         }
-        let device = data::device()?;
         let tokenizer = checkpoint_tokenizer(ckpt);
-        let mut prepared = data::prepare(&mut config, &device, tokenizer.as_deref())?;
-        let generator = data::generator(&config, &device)?;
+        let mut prepared = data::prepare(&mut config, device, tokenizer.as_deref())?;
+        let generator = data::generator(&config, device)?;
         data::load_generator(&generator, ckpt)?;
         let mut points: Vec<(f32, Metrics)> = Vec::new();
         for &temperature in &temperatures {

@@ -2,12 +2,14 @@
 
 use std::path::Path;
 
-use gan_core::{Checkpoint, SeededRng};
+use candle_core::Device;
+use gan_core::{Checkpoint, RunConfig, SeededRng};
 use socgan_data::tokenizer::TextTokenizer;
 
 use crate::experiment::args::SamplingArgs;
+use crate::experiment::config::TextGanConfig;
 use crate::experiment::data;
-use crate::experiment::train::{checkpoint_config, checkpoint_tokenizer, LABELS_FILE};
+use crate::experiment::train::{checkpoint_tokenizer, LABELS_FILE};
 use crate::experiment::write_samples;
 use crate::{Error, Result};
 use socgan_data::labels::LabelMap;
@@ -22,12 +24,12 @@ pub fn generate(
     label: Option<&str>,
     sampling: &SamplingArgs,
     output: Option<&Path>,
+    device: &Device,
 ) -> Result<()> {
     let sampling = sampling.config()?;
-    let config = checkpoint_config(ckpt)?;
+    let config = TextGanConfig::from_checkpoint(ckpt)?;
     let class = requested_class(ckpt, config.generator.classes, label)?;
-    let device = data::device()?;
-    let generator = data::generator(&config, &device)?;
+    let generator = data::generator(&config, device)?;
     data::load_generator(&generator, ckpt)?;
     let samples = generator.sample_given(
         n,

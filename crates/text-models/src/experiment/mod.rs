@@ -14,17 +14,109 @@ mod train;
 
 use std::path::Path;
 
+use clap::{Args, Command, FromArgMatches};
+use gan_core::experiment::{
+    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, TrainRequest,
+};
+use gan_core::RunOutcome;
+use serde_json::Value;
 use socgan_data::tokenizer::TextTokenizer;
 use socgan_data::TokenSequences;
 
+use crate::experiment::args::{SamplingArgs, TextEvalArgs, TextTrainArgs};
+use crate::experiment::config::TextGanTag;
 use crate::Result;
 
 pub use eval::eval;
 pub use generate::generate;
-pub use train::train;
+pub use train::{resolve_config, train};
 
 /// The task tag of text GAN configs and checkpoints.
-pub const TASK: &str = "text_gan";
+pub const TASK: &str = TextGanTag::TAG;
+
+/// `task = "text_gan"`: MLE, SeqGAN, RelGAN and CatGAN on the oracle or real text.
+pub struct TextGanExperiment;
+
+impl Experiment for TextGanExperiment {
+    fn task(&self) -> &'static str {
+        TASK
+    }
+
+    fn about(&self) -> &'static str {
+        "token-sequence GANs (MLE, SeqGAN, RelGAN, CatGAN) on the synthetic oracle or real text"
+    }
+
+    fn checkpoint_files(&self) -> &'static [&'static str] {
+        &[train::TOKENIZER_FILE, train::LABELS_FILE]
+    }
+
+    fn train_flags(&self, command: Command) -> Command {
+        TextTrainArgs::augment_args(command)
+    }
+
+    fn generate_flags(&self, command: Command) -> Command {
+        SamplingArgs::augment_args(command)
+    }
+
+    fn eval_flags(&self, command: Command) -> Command {
+        TextEvalArgs::augment_args(command)
+    }
+
+    fn needs_second_order_gradients(&self, request: &TrainRequest<'_>) -> ExperimentResult<bool> {
+        let args = TextTrainArgs::from_arg_matches(request.flags)?;
+        let config = resolve_config(request, &args)?;
+        Ok(config.loss.gradient_penalty_weight().is_some())
+    }
+
+    fn train(&self, request: TrainRequest<'_>) -> ExperimentResult<RunOutcome> {
+        let args = TextTrainArgs::from_arg_matches(request.flags)?;
+        let config = resolve_config(&request, &args)?;
+        Ok(train(config, &request.invocation)?)
+    }
+
+    fn generate(&self, request: GenerateRequest<'_>) -> ExperimentResult<()> {
+        let sampling = SamplingArgs::from_arg_matches(request.flags)?;
+        Ok(generate(
+            &request.checkpoint,
+            request.num,
+            request.seed,
+            request.label.as_deref(),
+            &sampling,
+            request.output.as_deref(),
+            &request.device,
+        )?)
+    }
+
+    fn eval(&self, request: EvalRequest<'_>) -> ExperimentResult<Vec<Value>> {
+        let args = TextEvalArgs::from_arg_matches(request.flags)?;
+        let lines = eval(
+            &request.checkpoints,
+            request.seed,
+            request.samples,
+            &args,
+            &request.device,
+        )?;
+        if !args.temperatures.is_empty() {
+            eprintln!(
+                "socgan: quality-diversity chart written to {}",
+                args.chart.display()
+            );
+        }
+        Ok(lines)
+    }
+
+    fn workloads(&self) -> &'static [&'static str] {
+        &bench::WORKLOADS
+    }
+
+    fn bench(&self, request: BenchRequest) -> ExperimentResult<Value> {
+        Ok(bench::run(
+            &request.workload,
+            request.repeats,
+            &request.device,
+        )?)
+    }
+}
 
 /// Writes samples as text (decoded) for a text run, as ids otherwise; to `output` atomically, or
 /// to standard output.
@@ -47,7 +139,7 @@ pub fn write_samples(
         out.push('\n');
     }
     match output {
-        Some(path) => gan_core::checkpoint::write_atomic(path, out.as_bytes())?,
+        Some(path) => socgan_io::write_atomic(path, out.as_bytes())?,
         None => print!("{out}"),
     }
     Ok(())

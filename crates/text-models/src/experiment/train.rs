@@ -1,84 +1,70 @@
 //! `socgan train` for a text GAN config: data, models, trainer, samples.
 
 use candle_core::Device;
-use gan_core::checkpoint::write_atomic;
-use gan_core::config::ConfigTable;
-use gan_core::run_dir::{self, Existing, Invocation};
-use gan_core::{AdversarialLoss, Checkpoint, RunOptions, RunOutcome, SeededRng, Task, Trainer};
+use gan_core::experiment::TrainRequest;
+use gan_core::run_dir::{Existing, Invocation, RunFile, RunFolder};
+use gan_core::{Checkpoint, RunConfig, RunOutcome, SeededRng, Task};
 use socgan_data::datasets::training_files;
 
 use crate::experiment::args::TextTrainArgs;
-use crate::experiment::config::RunConfig;
+use crate::experiment::config::TextGanConfig;
 use crate::experiment::data::{self, Prepared};
-use crate::experiment::{write_samples, TASK};
+use crate::experiment::write_samples;
 use crate::{CnnDiscriminator, Error, Result, SamplingConfig, TextGan};
 
-/// Trains the run `table` (or, with only a data set, a default MLE run) describes, with
-/// `overrides` applied last; `dataset` (a file or a named data set) replaces its data files.
-pub fn train(
-    table: Option<ConfigTable>,
-    overrides: &[String],
-    dataset: Option<&str>,
-    args: &TextTrainArgs,
-    invocation: &Invocation,
-) -> Result<RunOutcome> {
+/// The config of `socgan train`: `--config` (or, with only a data set, a default MLE run) with
+/// the data set's files in place of its own and the overrides applied last.
+pub fn resolve_config(request: &TrainRequest<'_>, args: &TextTrainArgs) -> Result<TextGanConfig> {
     let dataset =
-        match dataset {
+        match request.dataset.as_deref() {
             Some(name) => {
                 let mut files = training_files(name)?;
-                if let Some(test) = &args.test {
+                if let Some(test) = &request.test {
                     files.test = Some(vec![test.clone()]);
                 }
                 Some(files)
             }
-            None if table.is_none() => return Err(Error::Config(
+            None if request.config.is_none() => return Err(Error::Config(
                 "no config: pass --config FILE, or --dataset NAME_OR_FILE for a default MLE run"
                     .into(),
             )),
             None => None,
         };
-    let mut overrides = overrides.to_vec();
+    let mut overrides = request.overrides.clone();
     if args.lossy {
         overrides.push("data.lossy=true".to_string());
     }
-    let mut config = RunConfig::load_for_training(table, dataset.as_ref(), &overrides)?;
-    if matches!(config.loss, AdversarialLoss::WganGp { .. }) {
-        // The gradient penalty differentiates a gradient: candle keeps that graph only with this
-        // set before the first backward pass of the thread (nothing has run one yet).
-        std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
-    }
-    let run_dir = config.out_dir.clone();
-    run_dir::check(&run_dir, invocation.existing)?;
-    let device = data::device()?;
+    TextGanConfig::load_for_training(request.config.clone(), dataset.as_ref(), &overrides)
+}
+
+/// Trains the run `config` describes.
+pub fn train(mut config: TextGanConfig, invocation: &Invocation) -> Result<RunOutcome> {
+    let folder = RunFolder::claim(config.out_dir(), invocation)?;
+    let device = &invocation.device;
     // A resumed text run keeps the tokenizer it was trained with.
-    let saved_tokenizer = run_dir.join("tokenizer.json");
+    let saved_tokenizer = folder.dir().join(TOKENIZER_FILE);
     let keep_tokenizer = (invocation.existing == Existing::Resume && saved_tokenizer.is_file())
         .then_some(saved_tokenizer.as_path());
     // Data and init errors surface here, before anything in the run directory is touched.
-    let prepared = data::prepare(&mut config, &device, keep_tokenizer)?;
+    let prepared = data::prepare(&mut config, device, keep_tokenizer)?;
     let batches_per_epoch = prepared.train.rows.batches_per_epoch(config.batch_size) as u64;
-    let init = init_checkpoint(&config, batches_per_epoch, &device)?;
+    let init = init_checkpoint(&config, batches_per_epoch, device)?;
     if let (Some(ckpt), Some(map)) = (&init, &prepared.label_map) {
         check_same_classes(ckpt, map)?;
     }
-    run_dir::clear_for(&run_dir, invocation.existing)?;
-
-    let config_toml = config.to_toml()?;
-    write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
-    let mut checkpoint_files = vec![("config.toml".to_string(), config_toml)];
+    let mut files = Vec::new();
     let tokenizer = prepared.tokenizer.clone();
     if let Some(tok) = &tokenizer {
-        let json = tok.to_json()?;
-        write_atomic(&saved_tokenizer, json.as_bytes())?;
-        checkpoint_files.push(("tokenizer.json".to_string(), json));
+        files.push(RunFile::beside_run(TOKENIZER_FILE, tok.to_json()?));
     }
     let label_map = prepared.label_map.clone();
     if let Some(map) = &label_map {
-        let json = serde_json::to_string_pretty(map).expect("label map serialises");
-        write_atomic(&run_dir.join(LABELS_FILE), json.as_bytes())?;
-        checkpoint_files.push((LABELS_FILE.to_string(), json));
+        let json = serde_json::to_string_pretty(map)
+            .map_err(|e| Error::Config(format!("label map as JSON: {e}")))?;
+        files.push(RunFile::beside_run(LABELS_FILE, json));
     }
-    let mut task = build_task(&config, prepared, &device)?;
+    let launch = folder.begin(&config, files, invocation)?;
+    let mut task = build_task(&config, prepared, device)?;
     if let Some(ckpt) = &init {
         data::load_generator(&task.generator, ckpt)?;
     }
@@ -96,21 +82,12 @@ pub fn train(
         eprintln!(
             "socgan: {} on {} ({} parameters) -> {}",
             config.algorithm.name(),
-            if device.is_cpu() { "cpu" } else { "cuda" },
+            gan_core::host::device_name(device),
             counts.join(" / "),
-            run_dir.display()
+            launch.dir().display()
         );
     }
-    let options = RunOptions {
-        quiet: invocation.quiet,
-        resume: invocation.existing == Existing::Resume,
-        halt_after: invocation.halt_after,
-        task: TASK.to_string(),
-        config_json: serde_json::to_value(&config).map_err(|e| Error::Config(e.to_string()))?,
-        checkpoint_files,
-    };
-    let outcome = Trainer::new(config.trainer_config(batches_per_epoch), &run_dir, options)?
-        .run(&mut task)?;
+    let outcome = launch.train(config.trainer_config(batches_per_epoch), &mut task)?;
     if outcome.completed {
         write_final_samples(
             &task.generator,
@@ -122,13 +99,16 @@ pub fn train(
     Ok(outcome)
 }
 
+/// The tokenizer file of a text run, beside the run and in every checkpoint.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
 /// The label map file of a class-conditional run and its checkpoints.
 pub const LABELS_FILE: &str = "labels.json";
 
 /// 1,000 samples beside the run: `samples.txt`, or `samples-<class>.txt` per class.
 fn write_final_samples(
     generator: &crate::LstmGenerator,
-    config: &RunConfig,
+    config: &TextGanConfig,
     label_map: Option<&socgan_data::labels::LabelMap>,
     tokenizer: Option<&socgan_data::tokenizer::TextTokenizer>,
 ) -> Result<()> {
@@ -165,7 +145,7 @@ fn write_final_samples(
 
 /// The generator, the discriminator the algorithm needs (none for MLE), and the data.
 fn build_task(
-    config: &RunConfig,
+    config: &TextGanConfig,
     data: Prepared,
     device: &Device,
 ) -> Result<TextGan<Box<dyn crate::SequenceEvaluator>>> {
@@ -199,7 +179,7 @@ fn build_task(
 
 /// The checkpoint `init_from` (and `init_from_epoch`) name.
 fn init_checkpoint(
-    config: &RunConfig,
+    config: &TextGanConfig,
     batches_per_epoch: u64,
     device: &Device,
 ) -> Result<Option<Checkpoint>> {
@@ -209,7 +189,7 @@ fn init_checkpoint(
     let path = match config.init_from_epoch {
         None => init.clone(),
         Some(epoch) => {
-            let step = epoch * batches_per_epoch;
+            let step = epoch.saturating_mul(batches_per_epoch);
             let dir = init.join("checkpoints").join(format!("step-{step:08}"));
             if !dir.is_dir() {
                 return Err(Error::Config(format!(
@@ -250,12 +230,6 @@ fn check_same_classes(ckpt: &Checkpoint, map: &socgan_data::labels::LabelMap) ->
 
 /// The tokenizer saved beside a text run's checkpoint, if any.
 pub(crate) fn checkpoint_tokenizer(ckpt: &Checkpoint) -> Option<std::path::PathBuf> {
-    let path = ckpt.dir.join("tokenizer.json");
+    let path = ckpt.dir.join(TOKENIZER_FILE);
     path.is_file().then_some(path)
-}
-
-/// The config saved beside a checkpoint.
-pub(crate) fn checkpoint_config(ckpt: &Checkpoint) -> Result<RunConfig> {
-    let text = ckpt.read_extra("config.toml")?;
-    RunConfig::parse(&text, &ckpt.dir.join("config.toml").display().to_string())
 }

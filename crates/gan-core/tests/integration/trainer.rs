@@ -187,11 +187,7 @@ fn losses(run: &std::path::Path) -> Vec<(u64, f64, f64)> {
 }
 
 fn quiet() -> RunOptions {
-    RunOptions {
-        quiet: true,
-        task: "toy_gan".into(),
-        ..Default::default()
-    }
+    gan_core::testing::quiet_options("toy_gan")
 }
 
 fn train(seed: u64, dir: &std::path::Path, options: RunOptions) -> (ToyGan, gan_core::RunOutcome) {

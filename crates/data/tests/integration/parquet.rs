@@ -4,7 +4,7 @@ use std::path::Path;
 
 use socgan_data::posts::{Post, PostFormat, PostReader, ReadOptions};
 
-#[path = "../../../tests/support/parquet_fixture.rs"]
+#[path = "../../../../tests/support/parquet_fixture.rs"]
 mod parquet_fixture;
 use parquet_fixture::write_parquet;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use socgan_data::hub::{fetch_url, Hub, HubRepo};
 
-#[path = "../../../tests/support/fake_hub.rs"]
+#[path = "../../../../tests/support/fake_hub.rs"]
 mod fake_hub;
 use fake_hub::{git_sha1, FakeHub, Mode, COMMIT};
 

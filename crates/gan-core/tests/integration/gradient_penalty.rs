@@ -1,16 +1,13 @@
 //! WGAN-GP's penalty needs second-order gradients, which candle only keeps when
-//! `CANDLE_GRAD_DO_NOT_DETACH` is set before a thread's first backward pass. This test file is a
-//! process of its own, so it can set the variable without affecting other tests.
+//! `CANDLE_GRAD_DO_NOT_DETACH` is set before a thread's first backward pass: the test runs in a
+//! process of its own (`second_order_test!`).
 
 use candle_core::{Device, Tensor, Var};
 use gan_core::loss::gradient_penalty;
 use gan_core::SeededRng;
 
-#[test]
-fn penalty_matches_closed_form_and_reaches_critic_weights() {
-    std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
-    // A fresh thread reads the variable at its first backward pass.
-    std::thread::spawn(|| {
+gan_core::second_order_test!(penalty_matches_closed_form_and_reaches_critic_weights, {
+    {
         // Linear critic x -> x . w has input gradient w everywhere: penalty (|w| - 1)^2.
         let w = Var::new(&[[3f32], [4.0]], &Device::Cpu).unwrap();
         let real = Tensor::new(&[[1f32, 2.0], [0.5, -1.0], [2.0, 2.0]], &Device::Cpu).unwrap();
@@ -31,7 +28,5 @@ fn penalty_matches_closed_form_and_reaches_critic_weights() {
             (g[0] - 4.8).abs() < 1e-3 && (g[1] - 6.4).abs() < 1e-3,
             "{g:?}"
         );
-    })
-    .join()
-    .unwrap();
-}
+    }
+});

@@ -1,6 +1,6 @@
 //! WGAN-GP through the image critics: the penalty's second-order gradients reach every critic
-//! weight, through the fused convolutions. A process of its own: it sets
-//! `CANDLE_GRAD_DO_NOT_DETACH` before the first backward pass.
+//! weight, through the fused convolutions. Run in a process of its own with
+//! `CANDLE_GRAD_DO_NOT_DETACH` set (`second_order_test!`).
 
 use candle_core::{Device, Tensor};
 use gan_core::gradient_flow::check_gradient_flow;
@@ -9,10 +9,8 @@ use gan_core::{AdversarialLoss, Mode, SeededRng};
 use image_models::nets::discriminator;
 use image_models::{Architecture, NetShape, Normalization};
 
-#[test]
-fn the_penalty_trains_every_critic_weight() {
-    std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
-    std::thread::spawn(|| {
+gan_core::second_order_test!(the_penalty_trains_every_critic_weight, {
+    {
         let mut rng = SeededRng::new(0);
         // (A layer norm over two features outputs +-1 whatever its input, so the MLP gets four.)
         for (architecture, size, width) in [
@@ -71,7 +69,5 @@ fn the_penalty_trains_every_critic_weight() {
                     .unwrap_or_else(|e| panic!("{architecture:?} {normalization:?}: {e}"));
             }
         }
-    })
-    .join()
-    .unwrap();
-}
+    }
+});

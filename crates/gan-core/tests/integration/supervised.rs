@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use gan_core::gradient_flow::check_gradient_flow;
-use gan_core::metrics::read_records;
-use gan_core::trainer::METRICS_FILE;
 use gan_core::{
     AdamConfig, Checkpoint, EvalContext, Evaluation, Goal, Losses, Metrics, Mode, OptimizerSpec,
     ParamGroup, ParamStore, PhaseSpec, Pick, Result, RunOptions, SeededRng, Selection, StepContext,
@@ -181,11 +179,7 @@ fn config(seed: u64, epochs: u64, batches_per_epoch: u64) -> TrainerConfig<Train
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        quiet: true,
-        task: "toy_classifier".into(),
-        ..Default::default()
-    }
+    gan_core::testing::quiet_options("toy_classifier")
 }
 
 fn run(seed: u64, epochs: u64, dir: &Path, options: RunOptions) -> gan_core::RunOutcome {
@@ -198,17 +192,6 @@ fn run(seed: u64, epochs: u64, dir: &Path, options: RunOptions) -> gan_core::Run
 }
 
 /// The metrics log without wall-clock times.
-fn log_without_times(dir: &Path) -> Vec<serde_json::Value> {
-    read_records(&dir.join(METRICS_FILE))
-        .unwrap()
-        .into_iter()
-        .map(|mut r| {
-            r.as_object_mut().unwrap().remove("elapsed_s");
-            r
-        })
-        .collect()
-}
-
 fn weights(model: &Classifier) -> Vec<Vec<f32>> {
     model
         .params
@@ -226,7 +209,7 @@ fn candle_nn_layers_under_the_seeded_builder_give_the_same_weights_and_losses_pe
         .map(|&seed| {
             let dir = tempfile::tempdir().unwrap();
             run(seed, 2, dir.path(), options());
-            log_without_times(dir.path())
+            gan_core::testing::logged_records(dir.path())
         })
         .collect();
     assert_eq!(logs[0], logs[1]);
@@ -255,7 +238,7 @@ fn learns_and_keeps_the_best_checkpoint_by_validation_accuracy() {
     );
     let best = out.best.expect("a best evaluation");
     // The best is the highest validation accuracy of any evaluation in the log.
-    let top = log_without_times(dir.path())
+    let top = gan_core::testing::logged_records(dir.path())
         .iter()
         .filter(|r| r["kind"] == "eval")
         .map(|r| r["val/accuracy"].as_f64().unwrap())
@@ -303,7 +286,7 @@ fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() 
 }
 
 const CHILD_RUN_DIR: &str = "SOCGAN_TEST_CHILD_RUN_DIR";
-const KILL_TEST: &str = "killed_with_sigkill_and_resumed_matches_an_uninterrupted_run";
+const KILL_TEST: &str = "supervised::killed_with_sigkill_and_resumed_matches_an_uninterrupted_run";
 const KILL_EPOCHS: u64 = 60;
 
 #[test]
@@ -352,7 +335,7 @@ fn killed_with_sigkill_and_resumed_matches_an_uninterrupted_run() {
     assert_eq!(whole.final_metrics, resumed.final_metrics);
     assert_eq!(whole.best, resumed.best);
     assert_eq!(
-        log_without_times(full.path()),
-        log_without_times(killed.path())
+        gan_core::testing::logged_records(full.path()),
+        gan_core::testing::logged_records(killed.path())
     );
 }

@@ -3,7 +3,6 @@
 
 use candle_core::{Device, Tensor};
 use gan_core::gradient_flow::check_gradient_flow;
-use gan_core::metrics::read_records;
 use gan_core::{AdversarialLoss, Mode, RunOptions, SeededRng, Trainer};
 use image_models::experiment::config::ImageGanConfig;
 use image_models::nets::{discriminator, generator, PixelRange};
@@ -173,7 +172,7 @@ fn halves(n: usize, seed: u64) -> ImageSet {
 }
 
 fn config(loss: AdversarialLoss, steps: u64) -> ImageGanConfig {
-    let mut c = ImageGanConfig::parse(
+    let mut c = <ImageGanConfig as gan_core::RunConfig>::parse(
         "task = \"image_gan\"\nout_dir = \"x\"\nbatch_size = 8\nmodel = { architecture = \"mlp\", normalization = \"batch\", width = 8, noise_dim = 6 }\ndata = { source = \"mnist\" }\n",
         "test",
     )
@@ -213,24 +212,13 @@ fn gan(config: &ImageGanConfig) -> ImageGan {
     ImageGan::new(g, d, s, config.loss.clone(), train, 8, 1, None, grid).unwrap()
 }
 
-fn log(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    read_records(&dir.join("metrics.jsonl"))
-        .unwrap()
-        .into_iter()
-        .map(|mut r| {
-            r.as_object_mut().unwrap().remove("elapsed_s");
-            r
-        })
-        .collect()
-}
+use gan_core::testing::logged_records as log;
 
 fn options(resume: bool, halt_after: Option<u64>) -> RunOptions {
     RunOptions {
-        quiet: true,
         resume,
         halt_after,
-        task: "image_gan".into(),
-        ..Default::default()
+        ..gan_core::testing::quiet_options("image_gan")
     }
 }
 

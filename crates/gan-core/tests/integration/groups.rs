@@ -117,10 +117,8 @@ fn config(steps: u64) -> TrainerConfig<Both> {
 
 fn options(resume: bool) -> RunOptions {
     RunOptions {
-        quiet: true,
         resume,
-        task: "two_losses".into(),
-        ..Default::default()
+        ..gan_core::testing::quiet_options("two_losses")
     }
 }
 

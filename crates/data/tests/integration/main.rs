@@ -1,0 +1,4 @@
+//! Hub downloads against a loopback server and Parquet reading, one test binary.
+
+mod hub;
+mod parquet;

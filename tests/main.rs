@@ -1,0 +1,8 @@
+//! End-to-end tests of the `socgan` binary, one test binary (each links the whole stack).
+
+mod support;
+
+mod behaviour_cli;
+mod classifier_cli;
+mod cli;
+mod posts_on_request_cli;
