@@ -307,7 +307,7 @@ fn bad_logs_and_settings_are_one_clear_line() {
             &dir.path().join("f"),
             &["--set", "training.optimizer.lr=0.0"],
         ),
-        &["lr"],
+        &["optimizer `model`", "need lr > 0"],
     );
     assert!(!dir.path().join("f").exists());
     assert_one_line_error(

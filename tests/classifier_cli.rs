@@ -297,7 +297,10 @@ fn bad_classifier_input_is_one_clear_line() {
     // Nothing was written for any of them.
     assert!(!run.exists());
     // An unknown config key.
-    assert_one_line_error(&train(&data, &run, &["--set", "nope=1"]), &["nope"]);
+    assert_one_line_error(
+        &train(&data, &run, &["--set", "nope=1"]),
+        &["unknown field `nope`"],
+    );
 }
 
 #[test]

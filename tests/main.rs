@@ -5,4 +5,5 @@ mod support;
 mod behaviour_cli;
 mod classifier_cli;
 mod cli;
+mod lifecycle;
 mod posts_on_request_cli;

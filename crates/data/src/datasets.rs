@@ -295,7 +295,8 @@ mod tests {
         assert!(
             matches!(&emotion.splits[0].1, SplitSource::Hub { glob, .. } if glob == "emotion/train-*.parquet")
         );
-        assert!(named("tweet_eval/nope").is_err());
+        let err = named("tweet_eval/nope").unwrap_err().to_string();
+        assert!(err.contains("unknown TweetEval task `nope`"), "{err}");
         assert!(named("image_coco").is_ok());
         let err = named("coco").unwrap_err().to_string();
         assert!(err.contains("image_coco"), "{err}");

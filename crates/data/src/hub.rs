@@ -519,14 +519,17 @@ mod tests {
     #[test]
     fn names_that_leave_the_cache_are_rejected() {
         for id in ["..", "a/../b", "../x", "a/b/c", "", "a//b", "a\\b", "/abs"] {
-            assert!(HubRepo::dataset(id).validate().is_err(), "{id}");
+            let err = HubRepo::dataset(id).validate().unwrap_err().to_string();
+            assert!(err.contains("is not a hub repository id"), "{id}: {err}");
         }
         assert!(HubRepo::dataset("cardiffnlp/tweet_eval").validate().is_ok());
         assert!(HubRepo::model("gpt2").validate().is_ok());
-        assert!(HubRepo::dataset("a/b")
+        let err = HubRepo::dataset("a/b")
             .at_revision("../main")
             .validate()
-            .is_err());
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`../main` is not a revision name"), "{err}");
         assert!(HubRepo::dataset("a/b")
             .at_revision("refs/pr/1")
             .validate()
@@ -540,7 +543,11 @@ mod tests {
             "C:x",
             ".",
         ] {
-            assert!(validate_file_name(f).is_err(), "{f}");
+            let err = validate_file_name(f).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a file name inside a repository"),
+                "{f}: {err}"
+            );
         }
         assert!(validate_file_name("emotion/train-00000-of-00001.parquet").is_ok());
     }

@@ -384,6 +384,10 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(posts.stratified_split(0.0, 0, "x").is_err());
+        let err = posts.stratified_split(0.0, 0, "x").unwrap_err().to_string();
+        assert!(
+            err.contains("a split fraction must be in (0, 1], got 0"),
+            "{err}"
+        );
     }
 }

@@ -251,3 +251,68 @@ impl Launch {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(existing: Existing) -> Invocation {
+        Invocation {
+            existing,
+            ..Invocation::new(Device::Cpu)
+        }
+    }
+
+    #[test]
+    fn overwrite_replaces_a_run_but_never_a_folder_that_is_not_one() {
+        let root = tempfile::tempdir().unwrap();
+        // A folder of someone's files: refused, and left as it was.
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir_all(&theirs).unwrap();
+        std::fs::write(theirs.join("thesis.tex"), "years of work").unwrap();
+        let err = RunFolder::claim(&theirs, &invocation(Existing::Overwrite))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is not a socgan run") && err.contains("--out-dir"),
+            "{err}"
+        );
+        assert!(theirs.join("thesis.tex").is_file());
+        // A run (its marker) is replaced, only once prepared.
+        let run = root.path().join("run");
+        RunFolder::claim(&run, &invocation(Existing::Refuse))
+            .unwrap()
+            .prepare("toy")
+            .unwrap();
+        std::fs::write(run.join("metrics.jsonl"), "{}\n").unwrap();
+        let err = RunFolder::claim(&run, &invocation(Existing::Refuse))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("already holds a run") && err.contains("--resume"),
+            "{err}"
+        );
+        let claimed = RunFolder::claim(&run, &invocation(Existing::Overwrite)).unwrap();
+        assert!(
+            run.join("metrics.jsonl").is_file(),
+            "claiming deletes nothing"
+        );
+        claimed.prepare("toy").unwrap();
+        assert!(!run.join("metrics.jsonl").exists() && run.join(RUN_MARKER).is_file());
+        // A run from before the marker: its config beside its checkpoints.
+        let legacy = root.path().join("legacy");
+        std::fs::create_dir_all(legacy.join(CHECKPOINTS_DIR)).unwrap();
+        std::fs::write(legacy.join(CONFIG_FILE), "task = \"toy\"\n").unwrap();
+        assert!(holds_run(&legacy));
+        RunFolder::claim(&legacy, &invocation(Existing::Overwrite)).unwrap();
+        // An empty or missing folder is free; a file is not a folder.
+        let empty = root.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        RunFolder::claim(&empty, &invocation(Existing::Overwrite)).unwrap();
+        RunFolder::claim(&root.path().join("new"), &invocation(Existing::Overwrite)).unwrap();
+        let err = RunFolder::claim(&theirs.join("thesis.tex"), &invocation(Existing::Resume))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is a file"), "{err}");
+    }
+}

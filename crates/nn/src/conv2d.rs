@@ -580,8 +580,16 @@ mod tests {
         let mut rng = SeededRng::new(6);
         let x = var(&mut rng, &[1, 1, 3, 3]);
         let wt = var(&mut rng, &[1, 1, 5, 5]);
-        assert!(conv2d(&x, &wt, 1, 0).is_err());
+        let err = conv2d(&x, &wt, 1, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("a 5x5 kernel does not fit a 3x3 input"),
+            "{err}"
+        );
         let wrong_channels = var(&mut rng, &[1, 2, 3, 3]);
-        assert!(conv2d(&x, &wrong_channels, 1, 0).is_err());
+        let err = conv2d(&x, &wrong_channels, 1, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("input has 1 channels, weight expects 2"),
+            "{err}"
+        );
     }
 }

@@ -176,7 +176,11 @@ mod tests {
         let b = store.get("ln.bias").unwrap().as_tensor();
         let fused = crate::reference::layer_norm(x.as_tensor(), w, b, 1e-5).unwrap();
         let cut = (fused * &probe).unwrap().sum_all().unwrap();
-        assert!(check_gradient_flow(&cut, &store).is_err());
+        let err = check_gradient_flow(&cut, &store).unwrap_err();
+        assert!(
+            matches!(&err, gan_core::Error::GradientFlow(m) if m.contains("ln.weight") && m.contains("ln.bias")),
+            "{err}"
+        );
         // The input gradient against central differences of the objective.
         let grads = objective(x.as_tensor()).backward().unwrap();
         let analytic: Vec<f32> = grads

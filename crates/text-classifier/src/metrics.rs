@@ -257,8 +257,12 @@ mod tests {
         assert_eq!(m.f1(2), 0.0);
         assert!((m.macro_recall() - (0.5 + 1.0) / 3.0).abs() < 1e-12);
         assert!((m.accuracy() - 0.75).abs() < 1e-12);
-        assert!(ConfusionMatrix::new(&[0], &[3], 3).is_err());
-        assert!(ConfusionMatrix::new(&[0, 1], &[0], 3).is_err());
+        let err = ConfusionMatrix::new(&[0], &[3], 3).unwrap_err().to_string();
+        assert!(err.contains("class id 3 outside the 3 classes"), "{err}");
+        let err = ConfusionMatrix::new(&[0, 1], &[0], 3)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 gold labels but 1 predictions"), "{err}");
         let err = Score::ClassF1("irony".into()).validate(&names(&["a", "b"]));
         assert!(err.unwrap_err().to_string().contains("`irony`"));
     }

@@ -511,30 +511,35 @@ impl<E: SequenceEvaluator> TextGan<E> {
         rng: &mut SeededRng,
     ) -> Result<Vec<f32>> {
         let disc = &adversary.discriminator;
-        let (b, t) = (samples.len(), samples.seq_len());
-        let mut rewards = vec![0f32; b * t];
-        for (given_minus_1, completed) in self
-            .generator
-            .rollouts(samples, rollouts, rng)?
-            .iter()
-            .enumerate()
-        {
-            let ids = self.tokens(completed)?;
-            let probs = disc.real_probability(DiscriminatorInput::Tokens(&ids))?;
-            for (row, p) in probs.iter().enumerate() {
-                rewards[(row % b) * t + given_minus_1] += p / rollouts as f32;
-            }
-        }
-        let ids = self.tokens(samples)?;
-        for (row, p) in disc
-            .real_probability(DiscriminatorInput::Tokens(&ids))?
-            .iter()
-            .enumerate()
-        {
-            rewards[row * t + t - 1] = *p;
-        }
-        Ok(rewards)
+        let completions = self.generator.rollouts(samples, rollouts, rng)?;
+        seqgan_rewards(samples, &completions, rollouts, |seqs| {
+            let ids = self.tokens(seqs)?;
+            Ok(disc.real_probability(DiscriminatorInput::Tokens(&ids))?)
+        })
     }
+}
+
+/// SeqGAN's rewards `[B * T]` of `samples` (`B` rows of `T` tokens): token `t < T - 1` gets the
+/// mean of `real_probability` over the `rollouts` completions of its prefix
+/// (`completions[t]`, rows rollout-major: row `r * B + i` completes sample `i`); the last token
+/// gets the probability of the whole sample.
+pub(crate) fn seqgan_rewards(
+    samples: &TokenSequences,
+    completions: &[TokenSequences],
+    rollouts: usize,
+    mut real_probability: impl FnMut(&TokenSequences) -> Result<Vec<f32>>,
+) -> Result<Vec<f32>> {
+    let (b, t) = (samples.len(), samples.seq_len());
+    let mut rewards = vec![0f32; b * t];
+    for (given_minus_1, completed) in completions.iter().enumerate() {
+        for (row, p) in real_probability(completed)?.iter().enumerate() {
+            rewards[(row % b) * t + given_minus_1] += p / rollouts as f32;
+        }
+    }
+    for (row, p) in real_probability(samples)?.iter().enumerate() {
+        rewards[row * t + t - 1] = *p;
+    }
+    Ok(rewards)
 }
 
 /// Each representation's logit of its row's class, `[B * R, K]` -> `[B * R]` (rows
@@ -627,5 +632,72 @@ impl<E: SequenceEvaluator> Task for TextGan<E> {
         Ok(Evaluation::test_only(
             self.evaluator.evaluate(&self.generator, ctx.rng)?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sequences(rows: &[[u32; 3]]) -> TokenSequences {
+        TokenSequences::new(3, rows.iter().flatten().copied().collect()).unwrap()
+    }
+
+    /// A discriminator that believes a sequence as much as its first token says (id / 10).
+    fn by_first_token(seqs: &TokenSequences) -> Result<Vec<f32>> {
+        Ok(seqs.rows().map(|r| r[0] as f32 / 10.0).collect())
+    }
+
+    #[test]
+    fn seqgan_rewards_average_each_prefixs_rollouts_and_score_whole_samples_last() {
+        let samples = sequences(&[[1, 5, 5], [7, 5, 5]]);
+        // Two rollouts of each of the two prefixes (lengths 1 and 2), rollout-major; the
+        // completions keep each sample's first token.
+        let completions = vec![
+            sequences(&[[1, 2, 3], [7, 8, 9], [1, 4, 4], [7, 1, 1]]),
+            sequences(&[[1, 5, 3], [7, 5, 9], [1, 5, 4], [7, 5, 1]]),
+        ];
+        let rewards = seqgan_rewards(&samples, &completions, 2, by_first_token).unwrap();
+        let expected = [0.1f32, 0.1, 0.1, 0.7, 0.7, 0.7];
+        for (r, e) in rewards.iter().zip(expected) {
+            assert!((r - e).abs() < 1e-6, "{rewards:?}");
+        }
+        // A constant discriminator gives that constant everywhere, whatever the rollout count.
+        for rollouts in [1usize, 3] {
+            let completions: Vec<TokenSequences> = (0..2)
+                .map(|_| {
+                    let rows: Vec<usize> = (0..rollouts).flat_map(|_| 0..2).collect();
+                    samples.select(&rows)
+                })
+                .collect();
+            let constant = |s: &TokenSequences| Ok(vec![0.25f32; s.len()]);
+            let rewards = seqgan_rewards(&samples, &completions, rollouts, constant).unwrap();
+            assert!(
+                rewards.iter().all(|r| (r - 0.25).abs() < 1e-6),
+                "{rewards:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn relgans_inverse_temperature_rises_exponentially_to_beta_max_over_the_run() {
+        let n = 3000;
+        assert_eq!(Algorithm::beta(1000.0, 0, n), 1.0);
+        assert!((Algorithm::beta(1000.0, n / 2, n) - 1000f64.sqrt()).abs() < 1e-9);
+        assert!((Algorithm::beta(1000.0, n, n) - 1000.0).abs() < 1e-9);
+        assert_eq!(Algorithm::beta(100.0, 0, 0), 1.0);
+        let betas: Vec<f64> = (0..=n)
+            .step_by(100)
+            .map(|s| Algorithm::beta(100.0, s, n))
+            .collect();
+        assert!(betas.windows(2).all(|w| w[1] > w[0]));
+        let err = Algorithm::RelGan {
+            beta_max: 0.5,
+            straight_through: false,
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("beta_max must be >= 1"), "{err}");
     }
 }

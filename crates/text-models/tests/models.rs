@@ -395,9 +395,14 @@ fn a_conditional_generator_learns_each_class_and_catgan_gradients_reach_its_clas
     assert_eq!(logits.dims(), &[4 * tiny_relgan_d().num_rep, 2]);
     check_gradient_flow(&logits.mean_all().unwrap(), g.params()).unwrap();
     check_gradient_flow(&logits.mean_all().unwrap(), d.params()).unwrap();
-    assert!(g
+    let err = g
         .sample_given(2, Some(2), &SamplingConfig::default(), &mut rng)
-        .is_err());
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("class 2 outside the generator's 2 classes"),
+        "{err}"
+    );
 
     // Maximum likelihood given the class learns which tokens each class uses.
     let mut opt = <candle_nn::AdamW as candle_nn::Optimizer>::new(

@@ -127,3 +127,16 @@ fn bench_config(path: PathBuf, loss: NextItemLoss) -> BehaviourConfig {
         augmentation: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_workload_is_one_error() {
+        let err = run("dcgan-step", 1, &candle_core::Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown workload `dcgan-step`"), "{err}");
+    }
+}

@@ -244,20 +244,52 @@ mod tests {
             .contains("empty value in `u`"));
     }
 
-    /// The workspace's shared data, when it is beside the repository (CI has none: then the
-    /// tests that read it have nothing to check).
-    fn shared(file: &str) -> Option<std::path::PathBuf> {
+    /// A file of the workspace's shared data (`../shared/data`, beside the repository, not in
+    /// it): the tests that read it are `#[ignore]`d, so a run without it says they were
+    /// skipped; `cargo test -- --ignored` runs them where the data is.
+    fn shared(file: &str) -> std::path::PathBuf {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/data")
             .join(file);
-        path.exists().then_some(path)
+        assert!(
+            path.exists(),
+            "{} is not here: these tests need ../shared/data",
+            path.display()
+        );
+        path
+    }
+
+    /// A `ratings.csv` is read as MovieLens by its name alone (fixture made here).
+    #[test]
+    fn a_ratings_csv_reads_as_movielens_by_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ratings.csv");
+        std::fs::write(
+            &path,
+            "userId,movieId,rating,timestamp\n1,10,4.0,30\n1,20,3.5,10\n2,10,5.0,20\n",
+        )
+        .unwrap();
+        let format = LogFormat::for_path(&path, None).unwrap();
+        assert_eq!(format, LogFormat::movielens());
+        let log = InteractionLog::build(
+            read_log(&path, &format, false).unwrap(),
+            KCore::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (log.num_users(), log.num_items(), log.num_interactions()),
+            (2, 2, 3)
+        );
+        // Ordered by timestamp: user 1 saw movie 20 first.
+        assert_eq!(log.history(0).len(), 2);
+        assert_eq!(log.item_name(log.history(0)[0]), "20");
     }
 
     #[test]
+    #[ignore = "reads ../shared/data/ml-latest-small (run with --ignored where it is)"]
     fn movielens_latest_small_reads_by_its_name() {
-        let Some(path) = shared("ml-latest-small/ratings.csv") else {
-            return;
-        };
+        let path = shared("ml-latest-small/ratings.csv");
         let format = LogFormat::for_path(&path, None).unwrap();
         let interactions = read_log(&path, &format, false).unwrap();
         let log = InteractionLog::build(interactions, KCore::default(), None).unwrap();
@@ -268,10 +300,9 @@ mod tests {
 
     /// SASRec's Amazon Video Games file: the counts SOURCE.md measured and the paper reports.
     #[test]
+    #[ignore = "reads ../shared/data/sasrec-amazon-video-games (run with --ignored where it is)"]
     fn sasrec_video_games_has_the_papers_counts() {
-        let Some(path) = shared("sasrec-amazon-video-games/Video.txt") else {
-            return;
-        };
+        let path = shared("sasrec-amazon-video-games/Video.txt");
         let interactions = read_log(&path, &LogFormat::Sasrec, false).unwrap();
         let log = InteractionLog::build(interactions, KCore::default(), None).unwrap();
         assert_eq!(log.num_users(), 31_013);

@@ -249,6 +249,23 @@ fn learns_and_keeps_the_best_checkpoint_by_validation_accuracy() {
     assert_eq!(ckpt.state["step"], best.step);
     assert_eq!(ckpt.state["last_eval"]["val/accuracy"], best.value);
     assert_eq!(ckpt.state["task"], "toy_classifier");
+    // results.json carries that evaluation's validation and test metrics (what tables report),
+    // and what produced it.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let logged = gan_core::testing::logged_records(dir.path())
+        .into_iter()
+        .find(|r| r["kind"] == "eval" && r["step"].as_u64() == Some(best.step))
+        .unwrap();
+    for key in ["val/accuracy", "test/accuracy"] {
+        assert_eq!(results["best"]["metrics"][key], logged[key], "{key}");
+    }
+    let provenance = &results["provenance"];
+    assert_eq!(provenance["device"], "cpu");
+    assert_eq!(provenance["format"], gan_core::host::CHECKPOINT_FORMAT);
+    assert!(provenance["cpu"].as_str().is_some_and(|c| !c.is_empty()));
+    assert_eq!(ckpt.state["provenance"], *provenance);
 }
 
 #[test]

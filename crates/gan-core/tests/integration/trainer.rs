@@ -297,6 +297,51 @@ fn resume_from_a_periodic_checkpoint_drops_later_log_records() {
     assert_eq!(losses(full.path()), losses(dir.path()));
 }
 
+/// A run killed between the two renames of a checkpoint swap (re-saving a step after a resume)
+/// leaves `latest` naming a folder that is gone and the complete old copy beside it: `--resume`
+/// continues from that copy, as if nothing had happened.
+#[test]
+fn resume_recovers_a_checkpoint_whose_swap_was_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let halted = RunOptions {
+        halt_after: Some(100),
+        ..quiet()
+    };
+    train(2, dir.path(), halted);
+    let ckpts = dir.path().join("checkpoints");
+    std::fs::rename(
+        ckpts.join("step-00000100"),
+        ckpts.join(".step-00000100.old"),
+    )
+    .unwrap();
+    let resume = RunOptions {
+        resume: true,
+        ..quiet()
+    };
+    let (_, out) = train(2, dir.path(), resume.clone());
+    assert_eq!(out.resumed_from, Some(100));
+    let full = tempfile::tempdir().unwrap();
+    train(2, full.path(), quiet());
+    assert_eq!(losses(full.path()), losses(dir.path()));
+
+    // Checkpoints written, none complete: the run stops instead of starting over at step 0.
+    let broken = tempfile::tempdir().unwrap();
+    let ckpts = broken.path().join("checkpoints");
+    std::fs::create_dir_all(ckpts.join("step-00000010")).unwrap();
+    std::fs::write(ckpts.join("latest"), "step-00000010").unwrap();
+    let loss = AdversarialLoss::NonSaturating;
+    let err = Trainer::new(config(2, &loss), broken.path(), resume)
+        .unwrap()
+        .run(&mut ToyGan::new(2, loss))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no complete checkpoint"), "{err}");
+    assert!(
+        !broken.path().join("metrics.jsonl").exists(),
+        "nothing was trained over it"
+    );
+}
+
 #[test]
 fn every_loss_trains_the_toy_without_nan_and_wgan_clips_the_trained_critic() {
     for loss in [

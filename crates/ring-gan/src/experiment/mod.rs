@@ -68,6 +68,10 @@ impl Experiment for RingGanExperiment {
 
     /// `x,y` lines, to `--output` or standard output.
     fn generate(&self, request: GenerateRequest<'_>) -> ExperimentResult<()> {
+        if request.label.is_some() {
+            let path = request.path.display();
+            return Err(format!("{path}: the ring GAN is unconditional; drop --label").into());
+        }
         let (_, gan) = load(&request.checkpoint, &request.device)?;
         let mut rng = SeededRng::derive(request.seed, "generate", 0);
         let points: Vec<f32> = gan

@@ -53,3 +53,14 @@ pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_its_workload_is_known() {
+        let err = run("mle-epoch", 1, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("unknown workload `mle-epoch`"), "{err}");
+    }
+}

@@ -85,3 +85,80 @@ fn own_bert_vectors(
     }
     Ok((vectors, bert.dim))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::minilm::testing::{tiny_bert, tiny_bert_texts};
+
+    fn vectors(path: &Path) -> Vec<Vec<f32>> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                serde_json::from_value(v["embedding"].clone()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_unit_vector_per_post_in_order_and_both_berts_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("bert");
+        std::fs::create_dir_all(&model).unwrap();
+        tiny_bert(&model);
+        let texts = tiny_bert_texts();
+        let input = dir.path().join("posts.jsonl");
+        let lines: String = texts
+            .iter()
+            .map(|t| format!("{}\n", serde_json::json!({ "body": t })))
+            .collect();
+        std::fs::write(&input, lines).unwrap();
+        let model = model.display().to_string();
+        let mut per_implementation = Vec::new();
+        for implementation in [BertImplementation::Frozen, BertImplementation::Trainable] {
+            let out = dir.path().join(format!("{implementation:?}.jsonl"));
+            embed_file(
+                &input,
+                "body",
+                false,
+                &model,
+                implementation,
+                Some(&out),
+                &Device::Cpu,
+            )
+            .unwrap();
+            let v = vectors(&out);
+            assert_eq!(v.len(), texts.len());
+            for row in &v {
+                assert_eq!(row.len(), 8);
+                let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+                assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+            }
+            per_implementation.push(v);
+        }
+        for (a, b) in per_implementation[0].iter().zip(&per_implementation[1]) {
+            let diff = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(diff < 1e-5, "the two BERTs differ by {diff}");
+        }
+        // A model folder without its tokenizer is one clear error naming the file.
+        std::fs::remove_file(dir.path().join("bert/tokenizer.json")).unwrap();
+        let err = embed_file(
+            &input,
+            "body",
+            false,
+            &model,
+            BertImplementation::Frozen,
+            None,
+            &Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+    }
+}

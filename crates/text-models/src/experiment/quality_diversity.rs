@@ -100,8 +100,10 @@ mod tests {
         );
         let line: Reference = "RelGAN(100) BLEU-4=,0.502".parse().unwrap();
         assert_eq!(line.x, None);
-        assert!("no coordinates".parse::<Reference>().is_err());
-        assert!("x=a,b".parse::<Reference>().is_err());
+        for bad in ["no coordinates", "x=a,b"] {
+            let err = bad.parse::<Reference>().unwrap_err().to_string();
+            assert!(err.contains("expected NAME=X,Y or NAME=,Y"), "{err}");
+        }
 
         let metrics = |s: f64, b: f64| {
             let mut m = Metrics::new();
