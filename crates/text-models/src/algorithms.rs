@@ -514,7 +514,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
         let completions = self.generator.rollouts(samples, rollouts, rng)?;
         seqgan_rewards(samples, &completions, rollouts, |seqs| {
             let ids = self.tokens(seqs)?;
-            Ok(disc.real_probability(DiscriminatorInput::Tokens(&ids))?)
+            disc.real_probability(DiscriminatorInput::Tokens(&ids))
         })
     }
 }
