@@ -73,24 +73,16 @@ fn train(log: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     socgan(&args)
 }
 
-fn without_elapsed(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("elapsed_s");
-            v
-        })
-        .collect()
-}
-
 #[test]
 fn trains_evaluates_and_recommends_with_original_ids() {
     let dir = tempfile::tempdir().unwrap();
     let log = sasrec_log(dir.path());
     let run = dir.path().join("sasrec");
     let summary = stdout_json(&train(&log, &run, &["--set", TINY_SASREC]));
+    crate::support::run::assert_declared_checkpoint_files(
+        &run,
+        gan_core::Experiment::checkpoint_files(&behaviour::experiment::BehaviourExperiment),
+    );
     let best = &summary["best"];
     assert_eq!(best["metric"], "val/full/ndcg@10");
     let popularity = stdout_json(&train(
@@ -106,7 +98,7 @@ fn trains_evaluates_and_recommends_with_original_ids() {
     let out = socgan(&["eval", "--checkpoint", run.to_str().unwrap(), "--best"]);
     assert_success(&out);
     let line: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
-    let logged = without_elapsed(&run.join("metrics.jsonl"))
+    let logged = gan_core::testing::logged_records(&run)
         .into_iter()
         .find(|r| r["kind"] == "eval" && r["step"] == best["step"])
         .unwrap();
@@ -219,8 +211,8 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let resumed: Vec<&str> = extra.iter().copied().chain(["--resume"]).collect();
     assert_success(&train(&log, &split, &resumed));
     assert_eq!(
-        without_elapsed(&whole.join("metrics.jsonl")),
-        without_elapsed(&split.join("metrics.jsonl"))
+        gan_core::testing::logged_records(&whole),
+        gan_core::testing::logged_records(&split)
     );
 }
 

@@ -102,6 +102,10 @@ fn few_label_gan_classifier_trains_predicts_and_evaluates() {
             "optim.encoder.lr=0.01",
         ],
     ));
+    crate::support::run::assert_declared_checkpoint_files(
+        &run,
+        gan_core::Experiment::checkpoint_files(&text_classifier::experiment::ClassifierExperiment),
+    );
     assert_eq!(summary["completed"], true);
     assert_eq!(summary["best"]["metric"], "val/score");
     let score = summary["final"]["test/score"].as_f64().unwrap();

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::support::fake_hub;
 use crate::support::parquet_fixture;
 use crate::support::run::{
-    assert_one_line_error, assert_success, socgan, socgan_command, stdout_json,
+    assert_declared_checkpoint_files, assert_one_line_error, assert_success, socgan,
+    socgan_command, stdout_json,
 };
 
 const TINY: &str = r#"
@@ -61,15 +62,9 @@ fn mle(dir: &Path) -> PathBuf {
 }
 
 fn train_records(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    gan_core::testing::logged_records(run)
+        .into_iter()
         .filter(|r| r["kind"] == "train")
-        .map(|mut r| {
-            r.as_object_mut().unwrap().remove("elapsed_s");
-            r
-        })
         .collect()
 }
 
@@ -389,6 +384,10 @@ fn text_run_trains_decodes_and_scores_bleu() {
     assert!(m["test/bleu2"].as_f64().unwrap() > 0.5, "{m}");
     let run = dir.path().join("mle");
     assert!(run.join("tokenizer.json").is_file());
+    assert_declared_checkpoint_files(
+        &run,
+        gan_core::Experiment::checkpoint_files(&text_models::experiment::TextGanExperiment),
+    );
     let samples = std::fs::read_to_string(run.join("samples.txt")).unwrap();
     assert!(
         samples.lines().count() == 1000 && samples.contains("a "),

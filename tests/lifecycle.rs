@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use gan_core::testing::logged_records;
+
 use crate::support::run::{assert_one_line_error, socgan, socgan_command, stdout_json};
 
 /// A ring GAN config of `steps` rounds with networks small enough for a debug build.
@@ -19,18 +21,6 @@ fn ring_config(dir: &Path, steps: u64) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn records(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut r: Value = serde_json::from_str(l).unwrap();
-            r.as_object_mut().unwrap().remove("elapsed_s");
-            r
-        })
-        .collect()
 }
 
 #[test]
@@ -118,7 +108,7 @@ fn ctrl_c_stops_with_a_checkpoint_that_resumes_to_the_uninterrupted_run() {
         "--quiet",
     ]));
     assert_eq!(whole["final"], resumed["final"]);
-    assert_eq!(records(&whole_dir), records(&run));
+    assert_eq!(logged_records(&whole_dir), logged_records(&run));
 }
 
 #[test]

@@ -51,3 +51,16 @@ pub fn assert_one_line_error(out: &Output, needles: &[&str]) {
         assert!(err.contains(n), "`{n}` missing from: {err}");
     }
 }
+
+/// Every file of a run's checkpoints is the weights, the state, the config, or one its
+/// experiment declares in `Experiment::checkpoint_files`.
+pub fn assert_declared_checkpoint_files(run: &std::path::Path, declared: &[&str]) {
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).expect("a checkpoint");
+    let dir = run.join("checkpoints").join(latest.trim());
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let known = ["weights.safetensors", "state.json", "config.toml"].contains(&name.as_str())
+            || declared.contains(&name.as_str());
+        assert!(known, "{}: {name} is not declared", dir.display());
+    }
+}

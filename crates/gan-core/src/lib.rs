@@ -38,6 +38,7 @@ pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod run_dir;
+pub mod sections;
 pub mod testing;
 pub mod trainer;
 

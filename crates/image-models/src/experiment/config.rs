@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, RunConfig, TrainerConfig};
+use gan_core::sections::{AdversarialSchedule, TwoNetworkOptim, TwoNetworks};
+use gan_core::{AdversarialLoss, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::Normalization;
@@ -75,51 +75,6 @@ fn default_noise() -> usize {
     100
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Adversarial rounds.
-    pub steps: u64,
-    /// Discriminator updates per round (WGAN: 5).
-    pub discriminator_steps: u64,
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    pub keep_checkpoints: usize,
-    pub log_every: u64,
-    pub divergence_factor: Option<f64>,
-}
-
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        Self {
-            steps: 1000,
-            discriminator_steps: 1,
-            eval_every: 100,
-            checkpoint_every: 100,
-            keep_checkpoints: 2,
-            log_every: 10,
-            divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimConfig {
-    pub generator: AdamConfig,
-    pub discriminator: AdamConfig,
-}
-
-impl Default for OptimConfig {
-    /// DCGAN's Adam for both: lr 2e-4, betas (0.5, 0.999) (`AdamConfig`'s defaults).
-    fn default() -> Self {
-        Self {
-            generator: AdamConfig::default(),
-            discriminator: AdamConfig::default(),
-        }
-    }
-}
-
 /// How generated images are scored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -164,9 +119,10 @@ pub struct ImageGanConfig {
     #[serde(default)]
     pub data_seed: u64,
     #[serde(default)]
-    pub schedule: ScheduleConfig,
+    pub schedule: AdversarialSchedule,
+    /// DCGAN's Adam for both networks by default: lr 2e-4, betas (0.5, 0.999).
     #[serde(default)]
-    pub optim: OptimConfig,
+    pub optim: TwoNetworkOptim,
     #[serde(default)]
     pub evaluation: EvaluationConfig,
 }
@@ -237,37 +193,14 @@ impl ImageGanConfig {
 
     /// One phase of adversarial rounds; Adam for each network (WGAN's weight clamp on the critic).
     pub fn trainer_config(&self) -> TrainerConfig<ImageUpdate> {
-        let s = &self.schedule;
-        let discriminator = OptimizerSpec::critic(
-            names::DISCRIMINATOR,
-            names::DISCRIMINATOR,
-            self.optim.discriminator.clone(),
-            &self.loss,
-        );
-        TrainerConfig {
-            phases: vec![PhaseSpec {
-                name: "adversarial".into(),
-                steps: s.steps,
-                round: vec![
-                    (ImageUpdate::Discriminator, s.discriminator_steps),
-                    (ImageUpdate::Generator, 1),
-                ],
-                eval_every: s.eval_every,
-                checkpoint_every: s.checkpoint_every,
-            }],
-            optimizers: vec![
-                OptimizerSpec::new(
-                    names::GENERATOR,
-                    names::GENERATOR,
-                    self.optim.generator.clone(),
-                ),
-                discriminator,
-            ],
-            log_every: s.log_every,
-            keep_checkpoints: s.keep_checkpoints,
-            divergence_factor: s.divergence_factor,
-            ..TrainerConfig::new(self.seed)
-        }
+        let nets = TwoNetworks {
+            discriminator_update: ImageUpdate::Discriminator,
+            generator_update: ImageUpdate::Generator,
+            generator_group: names::GENERATOR,
+            discriminator_group: names::DISCRIMINATOR,
+        };
+        self.schedule
+            .trainer_config(self.seed, nets, &self.optim, &self.loss)
     }
 }
 

@@ -1,10 +1,11 @@
-//! The config of a `ring_gan` run. Defaults are the unrolled-GAN paper's (Metz et al. 2017,
-//! appendix: Adam 1e-4, beta1 0.5, batch 512) except the loss and the step count.
+//! The config of a `ring_gan` run: the unrolled-GAN paper's mixture, networks and batch (Metz et
+//! al. 2017: batch 512); the schedule and optimizers are the sections every two-network GAN
+//! shares (`gan_core::sections`; `configs/ring/gan.toml` sets the paper's Adam lr 1e-4).
 
 use std::path::{Path, PathBuf};
 
-use gan_core::trainer::plan::DEFAULT_DIVERGENCE_FACTOR;
-use gan_core::{AdamConfig, AdversarialLoss, OptimizerSpec, PhaseSpec, RunConfig, TrainerConfig};
+use gan_core::sections::{AdversarialSchedule, TwoNetworkOptim, TwoNetworks};
+use gan_core::{AdversarialLoss, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::nets::NetsConfig;
@@ -17,57 +18,6 @@ gan_core::task_tag!(
     RingGan,
     "ring_gan"
 );
-
-/// How long the run is, and how often it is scored and checkpointed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Rounds of `discriminator_steps` D updates and one G update.
-    pub steps: u64,
-    pub discriminator_steps: u64,
-    pub eval_every: u64,
-    pub checkpoint_every: u64,
-    pub keep_checkpoints: usize,
-    pub log_every: u64,
-    pub divergence_factor: Option<f64>,
-}
-
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        Self {
-            steps: 5000,
-            discriminator_steps: 1,
-            eval_every: 500,
-            checkpoint_every: 500,
-            keep_checkpoints: 2,
-            log_every: 50,
-            divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
-        }
-    }
-}
-
-fn adam() -> AdamConfig {
-    AdamConfig {
-        lr: 1e-4,
-        ..AdamConfig::default()
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OptimConfig {
-    pub generator: AdamConfig,
-    pub discriminator: AdamConfig,
-}
-
-impl Default for OptimConfig {
-    fn default() -> Self {
-        Self {
-            generator: adam(),
-            discriminator: adam(),
-        }
-    }
-}
 
 /// A whole run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,9 +39,9 @@ pub struct RingGanConfig {
     #[serde(default = "default_samples")]
     pub samples: usize,
     #[serde(default)]
-    pub schedule: ScheduleConfig,
+    pub schedule: AdversarialSchedule,
     #[serde(default)]
-    pub optim: OptimConfig,
+    pub optim: TwoNetworkOptim,
 }
 
 fn default_batch() -> usize {
@@ -131,36 +81,14 @@ impl RunConfig for RingGanConfig {
 impl RingGanConfig {
     /// One phase of adversarial rounds; Adam for each network (WGAN's clamp on the critic).
     pub fn trainer_config(&self) -> TrainerConfig<RingUpdate> {
-        let s = &self.schedule;
-        TrainerConfig {
-            phases: vec![PhaseSpec {
-                name: "adversarial".into(),
-                steps: s.steps,
-                round: vec![
-                    (RingUpdate::Discriminator, s.discriminator_steps),
-                    (RingUpdate::Generator, 1),
-                ],
-                eval_every: s.eval_every,
-                checkpoint_every: s.checkpoint_every,
-            }],
-            optimizers: vec![
-                OptimizerSpec::new(
-                    names::GENERATOR,
-                    names::GENERATOR,
-                    self.optim.generator.clone(),
-                ),
-                OptimizerSpec::critic(
-                    names::DISCRIMINATOR,
-                    names::DISCRIMINATOR,
-                    self.optim.discriminator.clone(),
-                    &self.loss,
-                ),
-            ],
-            log_every: s.log_every,
-            keep_checkpoints: s.keep_checkpoints,
-            divergence_factor: s.divergence_factor,
-            ..TrainerConfig::new(self.seed)
-        }
+        let nets = TwoNetworks {
+            discriminator_update: RingUpdate::Discriminator,
+            generator_update: RingUpdate::Generator,
+            generator_group: names::GENERATOR,
+            discriminator_group: names::DISCRIMINATOR,
+        };
+        self.schedule
+            .trainer_config(self.seed, nets, &self.optim, &self.loss)
     }
 }
 
