@@ -165,7 +165,7 @@ fn files_say_what_produced_them_and_the_device_is_one_choice() {
     let out = socgan(&["bench", "--workload", "mle-epoch", "--device", "tpu"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("`tpu` is not a device: expected cpu or cuda:N"));
+        .contains("`tpu` is not a device: expected auto, cpu or cuda:N"));
 }
 
 #[test]

@@ -164,7 +164,7 @@ pub fn run(args: ClassifyArgs) -> Result<(), String> {
                 for &seed in &args.seeds {
                     let name = format!("{encoder}-{method}-{}pct-seed{seed}", fraction * 100.0);
                     let run = out.join(&name);
-                    if !run.join("results.json").is_file() {
+                    if !crate::results::finished(&run) {
                         println!("classify: training {name}");
                         let run_args = run_args(&args, encoder, method, fraction, seed, &run)?;
                         let mut cmd = Command::new(&socgan);

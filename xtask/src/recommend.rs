@@ -76,7 +76,7 @@ pub fn run(args: RecommendArgs) -> Result<(), String> {
     for name in &args.runs {
         let config = root.join(format!("configs/behaviour/{}-{name}.toml", args.protocol));
         let run = out.join(name);
-        if !run.join("results.json").is_file() {
+        if !crate::results::finished(&run) {
             train(&socgan, &config, &run, &args.sets)?;
         }
         let m = crate::results::selected_metrics(&run)?;
@@ -93,7 +93,7 @@ pub fn run(args: RecommendArgs) -> Result<(), String> {
             f("full/mrr"),
             f("sampled/hr@10"),
             f("sampled/ndcg@10"),
-            m["step"].as_u64().map_or("-".into(), |s| s.to_string())
+            crate::results::selected_step(&run).map_or("-".into(), |s| s.to_string())
         );
     }
     println!(

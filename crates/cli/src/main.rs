@@ -25,10 +25,10 @@ use crate::experiments::Registry;
     about = "GANs for social-media data, on candle"
 )]
 struct Cli {
-    /// Where to compute: cpu or cuda:N (default: the first CUDA device of a CUDA build, else
-    /// the CPU).
-    #[arg(long, global = true, value_name = "DEVICE")]
-    device: Option<DeviceChoice>,
+    /// Where to compute: auto (the first CUDA device of a `--features cuda` build when one is
+    /// present, else the CPU), cpu, or cuda:N.
+    #[arg(long, global = true, value_name = "DEVICE", default_value = "auto")]
+    device: DeviceChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,19 +91,23 @@ fn command(registry: &Registry) -> clap::Command {
 }
 
 /// A command one experiment declared (`predict`, `recommend`, `data embed`), if that is what
-/// `matches` ran.
+/// `matches` ran: its name, its matches and the experiment's index.
 fn experiment_command<'m>(
     registry: &Registry,
     matches: &'m ArgMatches,
 ) -> Option<(&'m str, &'m ArgMatches, usize)> {
     let (name, sub) = matches.subcommand()?;
-    let (name, sub) = match (name, sub.subcommand()) {
-        ("data", Some(nested)) => nested,
-        _ => (name, sub),
+    let (place, name, sub) = match (name, sub.subcommand()) {
+        ("data", Some((nested, nested_matches))) => (CommandPlace::Data, nested, nested_matches),
+        _ => (CommandPlace::TopLevel, name, sub),
     };
     registry
         .iter()
-        .position(|e| e.commands().iter().any(|(_, c)| c.get_name() == name))
+        .position(|e| {
+            e.commands()
+                .iter()
+                .any(|(p, c)| *p == place && c.get_name() == name)
+        })
         .map(|i| (name, sub, i))
 }
 
@@ -113,7 +117,7 @@ fn dispatch(registry: &Registry, matches: &ArgMatches) -> Result<ExitCode> {
         Ok(matches
             .get_one::<DeviceChoice>("device")
             .copied()
-            .unwrap_or_else(DeviceChoice::best_available))
+            .unwrap_or_default())
     };
     if let Some((name, sub, index)) = experiment_command(registry, matches) {
         let experiment = registry.iter().nth(index).expect("index from the registry");

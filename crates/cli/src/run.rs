@@ -127,12 +127,17 @@ pub struct ChartArgs {
 /// The exit code of a run stopped by Ctrl-C after checkpointing (128 + SIGINT).
 const INTERRUPTED: u8 = 130;
 
-/// Ctrl-C (or SIGTERM) asks a running training to checkpoint and stop at the end of its step;
-/// a second one quits at once (every file is written atomically, so nothing is half-written).
+/// Ctrl-C asks a running training to checkpoint and stop at the end of its step; a second one,
+/// or one while nothing trains (reading data, encoding), quits at once (every file is written
+/// atomically, so nothing is half-written). Where Ctrl-C is ignored (a background job of a
+/// script), it stays ignored.
 fn stop_cleanly_on_interrupt() -> Result<()> {
+    if interrupt_is_ignored() {
+        return Ok(());
+    }
     ctrlc::set_handler(|| {
-        if gan_core::interrupt::stop_requested() {
-            eprintln!("\nsocgan: stopped without a final checkpoint");
+        if !gan_core::interrupt::training() || gan_core::interrupt::stop_requested() {
+            eprintln!("\nsocgan: interrupted");
             std::process::exit(i32::from(INTERRUPTED));
         }
         gan_core::interrupt::request_stop();
@@ -141,6 +146,24 @@ fn stop_cleanly_on_interrupt() -> Result<()> {
         );
     })
     .context("cannot install the Ctrl-C handler")
+}
+
+/// Whether SIGINT is ignored by this process (inherited `SIG_IGN`).
+fn interrupt_is_ignored() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: sigaction with a null new action only reads the current disposition into a
+        // zeroed struct this function owns.
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
 }
 
 pub fn train(

@@ -66,13 +66,18 @@ impl Checkpoint {
     }
 }
 
+/// A checkpoint's `state.json` as JSON, whatever socgan wrote it.
+fn parse_state(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join(STATE);
+    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::checkpoint(&path, format!("invalid JSON: {e}")))
+}
+
 /// A checkpoint's `state.json`, refused if a later socgan wrote it in a layout this one does
 /// not know.
 fn read_state(dir: &Path) -> Result<serde_json::Value> {
     let path = dir.join(STATE);
-    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let state: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&path, format!("invalid JSON: {e}")))?;
+    let state = parse_state(dir)?;
     let format = state
         .pointer("/provenance/format")
         .and_then(serde_json::Value::as_u64)
@@ -250,9 +255,15 @@ impl CheckpointStore {
         Ok(staged.commit()?)
     }
 
-    /// Whether any checkpoint was ever written here (complete or not).
-    pub fn is_empty(&self) -> bool {
-        fs::read_dir(&self.root).map_or(true, |mut entries| entries.next().is_none())
+    /// Whether any step checkpoint was ever put in place here (or its kept copy): a run killed
+    /// before its first one has nothing to continue and may start afresh (a `best` or a staging
+    /// folder left from step 0 does not count).
+    pub fn has_step_checkpoints(&self) -> bool {
+        fs::read_dir(&self.root).is_ok_and(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .any(|e| step_of(&e.file_name().to_string_lossy()).is_some())
+        })
     }
 
     /// The newest complete checkpoint, if `latest` points at one.
@@ -321,9 +332,10 @@ impl CheckpointStore {
     }
 }
 
-/// A checkpoint folder with its weights and a readable state.
+/// A checkpoint folder with its weights and a readable state (of any format: one a later socgan
+/// wrote is complete, and loading it says so).
 fn is_complete(dir: &Path) -> bool {
-    dir.join(WEIGHTS).is_file() && read_state(dir).is_ok()
+    dir.join(WEIGHTS).is_file() && parse_state(dir).is_ok()
 }
 
 #[cfg(test)]
@@ -400,7 +412,15 @@ mod tests {
         let recovered = store.recover_latest().unwrap().unwrap();
         assert_eq!(recovered, root.join("step-00000010"));
         let empty = CheckpointStore::new(&run.path().join("other"), 1);
-        assert!(empty.recover_latest().unwrap().is_none() && empty.is_empty());
+        assert!(empty.recover_latest().unwrap().is_none() && !empty.has_step_checkpoints());
+        assert!(store.has_step_checkpoints());
+        // A best checkpoint written at step 0 before a kill is not a step to continue from.
+        let early = CheckpointStore::new(&run.path().join("early"), 1);
+        let t = Tensor::new(&[1f32], &Device::Cpu).unwrap();
+        early
+            .save_best(vec![("w".into(), t)], &serde_json::json!({}), &[])
+            .unwrap();
+        assert!(!early.has_step_checkpoints());
     }
 
     #[test]

@@ -10,29 +10,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Where a run computes: `cpu` or `cuda:N` (`--device`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a run computes (`--device`): the best device this build can use (`auto`, the default:
+/// the first CUDA device of a `--features cuda` build when one is present, else the CPU), the
+/// CPU, or CUDA device N.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeviceChoice {
+    #[default]
+    Auto,
     Cpu,
     Cuda(usize),
 }
 
 impl DeviceChoice {
-    /// The best device this build can use: the first CUDA device when built with
-    /// `--features cuda` and one is present, else the CPU.
-    pub fn best_available() -> Self {
-        if cfg!(feature = "cuda") && candle_core::utils::cuda_is_available() {
-            DeviceChoice::Cuda(0)
-        } else {
-            DeviceChoice::Cpu
-        }
-    }
-
     /// Opens the device; a CUDA device in a build without CUDA, or one that is not there, is a
-    /// one-line error.
+    /// one-line error (`auto` falls back to the CPU instead).
     pub fn open(self) -> Result<Device> {
         match self {
-            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Auto if cfg!(feature = "cuda") => {
+                Ok(Device::new_cuda(0).unwrap_or(Device::Cpu))
+            }
+            DeviceChoice::Auto | DeviceChoice::Cpu => Ok(Device::Cpu),
             DeviceChoice::Cuda(_) if !cfg!(feature = "cuda") => Err(Error::Config(format!(
                 "--device {self}: this socgan was built without CUDA (build with --features cuda)"
             ))),
@@ -45,6 +42,7 @@ impl DeviceChoice {
 impl fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DeviceChoice::Auto => write!(f, "auto"),
             DeviceChoice::Cpu => write!(f, "cpu"),
             DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
         }
@@ -56,13 +54,14 @@ impl FromStr for DeviceChoice {
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
+            "auto" => Ok(DeviceChoice::Auto),
             "cpu" => Ok(DeviceChoice::Cpu),
             "cuda" => Ok(DeviceChoice::Cuda(0)),
             _ => s
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(DeviceChoice::Cuda)
-                .ok_or_else(|| format!("`{s}` is not a device: expected cpu or cuda:N")),
+                .ok_or_else(|| format!("`{s}` is not a device: expected auto, cpu or cuda:N")),
         }
     }
 }
@@ -184,10 +183,10 @@ mod tests {
         assert!("gpu"
             .parse::<DeviceChoice>()
             .unwrap_err()
-            .contains("expected cpu or cuda:N"));
+            .contains("expected auto, cpu or cuda:N"));
         assert_eq!(DeviceChoice::Cuda(2).to_string(), "cuda:2");
         if !cfg!(feature = "cuda") {
-            assert_eq!(DeviceChoice::best_available(), DeviceChoice::Cpu);
+            assert!(DeviceChoice::Auto.open().unwrap().is_cpu());
             let err = DeviceChoice::Cuda(0).open().unwrap_err().to_string();
             assert!(err.contains("built without CUDA"), "{err}");
         }

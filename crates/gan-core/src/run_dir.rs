@@ -57,13 +57,17 @@ impl Invocation {
 }
 
 /// Whether `dir` holds (part of) a socgan run: its marker, or (runs from before the marker)
-/// a checkpoint folder, metrics log or results file beside a `config.toml`.
+/// a `config.toml` with a `task` beside a checkpoint folder, metrics log or results file.
 pub fn holds_run(dir: &Path) -> bool {
-    dir.join(RUN_MARKER).is_file()
-        || (dir.join("config.toml").is_file()
-            && [CHECKPOINTS_DIR, METRICS_FILE, RESULTS_FILE]
-                .iter()
-                .any(|name| dir.join(name).exists()))
+    if dir.join(RUN_MARKER).is_file() {
+        return true;
+    }
+    let tagged_config = crate::config::ConfigTable::read(&dir.join(CONFIG_FILE))
+        .is_ok_and(|config| config.task().is_ok_and(|task| task.is_some()));
+    tagged_config
+        && [CHECKPOINTS_DIR, METRICS_FILE, RESULTS_FILE]
+            .iter()
+            .any(|name| dir.join(name).exists())
 }
 
 /// Whether `dir` holds anything at all (a missing folder holds nothing).
@@ -90,19 +94,23 @@ impl RunFolder {
         if dir.exists() && !dir.is_dir() {
             return refuse("is a file, not a run folder".into());
         }
+        let run = holds_run(dir);
+        if !run && has_entries(dir) {
+            // A run never goes into someone's folder: a later --overwrite would clear it.
+            return refuse(format!(
+                "is not a socgan run and not empty; choose a new or empty --out-dir{}",
+                if existing == Existing::Overwrite {
+                    " (--overwrite only replaces runs)"
+                } else {
+                    ""
+                }
+            ));
+        }
         match existing {
-            Existing::Refuse if holds_run(dir) => {
-                return refuse(
-                    "already holds a run; pass --resume to continue it or --overwrite to replace it"
-                        .into(),
-                )
-            }
-            Existing::Overwrite if has_entries(dir) && !holds_run(dir) => {
-                return refuse(
-                    "is not a socgan run (no run marker, no config.toml beside checkpoints or metrics); --overwrite only replaces runs: choose another --out-dir"
-                        .into(),
-                )
-            }
+            Existing::Refuse if run => return refuse(
+                "already holds a run; pass --resume to continue it or --overwrite to replace it"
+                    .into(),
+            ),
             Existing::Overwrite if contains_working_dir(dir) => {
                 return refuse("holds the working directory; --overwrite will not delete it".into())
             }
@@ -302,6 +310,11 @@ mod tests {
         // A run from before the marker: its config beside its checkpoints.
         let legacy = root.path().join("legacy");
         std::fs::create_dir_all(legacy.join(CHECKPOINTS_DIR)).unwrap();
+        std::fs::write(legacy.join(CONFIG_FILE), "lr = 1\n").unwrap();
+        assert!(
+            !holds_run(&legacy),
+            "another tool's config.toml is not a socgan run"
+        );
         std::fs::write(legacy.join(CONFIG_FILE), "task = \"toy\"\n").unwrap();
         assert!(holds_run(&legacy));
         RunFolder::claim(&legacy, &invocation(Existing::Overwrite)).unwrap();

@@ -20,8 +20,8 @@ pub fn quiet_options(task: &str) -> RunOptions {
     }
 }
 
-/// Every training record of a run's metrics log with its step, the elapsed time left out (what
-/// two runs of the same seed must agree on, bit for bit).
+/// Every record of a run's metrics log (training and evaluation), the elapsed time left out
+/// (what two runs of the same seed must agree on, bit for bit).
 pub fn logged_records(run_dir: &Path) -> Vec<serde_json::Value> {
     read_records(&run_dir.join(METRICS_FILE))
         .unwrap_or_else(|e| panic!("{e}"))

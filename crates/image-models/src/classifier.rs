@@ -159,7 +159,12 @@ impl Classifier {
     /// Whether `run_dir` holds a trained classifier (a classifier training that was killed
     /// before its first evaluation holds none, and is trained again).
     pub fn exists(run_dir: &Path) -> bool {
-        gan_core::checkpoint::resolve_pick(run_dir, Pick::Best).is_ok()
+        // A classifier whose training was stopped part way (Ctrl-C) is not one to score with.
+        let finished = std::fs::read_to_string(run_dir.join(gan_core::trainer::RESULTS_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|results| results["completed"] == true);
+        finished && gan_core::checkpoint::resolve_pick(run_dir, Pick::Best).is_ok()
     }
 
     /// Loads a classifier saved by [`train_classifier`] (its best checkpoint).
@@ -327,7 +332,8 @@ pub fn train_classifier(
         }),
         ..TrainerConfig::new(seed)
     };
-    let spec_json = serde_json::to_string_pretty(&spec).expect("spec serialises");
+    let spec_json = serde_json::to_string_pretty(&spec)
+        .map_err(|e| Error::Config(format!("classifier description as JSON: {e}")))?;
     let options = RunOptions {
         quiet,
         task: "image_classifier".into(),
@@ -335,12 +341,19 @@ pub fn train_classifier(
         provenance: gan_core::Provenance::current(device),
         ..Default::default()
     };
-    Trainer::new(config, run_dir, options)?.run(&mut task)?;
+    let outcome = Trainer::new(config, run_dir, options)?.run(&mut task)?;
+    if !outcome.completed {
+        return Err(Error::File {
+            path: run_dir.to_path_buf(),
+            message: "stopped before the FID classifier finished training; run the command again to train it".into(),
+        });
+    }
     // The best checkpoint, and its test accuracy recorded beside it for every later reader.
     let mut best = Classifier::load(run_dir, device)?;
     best.spec.test_accuracy = best.accuracy(test)?;
     let best_dir = gan_core::checkpoint::resolve_pick(run_dir, Pick::Best)?;
-    let text = serde_json::to_string_pretty(&best.spec).expect("spec serialises");
+    let text = serde_json::to_string_pretty(&best.spec)
+        .map_err(|e| Error::Config(format!("classifier description as JSON: {e}")))?;
     socgan_io::write_atomic(&best_dir.join(SPEC_FILE), text.as_bytes())?;
     Ok(best)
 }

@@ -104,6 +104,9 @@ impl StagedDir {
     /// `.NAME.old` (kept until the new one is in place, so a crash between the two renames
     /// leaves a complete copy that a reader can recover) and removed afterwards.
     pub fn commit(self) -> Result<PathBuf> {
+        // Every file and the folder itself on disk before the rename makes them visible: after a
+        // power loss a checkpoint that `latest` names is whole, not zero-length.
+        sync_tree(self.staging.path())?;
         let target = self.target.clone();
         let staged = self.staging.keep();
         let result = (|| {
@@ -116,6 +119,9 @@ impl StagedDir {
             } else {
                 fs::rename(&staged, &target).map_err(|e| Error::new(&target, e))?;
             }
+            if let Some(parent) = target.parent() {
+                sync_dir(parent)?;
+            }
             Ok(target.clone())
         })();
         if result.is_err() {
@@ -123,6 +129,29 @@ impl StagedDir {
         }
         result
     }
+}
+
+/// Syncs every file directly in `dir`, then `dir`.
+fn sync_tree(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::new(dir, e))? {
+        let path = entry.map_err(|e| Error::new(dir, e))?.path();
+        if path.is_file() {
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::new(&path, e))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Syncs a folder's entries (on Unix; elsewhere folders cannot be opened to sync).
+fn sync_dir(dir: &Path) -> Result<()> {
+    if cfg!(unix) {
+        fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::new(dir, e))?;
+    }
+    Ok(())
 }
 
 /// Where [`StagedDir::commit`] keeps the previous copy of `target` while it swaps the new one in.

@@ -17,6 +17,8 @@ pub(crate) struct ParquetReader {
     path: PathBuf,
     rows: RowIter<'static>,
     row: usize,
+    /// The record reader panicked: it is not asked for another row.
+    failed: bool,
     /// Whether a label column follows the text column in the projection.
     label: bool,
 }
@@ -70,6 +72,7 @@ impl ParquetReader {
             path: path.to_path_buf(),
             rows,
             row: 0,
+            failed: false,
             label: label.is_some(),
         })
     }
@@ -132,6 +135,9 @@ pub(crate) fn integer_text(field: &Field) -> Option<String> {
 impl Iterator for ParquetReader {
     type Item = Result<Post>;
     fn next(&mut self) -> Option<Result<Post>> {
+        if self.failed {
+            return None;
+        }
         let (path, row) = (self.path.clone(), self.row + 1);
         // The record reader (and printing a cell in an error) can panic on malformed files.
         guarded(&path, row, "a Parquet row", || {
@@ -144,6 +150,7 @@ impl Iterator for ParquetReader {
                 Err(e) => Err(self.malformed(e.to_string())),
             }))
         })
+        .inspect_err(|_| self.failed = true)
         .transpose()
         .map(|r| r.and_then(|post| post))
     }

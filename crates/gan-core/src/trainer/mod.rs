@@ -67,7 +67,9 @@ pub struct Best {
     pub metric: String,
     pub value: f64,
     pub step: u64,
-    /// Every validation and test metric of that evaluation (what tables report).
+    /// Every validation and test metric of that evaluation (what tables report); absent for a
+    /// run resumed from a checkpoint that predates it.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub metrics: Metrics,
 }
 
@@ -121,6 +123,7 @@ impl<U: UpdateKind> Trainer<U> {
     }
 
     pub fn run<T: Task<Update = U>>(&self, task: &mut T) -> Result<RunOutcome> {
+        let _training = interrupt::Training::start();
         let cfg = &self.config;
         let mut stepper = Stepper::new(cfg, task)?;
         let store = CheckpointStore::new(&self.run_dir, cfg.keep_checkpoints);
@@ -134,8 +137,8 @@ impl<U: UpdateKind> Trainer<U> {
                     (step, last_eval, selection) = restore(task, &mut stepper, &dir)?;
                     resumed_from = Some(step);
                 }
-                // Killed before its first checkpoint: nothing to continue, nothing to lose.
-                None if store.is_empty() => {}
+                // Killed before its first step checkpoint: nothing to continue, nothing to lose.
+                None if !store.has_step_checkpoints() => {}
                 None => {
                     return Err(Error::checkpoint(
                         store.root(),

@@ -89,9 +89,11 @@ pub fn train(config: ImageGanConfig, invocation: &Invocation) -> Result<RunOutco
     if config.evaluation.classifier.is_some() && Classifier::exists(&classifier_dir) {
         check_compatible(&Classifier::load(&classifier_dir, device)?, &images.test)?;
     }
+    let nets = build_nets(&config, &images.train, device)?;
     let launch = folder.begin(&config, Vec::new(), invocation)?;
+    // The run's own classifier is trained inside the run folder, so after it is begun.
     let evaluator = evaluator(&config, &images, &classifier_dir, invocation.quiet, device)?;
-    let mut task = build_task(&config, images, evaluator, device)?;
+    let mut task = nets.into_task(&config, images.train, evaluator)?;
     if !invocation.quiet {
         eprintln!(
             "socgan: {} {} on {} ({} generator / {} discriminator parameters) -> {}",
@@ -146,14 +148,21 @@ fn evaluator(
     )?))
 }
 
-/// The task of `config`: networks initialised from the run seed.
-pub fn build_task(
+/// The networks of a run, initialised from its seed, and the fixed noise of its sample grids.
+pub struct ImageNets {
+    g: (crate::nets::Generator, gan_core::ParamStore),
+    d: (crate::nets::Discriminator, gan_core::ParamStore),
+    shape: NetShape,
+    grid_noise: candle_core::Tensor,
+}
+
+/// The networks of `config` for training images like `train`.
+pub fn build_nets(
     config: &ImageGanConfig,
-    images: PreparedImages,
-    evaluator: Option<FidEvaluator>,
+    train: &socgan_data::images::ImageSet,
     device: &Device,
-) -> Result<ImageGan> {
-    let shape = net_shape(config, &images.train);
+) -> Result<ImageNets> {
+    let shape = net_shape(config, train);
     let g = generator(
         &shape,
         device,
@@ -170,17 +179,34 @@ pub fn build_task(
         1.0,
         device,
     )?;
-    ImageGan::new(
+    Ok(ImageNets {
         g,
         d,
         shape,
-        config.loss.clone(),
-        images.train,
-        config.batch_size,
-        config.schedule.discriminator_steps,
-        evaluator,
         grid_noise,
-    )
+    })
+}
+
+impl ImageNets {
+    /// The task training these networks on `train`, scored by `evaluator`.
+    pub fn into_task(
+        self,
+        config: &ImageGanConfig,
+        train: socgan_data::images::ImageSet,
+        evaluator: Option<FidEvaluator>,
+    ) -> Result<ImageGan> {
+        ImageGan::new(
+            self.g,
+            self.d,
+            self.shape,
+            config.loss.clone(),
+            train,
+            config.batch_size,
+            config.schedule.discriminator_steps,
+            evaluator,
+            self.grid_noise,
+        )
+    }
 }
 
 /// The networks' sizes for `config` and training images at the generator's resolution.

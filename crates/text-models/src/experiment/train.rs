@@ -63,11 +63,11 @@ pub fn train(mut config: TextGanConfig, invocation: &Invocation) -> Result<RunOu
             .map_err(|e| Error::Config(format!("label map as JSON: {e}")))?;
         files.push(RunFile::beside_run(LABELS_FILE, json));
     }
-    let launch = folder.begin(&config, files, invocation)?;
     let mut task = build_task(&config, prepared, device)?;
     if let Some(ckpt) = &init {
         data::load_generator(&task.generator, ckpt)?;
     }
+    let launch = folder.begin(&config, files, invocation)?;
     if !invocation.quiet {
         let counts: Vec<String> = task
             .groups()
