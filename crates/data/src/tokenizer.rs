@@ -54,6 +54,15 @@ fn tk_error(context: &str, e: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{context}: {e}"))
 }
 
+/// Reads any `tokenizer.json` as Hugging Face `tokenizers` does. Its deserialiser panics on
+/// some malformed decoder sections (`tokenizers` 0.23, found by fuzzing): the panic is a
+/// one-line error naming the file here.
+pub fn read_tokenizer_file(path: &Path) -> Result<Tokenizer> {
+    crate::guard::guarded(path, 0, "a tokenizer file", || {
+        Tokenizer::from_file(path).map_err(|e| tk_error(&path.display().to_string(), e))
+    })
+}
+
 impl TextTokenizer {
     /// Trains on `texts` (already normalised). `vocab_size` counts the four special tokens.
     pub fn train<I, S>(
@@ -128,9 +137,7 @@ impl TextTokenizer {
                 ),
             });
         }
-        let inner =
-            Tokenizer::from_file(path).map_err(|e| tk_error(&path.display().to_string(), e))?;
-        Self::from_tokenizer(inner, path)
+        Self::from_tokenizer(read_tokenizer_file(path)?, path)
     }
 
     fn from_tokenizer(inner: Tokenizer, source: &Path) -> Result<Self> {

@@ -2,3 +2,4 @@
 
 mod hub;
 mod parquet;
+mod regressions;

@@ -185,8 +185,7 @@ fn unpadded_ids(encodings: &[tokenizers::Encoding]) -> Vec<Vec<u32>> {
 
 /// The encoder's tokenizer, cutting at `max_len` tokens and padding to the batch's longest.
 pub fn load_tokenizer(path: &Path, max_len: usize) -> Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_file(path)
-        .map_err(|e| Error::file(path, format!("not a tokenizer: {e}")))?;
+    let mut tokenizer = socgan_data::tokenizer::read_tokenizer_file(path)?;
     tokenizer
         .with_truncation(Some(TruncationParams {
             max_length: max_len,
