@@ -31,9 +31,14 @@ fn a_tokenizer_file_that_makes_tokenizers_panic_is_one_error() {
 #[test]
 fn a_parquet_file_that_makes_the_record_reader_panic_is_one_error() {
     let path = found("negative-column-range.parquet");
-    let err = socgan_data::images::read_parquet_images(&[path.clone()], "image", Some("label"), 1)
-        .unwrap_err()
-        .to_string();
+    let err = socgan_data::images::read_parquet_images(
+        std::slice::from_ref(&path),
+        "image",
+        Some("label"),
+        1,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("negative-column-range.parquet")
             && err.contains("not readable as Parquet images")
