@@ -73,12 +73,14 @@ fn command(registry: &Registry) -> clap::Command {
             let train = train.mut_arg("task", |arg| {
                 arg.value_parser(clap::builder::PossibleValuesParser::new(tasks.clone()))
             });
-            registry.iter().fold(train, |c, e| e.train_flags(c))
+            with_flags(train, |c| registry.iter().fold(c, |c, e| e.train_flags(c)))
         })
         .mut_subcommand("generate", |c| {
-            registry.iter().fold(c, |c, e| e.generate_flags(c))
+            with_flags(c, |c| registry.iter().fold(c, |c, e| e.generate_flags(c)))
         })
-        .mut_subcommand("eval", |c| registry.iter().fold(c, |c, e| e.eval_flags(c)));
+        .mut_subcommand("eval", |c| {
+            with_flags(c, |c| registry.iter().fold(c, |c, e| e.eval_flags(c)))
+        });
     for experiment in registry.iter() {
         for (place, sub) in experiment.commands() {
             command = match place {
@@ -88,6 +90,25 @@ fn command(registry: &Registry) -> clap::Command {
         }
     }
     command
+}
+
+/// `command` with the flags `add` adds, keeping its own help text (an `Args` struct's doc
+/// comment would replace it).
+fn with_flags(
+    command: clap::Command,
+    add: impl FnOnce(clap::Command) -> clap::Command,
+) -> clap::Command {
+    let about = command.get_about().cloned();
+    let long_about = command.get_long_about().cloned();
+    let command = add(command);
+    let command = match about {
+        Some(about) => command.about(about),
+        None => command,
+    };
+    match long_about {
+        Some(long_about) => command.long_about(long_about),
+        None => command.long_about(None::<&str>),
+    }
 }
 
 /// A command one experiment declared (`predict`, `recommend`, `data embed`), if that is what
@@ -202,8 +223,37 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        // Flags and commands added by model crates must not collide with the binary's own.
-        command(&Registry::new(experiments::all())).debug_assert();
+        // Flags and commands added by model crates must not collide with the binary's own, nor
+        // replace its help texts.
+        let command = command(&Registry::new(experiments::all()));
+        command.clone().debug_assert();
+        let about = |name: &str| {
+            command
+                .find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            about("train").starts_with("Train a model"),
+            "{}",
+            about("train")
+        );
+        assert!(
+            about("eval").starts_with("Evaluate checkpoints"),
+            "{}",
+            about("eval")
+        );
+        assert!(
+            about("predict").starts_with("Label every post"),
+            "{}",
+            about("predict")
+        );
+        assert!(
+            about("recommend").starts_with("Top-k items"),
+            "{}",
+            about("recommend")
+        );
     }
 
     #[test]

@@ -89,9 +89,9 @@ impl Experiment for BehaviourExperiment {
     fn commands(&self) -> Vec<(CommandPlace, Command)> {
         vec![(
             CommandPlace::TopLevel,
-            RecommendCommandArgs::augment_args(Command::new("recommend").about(
+            RecommendCommandArgs::augment_args(Command::new("recommend")).about(
                 "Top-k items with scores for users of a behaviour run (original ids in and out)",
-            )),
+            ),
         )]
     }
 

@@ -100,15 +100,15 @@ impl Experiment for ClassifierExperiment {
         vec![
             (
                 CommandPlace::TopLevel,
-                PredictArgs::augment_args(Command::new("predict").about(
+                PredictArgs::augment_args(Command::new("predict")).about(
                     "Label every post of a file with a classifier checkpoint (label and class probabilities per post, input order kept; CSV, or JSONL by the output's extension)",
-                )),
+                ),
             ),
             (
                 CommandPlace::Data,
-                EmbedArgs::augment_args(Command::new("embed").about(
+                EmbedArgs::augment_args(Command::new("embed")).about(
                     "Sentence vectors of every post of a file from a pretrained BERT sentence encoder (all-MiniLM-L6-v2 by default; mean pooling, L2 normalisation), one JSON line per post",
-                )),
+                ),
             ),
         ]
     }
