@@ -330,7 +330,6 @@ fn read_parquet_images_unguarded(
     label_column: Option<&str>,
     channels: usize,
 ) -> Result<ImageSet> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 
     let mut set = ImageSet {
@@ -348,12 +347,7 @@ fn read_parquet_images_unguarded(
             line: row,
             message: format!("row {row}: {message}"),
         };
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let reader = SerializedFileReader::new(file)
-            .map_err(|e| malformed(0, format!("expected a Parquet file ({e})")))?;
+        let reader = crate::parquet_file::open(path)?;
         let rows = reader
             .get_row_iter(None)
             .map_err(|e| malformed(0, e.to_string()))?;

@@ -17,6 +17,7 @@ pub mod images;
 pub mod interactions;
 pub mod labels;
 pub mod normalize;
+mod parquet_file;
 pub mod posts;
 pub mod sequences;
 pub mod tokenizer;

@@ -1,10 +1,9 @@
 //! Parquet logs: top-level columns chosen by name, only those decoded.
 
 use crate::posts::parquet::integer_text;
-use std::fs::File;
 use std::path::Path;
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::FileReader;
 use parquet::record::reader::RowIter;
 use parquet::record::{Field, Row};
 use parquet::schema::types::Type;
@@ -31,11 +30,8 @@ fn read_unguarded(path: &Path, columns: &LogColumns, lossy: bool) -> Result<Vec<
             format!("row {row}: {message}")
         },
     };
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let rows = open(file, columns).map_err(|message| malformed(0, message))?;
+    let reader = crate::parquet_file::open(path)?;
+    let rows = open(reader, columns).map_err(|message| malformed(0, message))?;
     let mut interactions = Vec::new();
     for (i, row) in rows.enumerate() {
         let row = row.map_err(|e| malformed(i + 1, e.to_string()))?;
@@ -45,9 +41,10 @@ fn read_unguarded(path: &Path, columns: &LogColumns, lossy: bool) -> Result<Vec<
 }
 
 /// The rows of `path` projected onto the chosen columns (each once, in the file's order).
-fn open(file: File, columns: &LogColumns) -> std::result::Result<RowIter<'static>, String> {
-    let reader =
-        SerializedFileReader::new(file).map_err(|e| format!("expected a Parquet file ({e})"))?;
+fn open(
+    reader: Box<dyn FileReader>,
+    columns: &LogColumns,
+) -> std::result::Result<RowIter<'static>, String> {
     let root = reader.metadata().file_metadata().schema().clone();
     let fields = root.get_fields();
     let wanted = [
@@ -79,7 +76,7 @@ fn open(file: File, columns: &LogColumns) -> std::result::Result<RowIter<'static
         .with_fields(projected)
         .build()
         .map_err(|e| e.to_string())?;
-    RowIter::from_file_into(Box::new(reader))
+    RowIter::from_file_into(reader)
         .project(Some(projection))
         .map_err(|e| e.to_string())
 }

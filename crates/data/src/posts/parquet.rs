@@ -1,10 +1,8 @@
 //! Parquet (the hub's data set format): the text (and label) in top-level columns chosen by name,
 //! read row group by row group with only those columns decoded.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::reader::RowIter;
 use parquet::record::Field;
 use parquet::schema::types::Type;
@@ -31,17 +29,12 @@ impl ParquetReader {
     }
 
     fn open_unguarded(path: &Path, text: &str, label: Option<&str>) -> Result<Self> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
         let malformed = |message: String| Error::Malformed {
             path: path.to_path_buf(),
             line: 0,
             message,
         };
-        let reader = SerializedFileReader::new(file)
-            .map_err(|e| malformed(format!("expected a Parquet file ({e})")))?;
+        let reader = crate::parquet_file::open(path)?;
         let root = reader.metadata().file_metadata().schema().clone();
         let fields = root.get_fields();
         let find = |name: &str| {
@@ -65,7 +58,7 @@ impl ParquetReader {
             .with_fields(projected)
             .build()
             .map_err(|e| malformed(e.to_string()))?;
-        let rows = RowIter::from_file_into(Box::new(reader))
+        let rows = RowIter::from_file_into(reader)
             .project(Some(projection))
             .map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
