@@ -51,16 +51,34 @@ fn overwrite_refuses_a_folder_that_is_not_a_run_and_keeps_its_files() {
     assert_eq!(again["completed"], true);
 }
 
-#[test]
-fn ctrl_c_stops_with_a_checkpoint_that_resumes_to_the_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ring_config(dir.path(), 200);
-    let run = dir.path().join("ring");
-    let child = socgan_command(&["train", "--config", config.to_str().unwrap(), "--quiet"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+/// `command` with SIGINT at its default disposition: a test run as a background job of a script
+/// inherits it ignored, and an ignored SIGINT stays ignored (tested below).
+fn with_interrupt(mut command: std::process::Command, ignored: bool) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let disposition = if ignored {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: signal() is async-signal-safe, as the code between fork and exec must be.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGINT, disposition);
+            Ok(())
+        });
+    }
+    command
+}
+
+fn with_default_interrupt(command: std::process::Command) -> std::process::Command {
+    with_interrupt(command, false)
+}
+
+/// Sends SIGINT to `child` once `run` has its first checkpoint; its output when it ends.
+fn interrupt_after_first_checkpoint(
+    child: std::process::Child,
+    run: &Path,
+) -> std::process::Output {
     let started = Instant::now();
     while !run.join("checkpoints/latest").is_file() {
         assert!(
@@ -71,7 +89,45 @@ fn ctrl_c_stops_with_a_checkpoint_that_resumes_to_the_uninterrupted_run() {
     }
     // SAFETY: kill sends a signal to the child we spawned; no memory is touched.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// A run started with SIGINT ignored (a background job of a script) is not stopped by it.
+#[test]
+fn an_ignored_interrupt_stays_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ring_config(dir.path(), 200);
+    let command = socgan_command(&["train", "--config", config.to_str().unwrap(), "--quiet"]);
+    let child = with_interrupt(command, true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = interrupt_after_first_checkpoint(child, &dir.path().join("ring"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ctrl_c_stops_with_a_checkpoint_that_resumes_to_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ring_config(dir.path(), 200);
+    let run = dir.path().join("ring");
+    let child = with_default_interrupt(socgan_command(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--quiet",
+    ]))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let out = interrupt_after_first_checkpoint(child, &run);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
