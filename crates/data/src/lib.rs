@@ -17,8 +17,10 @@ pub mod images;
 pub mod interactions;
 pub mod labels;
 pub mod normalize;
+pub mod numpy_pickle;
 mod parquet_file;
 pub mod posts;
+pub mod seqgan_oracle;
 pub mod sequences;
 pub mod tokenizer;
 
