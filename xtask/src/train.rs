@@ -111,9 +111,10 @@ fn toml_string(s: &str) -> String {
     format!("{s:?}")
 }
 
-/// The oracle override: `--oracle`, else the configs' own SeqGAN oracle when it is there, else a
-/// seeded random one.
-fn oracle_override(o: &TrainArgs) -> Result<Vec<String>, String> {
+/// The oracle override: `--oracle`, else the configs' own SeqGAN oracle when it is there, else
+/// the one `cargo xtask download seqgan_oracle` converted into the hub cache, else a seeded
+/// random one.
+fn oracle_override(o: &TrainArgs, socgan: &Path) -> Result<Vec<String>, String> {
     if let Some(path) = &o.oracle {
         let path = path
             .canonicalize()
@@ -128,11 +129,30 @@ fn oracle_override(o: &TrainArgs) -> Result<Vec<String>, String> {
         .join("../shared/data/seqgan_oracle/seqgan_oracle_target_params.safetensors");
     if shared.is_file() {
         println!("oracle: SeqGAN's fixed oracle, {}", shared.display());
-        Ok(Vec::new())
-    } else {
-        println!("oracle: ../shared/data/seqgan_oracle not found; using a seeded random oracle (not comparable to the papers' tables; pass --oracle FILE)");
-        Ok(vec!["data.oracle={ source = \"random\", seed = 1 }".into()])
+        return Ok(Vec::new());
     }
+    if let Some(cached) = cached_seqgan_oracle(socgan) {
+        println!("oracle: SeqGAN's fixed oracle, {}", cached.display());
+        return Ok(vec![format!(
+            "data.oracle={{ source = \"seqgan\", path = {} }}",
+            toml_string(&cached.display().to_string())
+        )]);
+    }
+    println!("oracle: SeqGAN's fixed oracle is neither in ../shared/data nor downloaded (`cargo xtask download seqgan_oracle`); using a seeded random oracle (not comparable to the papers' tables; pass --oracle FILE)");
+    Ok(vec!["data.oracle={ source = \"random\", seed = 1 }".into()])
+}
+
+/// The oracle `socgan data download seqgan_oracle` put in the hub cache, if it is there.
+fn cached_seqgan_oracle(socgan: &Path) -> Option<PathBuf> {
+    let out = std::process::Command::new(socgan)
+        .args(["data", "download", "seqgan_oracle", "--offline"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    // `seqgan_oracle<TAB>oracle<TAB>PATH`
+    let path = PathBuf::from(text.lines().next()?.splitn(3, '\t').nth(2)?);
+    (out.status.success() && path.is_file()).then_some(path)
 }
 
 fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
@@ -144,7 +164,7 @@ fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
                 "oracle-quick"
             },
             name: if o.full { "full" } else { "quick" },
-            data: oracle_override(o)?,
+            data: oracle_override(o, socgan)?,
         });
     };
     let (train, test) = text_dataset(socgan, name)?;

@@ -69,7 +69,8 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 40)]
         seq_len: usize,
     },
-    /// Named data sets (tweet_eval, tweet_eval/<task>, image_coco, emnlp_news) into the cache.
+    /// Named data sets (tweet_eval, tweet_eval/<task>, image_coco, emnlp_news, mnist,
+    /// seqgan_oracle) into the cache.
     Download {
         #[arg(required = true)]
         names: Vec<String>,

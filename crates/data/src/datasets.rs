@@ -7,10 +7,14 @@
 //! | `image_coco` | Texygen's COCO captions (geek-ai/Texygen at a pinned commit, git-hash checked) | train, test |
 //! | `emnlp_news` | TextGAN-PyTorch's EMNLP2017 WMT News (williamSYSU/TextGAN-PyTorch at a pinned commit) | train, test |
 //! | `mnist` | hub dataset `ylecun/mnist`, Parquet (`image` with PNG bytes, `label`) | train, test |
+//! | `seqgan_oracle` | SeqGAN's fixed oracle (LantaoYu/SeqGAN at a pinned commit, SHA-256 checked), converted from its pickle to safetensors without executing it | oracle |
+//!
+//! Files published on GitHub come from `$SOCGAN_GITHUB_RAW` when it is set (a mirror, or a
+//! loopback server in tests), else `https://raw.githubusercontent.com`.
 
 use std::path::PathBuf;
 
-use crate::hub::{fetch_url, Hub, HubRepo};
+use crate::hub::{fetch_url, Hub, HubRepo, Pin};
 use crate::{Error, Result};
 
 /// TweetEval's tasks (Barbieri et al. 2020), the configurations of `cardiffnlp/tweet_eval`.
@@ -29,21 +33,37 @@ pub const TWEET_EVAL_TASKS: [&str; 11] = [
 ];
 
 /// Texygen at the commit the workspace's copy of the COCO captions was taken from.
-const TEXYGEN_RAW: &str =
-    "https://raw.githubusercontent.com/geek-ai/Texygen/3104e22ac75f3cc2070da2bf5e2da6d2bef149ad";
+const TEXYGEN: &str = "geek-ai/Texygen/3104e22ac75f3cc2070da2bf5e2da6d2bef149ad";
 /// TextGAN-PyTorch at a commit whose history still holds its data files.
-const TEXTGAN_RAW: &str = "https://raw.githubusercontent.com/williamSYSU/TextGAN-PyTorch/54a861a95d0df3c96e1415a2b9e56be804b8fa0a";
+const TEXTGAN: &str = "williamSYSU/TextGAN-PyTorch/54a861a95d0df3c96e1415a2b9e56be804b8fa0a";
+/// SeqGAN at the commit its oracle's pickle was checked at (../shared/data/seqgan_oracle).
+const SEQGAN: &str = "LantaoYu/SeqGAN/e2b52fb6309851b14765290e8a972ccac09f1bec";
+
+/// Where GitHub's raw files are served from.
+fn github_raw() -> String {
+    std::env::var("SOCGAN_GITHUB_RAW")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "https://raw.githubusercontent.com".to_string())
+}
 
 /// Where a split's file comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SplitSource {
     /// Files of a hub repository matching a glob (Parquet shards are concatenated in order).
     Hub { repo: HubRepo, glob: String },
-    /// A file published at a URL; `git_sha1` pins its content when known.
+    /// A file published at a URL; `pin` is what its content hashes to, when known.
     Url {
         url: String,
-        git_sha1: Option<&'static str>,
+        pin: Option<Pin<'static>>,
     },
+}
+
+/// What a data set's downloaded files are turned into before use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conversion {
+    /// SeqGAN's oracle pickle, to the safetensors the oracle loads (`crate::seqgan_oracle`).
+    SeqganOracle,
 }
 
 /// One named data set.
@@ -56,6 +76,8 @@ pub struct NamedDataset {
     /// the images of an image data set.
     pub text_field: &'static str,
     pub label_field: Option<&'static str>,
+    /// What the downloaded files become, if not used as they are.
+    pub conversion: Option<Conversion>,
 }
 
 /// The local files of a named data set, split by split.
@@ -83,7 +105,7 @@ pub fn known_names() -> Vec<String> {
         .iter()
         .map(|t| format!("tweet_eval/{t}"))
         .collect();
-    names.extend(["image_coco", "emnlp_news", "mnist"].map(str::to_string));
+    names.extend(["image_coco", "emnlp_news", "mnist", "seqgan_oracle"].map(str::to_string));
     names
 }
 
@@ -122,11 +144,13 @@ pub fn named(name: &str) -> Result<NamedDataset> {
             splits: vec![split("train"), split("validation"), split("test")],
             text_field: "text",
             label_field: Some("label"),
+            conversion: None,
         });
     }
-    let url = |base: &str, path: &str, git_sha1| SplitSource::Url {
-        url: format!("{base}/{path}"),
-        git_sha1,
+    let raw = github_raw();
+    let url = |repo: &str, path: &str, pin| SplitSource::Url {
+        url: format!("{raw}/{repo}/{path}"),
+        pin,
     };
     match name {
         // The git blob ids are those of ../shared/data/image_coco/SOURCE.md.
@@ -136,35 +160,37 @@ pub fn named(name: &str) -> Result<NamedDataset> {
                 (
                     "train",
                     url(
-                        TEXYGEN_RAW,
+                        TEXYGEN,
                         "data/image_coco.txt",
-                        Some("f858bc9262633a0630108c03f67ee139dd30e778"),
+                        Some(Pin::GitSha1("f858bc9262633a0630108c03f67ee139dd30e778")),
                     ),
                 ),
                 (
                     "test",
                     url(
-                        TEXYGEN_RAW,
+                        TEXYGEN,
                         "data/testdata/test_coco.txt",
-                        Some("07d2f7fe20946c9483d2f06fec8367ae7e0839d3"),
+                        Some(Pin::GitSha1("07d2f7fe20946c9483d2f06fec8367ae7e0839d3")),
                     ),
                 ),
             ],
             text_field: "text",
             label_field: None,
+            conversion: None,
         }),
         // Not pinned by hash: no copy was available to hash when this entry was written.
         "emnlp_news" => Ok(NamedDataset {
             name: name.to_string(),
             splits: vec![
-                ("train", url(TEXTGAN_RAW, "dataset/emnlp_news.txt", None)),
+                ("train", url(TEXTGAN, "dataset/emnlp_news.txt", None)),
                 (
                     "test",
-                    url(TEXTGAN_RAW, "dataset/testdata/emnlp_news_test.txt", None),
+                    url(TEXTGAN, "dataset/testdata/emnlp_news_test.txt", None),
                 ),
             ],
             text_field: "text",
             label_field: None,
+            conversion: None,
         }),
         // MNIST as the hub publishes it: Parquet, the PNG of each digit in an `image` struct.
         "mnist" => {
@@ -183,8 +209,26 @@ pub fn named(name: &str) -> Result<NamedDataset> {
                 splits: vec![split("train"), split("test")],
                 text_field: "image",
                 label_field: Some("label"),
+                conversion: None,
             })
         }
+        // The oracle behind the published synthetic-data tables (1,334,000 bytes).
+        "seqgan_oracle" => Ok(NamedDataset {
+            name: name.to_string(),
+            splits: vec![(
+                "oracle",
+                url(
+                    SEQGAN,
+                    "save/target_params_py3.pkl",
+                    Some(Pin::Sha256(
+                        "5ac794a695dd6e0eb2bb689f3dfda55e4e0053e8c0399e6242630a95f1e60e8a",
+                    )),
+                ),
+            )],
+            text_field: "text",
+            label_field: None,
+            conversion: Some(Conversion::SeqganOracle),
+        }),
         other => Err(Error::Invalid(format!(
             "unknown data set `{other}` (known: tweet_eval, {})",
             known_names().join(", ")
@@ -203,15 +247,28 @@ impl NamedDataset {
                     // Offline, the listing comes from the cached snapshot.
                     hub.fetch_matching(repo, Some(glob))?
                 }
-                SplitSource::Url { url, git_sha1 } => {
+                SplitSource::Url { url, pin } => {
                     let file_name = url.rsplit('/').next().unwrap_or("data.txt");
                     let dest = hub
                         .cache_dir()
                         .join("socgan--urls")
                         .join(self.name.replace('/', "--"))
                         .join(file_name);
-                    vec![fetch_url(url, &dest, *git_sha1, hub.is_offline())?]
+                    vec![fetch_url(url, &dest, *pin, hub.is_offline())?]
                 }
+            };
+            let files = match self.conversion {
+                None => files,
+                Some(Conversion::SeqganOracle) => files
+                    .iter()
+                    .map(|pickle| {
+                        let dest = pickle.with_file_name(crate::seqgan_oracle::SAFETENSORS_NAME);
+                        if !dest.is_file() {
+                            crate::seqgan_oracle::convert(pickle, &dest)?;
+                        }
+                        Ok(dest)
+                    })
+                    .collect::<Result<Vec<_>>>()?,
             };
             splits.push((split.to_string(), files));
         }

@@ -460,11 +460,35 @@ fn preview(files: &[String]) -> String {
     shown.join(", ")
 }
 
+/// What a file published at a URL must hash to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pin<'a> {
+    /// Its git blob id (a file pinned at a commit of a git repository).
+    GitSha1(&'a str),
+    /// Its SHA-256.
+    Sha256(&'a str),
+}
+
+impl Pin<'_> {
+    /// The hash of this kind in `hashes`, and what it must be.
+    fn check(&self, hashes: &ContentHashes) -> std::result::Result<(), String> {
+        let (name, got, expected) = match self {
+            Pin::GitSha1(e) => ("git SHA-1", &hashes.git_sha1, *e),
+            Pin::Sha256(e) => ("SHA-256", &hashes.sha256, *e),
+        };
+        if got == expected {
+            Ok(())
+        } else {
+            Err(format!("{name} {got} but the pinned file's is {expected}"))
+        }
+    }
+}
+
 /// Downloads `url` to `dest` (atomically: a temporary file beside it, renamed when complete and
-/// checked), for data sets published outside the hub. `git_sha1`, when known, is the file's git
-/// blob id (a file pinned at a commit of a git repository); a mismatch is an error and nothing is
-/// written. A `dest` that exists is returned without any request.
-pub fn fetch_url(url: &str, dest: &Path, git_sha1: Option<&str>, offline: bool) -> Result<PathBuf> {
+/// checked), for data sets published outside the hub. A `pin`, when known, is what the file must
+/// hash to; a mismatch is an error and nothing is written. A `dest` that exists is returned
+/// without any request.
+pub fn fetch_url(url: &str, dest: &Path, pin: Option<Pin>, offline: bool) -> Result<PathBuf> {
     if dest.is_file() {
         return Ok(dest.to_path_buf());
     }
@@ -500,13 +524,10 @@ pub fn fetch_url(url: &str, dest: &Path, git_sha1: Option<&str>, offline: bool) 
         )));
     }
     let hashes = ContentHashes::of_file(tmp.path()).map_err(io)?;
-    if let Some(expected) = git_sha1 {
-        if hashes.git_sha1 != expected {
-            return Err(Error::Invalid(format!(
-                "{url}: corrupted transfer: git SHA-1 {} but the pinned file is {expected}; nothing written",
-                hashes.git_sha1
-            )));
-        }
+    if let Some(Err(mismatch)) = pin.map(|p| p.check(&hashes)) {
+        return Err(Error::Invalid(format!(
+            "{url}: corrupted transfer: {mismatch}; nothing written"
+        )));
     }
     tmp.persist(dest).map_err(|e| io(e.error))?;
     Ok(dest.to_path_buf())

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use socgan_data::hub::{fetch_url, Hub, HubRepo};
+use socgan_data::hub::{fetch_url, Hub, HubRepo, Pin};
 
 #[path = "../../../../tests/support/fake_hub.rs"]
 mod fake_hub;
@@ -173,18 +173,19 @@ fn url_files_are_checked_against_their_pinned_git_hash() {
     let dest = dir.path().join("image_coco").join("coco.txt");
     let url = format!("{}/raw/coco.txt", server.endpoint);
     let pinned = git_sha1(&content);
+    let pinned = Pin::GitSha1(&pinned);
 
     server.set_mode(Mode::Corrupt);
-    let err = fetch_url(&url, &dest, Some(&pinned), false)
+    let err = fetch_url(&url, &dest, Some(pinned), false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("corrupted"), "{err}");
     assert!(!dest.exists());
     server.set_mode(Mode::Honest);
-    fetch_url(&url, &dest, Some(&pinned), false).unwrap();
+    fetch_url(&url, &dest, Some(pinned), false).unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), content);
     server.take_requests();
-    fetch_url(&url, &dest, Some(&pinned), true).unwrap();
+    fetch_url(&url, &dest, Some(pinned), true).unwrap();
     assert_eq!(server.take_requests(), 0);
     assert_eq!(files_under(dest.parent().unwrap()), ["coco.txt"]);
 }
