@@ -144,15 +144,29 @@ fn oracle_override(o: &TrainArgs, socgan: &Path) -> Result<Vec<String>, String> 
 
 /// The oracle `socgan data download seqgan_oracle` put in the hub cache, if it is there.
 fn cached_seqgan_oracle(socgan: &Path) -> Option<PathBuf> {
-    let out = std::process::Command::new(socgan)
-        .args(["data", "download", "seqgan_oracle", "--offline"])
-        .stderr(std::process::Stdio::null())
+    let files = cached_files(socgan, "seqgan_oracle").ok()?;
+    let (_, path) = files.into_iter().next()?;
+    path.is_file().then_some(path)
+}
+
+/// The files of a named data set in the hub cache as `(split, path)`, from what `socgan data
+/// download --offline NAME` lists (`name <TAB> split <TAB> path`, one file per line).
+fn cached_files(socgan: &Path, name: &str) -> Result<Vec<(String, PathBuf)>, String> {
+    let output = Command::new(socgan)
+        .args(["data", "download", "--offline", name])
         .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    // `seqgan_oracle<TAB>oracle<TAB>PATH`
-    let path = PathBuf::from(text.lines().next()?.splitn(3, '\t').nth(2)?);
-    (out.status.success() && path.is_file()).then_some(path)
+        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).trim().to_string());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let (_, split, path) = (cols.next()?, cols.next()?, cols.next()?);
+            Some((split.to_string(), PathBuf::from(path)))
+        })
+        .collect())
 }
 
 fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
@@ -361,30 +375,20 @@ fn text_dataset(socgan: &Path, name: &str) -> Result<(PathBuf, PathBuf), String>
         let canonical = |p: PathBuf| p.canonicalize().unwrap_or(p);
         return Ok((canonical(train), canonical(test)));
     }
-    let output = Command::new(socgan)
-        .args(["data", "download", "--offline", name])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "{name}: not in ../shared/data nor in the hub cache ({}); run `cargo xtask download {}` on a machine with internet",
-            String::from_utf8_lossy(&output.stderr).trim(),
+    let listing = cached_files(socgan, name).map_err(|e| {
+        format!(
+            "{name}: not in ../shared/data nor in the hub cache ({e}); run `cargo xtask download {}` on a machine with internet",
             name.split('/').next().unwrap_or(name)
-        ));
-    }
-    // `socgan data download` lists `name <TAB> split <TAB> path`, one file per line.
-    let listing = String::from_utf8_lossy(&output.stdout).to_string();
+        )
+    })?;
     let split = |wanted: &str| {
-        let files: Vec<&str> = listing
-            .lines()
-            .filter_map(|l| {
-                let mut cols = l.split('\t');
-                let (_, split, path) = (cols.next()?, cols.next()?, cols.next()?);
-                (split == wanted).then_some(path)
-            })
+        let files: Vec<&PathBuf> = listing
+            .iter()
+            .filter(|(split, _)| split == wanted)
+            .map(|(_, path)| path)
             .collect();
         match files.as_slice() {
-            [one] => Ok(PathBuf::from(one)),
+            [one] => Ok(one.to_path_buf()),
             _ => Err(format!(
                 "{name}: expected one {wanted} file, found {files:?}"
             )),
