@@ -11,10 +11,14 @@
 //!   and sampled metrics beside the published rows.
 //! - `cargo xtask eval ARGS`: `socgan eval ARGS` with a fresh release build.
 //!
-//! Pass `--features cuda` to build socgan with CUDA.
+//! - `cargo xtask cuda-build`: socgan with CUDA (the toolkit from pinned PyPI wheels, no GPU
+//!   needed), stripped to `target/cuda/socgan`.
+//!
+//! Pass `--features cuda` to build socgan with CUDA (into `target/cuda/`, with the same toolkit).
 
 mod bench;
 mod classify;
+mod cuda;
 mod images;
 mod minilm;
 mod posts_on_request;
@@ -66,6 +70,9 @@ enum Task {
     /// socgan's all-MiniLM-L6-v2 sentence vectors against SentenceTransformer.encode's on real
     /// tweets (tolerance 1e-4).
     CheckMinilm(minilm::CheckMiniLmArgs),
+    /// socgan with CUDA on a machine without a GPU: installs the CUDA 13.0 toolkit wheels into
+    /// .cuda-toolkit/ (once), builds into target/cuda/ and strips the binary to target/cuda/socgan.
+    CudaBuild(cuda::CudaBuildArgs),
     /// `socgan eval` with a fresh release build; arguments are passed on.
     Eval {
         /// Cargo features of the socgan build (e.g. cuda).
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
         Some(Task::Bench(args)) => bench::run(args),
         Some(Task::Images(args)) => images::run(args),
         Some(Task::CheckMinilm(args)) => minilm::run(args),
+        Some(Task::CudaBuild(args)) => cuda::run(args),
         Some(Task::Classify(args)) => classify::run(args),
         Some(Task::PostsOnRequest(args)) => posts_on_request::run(args),
         Some(Task::Recommend(args)) => recommend::run(args),
@@ -134,12 +142,22 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds socgan in release mode (with `features`) and returns the path of the binary.
+/// Builds socgan in release mode (with `features`) and returns the path of the binary. A CUDA
+/// build uses the toolkit of `cargo xtask cuda-build` and its own target folder.
 pub fn build_socgan(features: &[String]) -> Result<PathBuf, String> {
     let root = workspace_root();
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root)
-        .args(["build", "--release", "--package", "socgan"]);
+    let with_cuda = features
+        .iter()
+        .flat_map(|f| f.split(','))
+        .any(|f| f.trim() == "cuda");
+    let mut cmd = if with_cuda {
+        cuda::cargo_with_toolkit(cuda::DEFAULT_COMPUTE_CAP)?
+    } else {
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(&root);
+        cmd
+    };
+    cmd.args(["build", "--release", "--package", "socgan"]);
     if !features.is_empty() {
         cmd.arg("--features").arg(features.join(","));
     }
@@ -147,8 +165,12 @@ pub fn build_socgan(features: &[String]) -> Result<PathBuf, String> {
     if !status.success() {
         return Err("building socgan failed".into());
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = if with_cuda {
+        cuda::cuda_target_dir()
+    } else {
+        std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+    };
     Ok(target.join("release").join("socgan"))
 }
