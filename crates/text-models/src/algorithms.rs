@@ -428,10 +428,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
                     fake.flatten_all()?.to_vec1()?,
                 )?)?
             };
-            let critic = |x: &Tensor| {
-                disc.forward(DiscriminatorInput::OneHot(x), Mode::Eval)
-                    .map_err(gan_core::Error::from)
-            };
+            let critic = |x: &Tensor| disc.critic(x).map_err(gan_core::Error::from);
             let penalty = gradient_penalty(critic, &real_soft, &fake_soft, ctx.rng)?;
             loss = (loss + (penalty * lambda)?)?;
         }

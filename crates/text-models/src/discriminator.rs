@@ -13,6 +13,7 @@
 use candle_core::{Device, Tensor, D};
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
+use socgan_nn::GradientOrder;
 
 use crate::{Error, Result};
 
@@ -183,7 +184,27 @@ impl CnnDiscriminator {
 
     /// Logits `[B * num_rep]` (`[B * num_rep, K]` with `K` outputs); dropout is applied in
     /// training mode only.
-    pub fn forward(&self, input: DiscriminatorInput, mut mode: Mode) -> Result<Tensor> {
+    pub fn forward(&self, input: DiscriminatorInput, mode: Mode) -> Result<Tensor> {
+        self.forward_to_order(input, mode, GradientOrder::First)
+    }
+
+    /// The critic of WGAN-GP's penalty: evaluation-mode logits of soft one-hot sequences
+    /// `[B, T, V]`, differentiable twice (the penalty's gradient reaches the filters through the
+    /// input gradient).
+    pub fn critic(&self, one_hot: &Tensor) -> Result<Tensor> {
+        self.forward_to_order(
+            DiscriminatorInput::OneHot(one_hot),
+            Mode::Eval,
+            GradientOrder::Second,
+        )
+    }
+
+    fn forward_to_order(
+        &self,
+        input: DiscriminatorInput,
+        mut mode: Mode,
+        order: GradientOrder,
+    ) -> Result<Tensor> {
         let emb = match input {
             DiscriminatorInput::Tokens(ids) => {
                 let (b, t) = ids.dims2()?;
@@ -216,7 +237,7 @@ impl CnnDiscriminator {
         };
         let mut pooled = Vec::with_capacity(self.convs.len());
         for (f, w, bias) in &self.convs {
-            pooled.push(crate::kernels::conv_max_pool(&x, w, bias, *f)?);
+            pooled.push(crate::kernels::conv_max_pool(&x, w, bias, *f, order)?);
         }
         let features = Tensor::cat(&pooled, 1)?;
         let gate_in = features

@@ -434,3 +434,38 @@ fn a_conditional_generator_learns_each_class_and_catgan_gradients_reach_its_clas
         );
     }
 }
+
+// WGAN-GP through the text critic: the penalty is a function of the critic's input gradient,
+// so its own gradient must reach the convolution filters through the second-order graph (the
+// fused CPU convolution's backward is first order only, and once cut the penalty reached no
+// filter at all). Run in a process of its own with CANDLE_GRAD_DO_NOT_DETACH set.
+gan_core::second_order_test!(the_text_penalty_trains_the_convolution_filters, {
+    {
+        let mut rng = SeededRng::new(3);
+        let d = CnnDiscriminator::new(tiny_relgan_d(), 40, 10, CPU, &mut rng).unwrap();
+        let one_hot = |rng: &mut SeededRng| {
+            candle_nn::ops::softmax_last_dim(&rng.uniform((4, 10, 40), -3.0, 3.0, CPU).unwrap())
+                .unwrap()
+        };
+        let (real, fake) = (one_hot(&mut rng), one_hot(&mut rng));
+        let critic = |x: &Tensor| d.critic(x).map_err(gan_core::Error::from);
+        let penalty = gan_core::loss::gradient_penalty(critic, &real, &fake, &mut rng).unwrap();
+        let grads = penalty.backward().unwrap();
+        for (name, var) in d
+            .params()
+            .named_vars()
+            .filter(|(n, _)| n.contains("conv") && n.ends_with("weight"))
+        {
+            let mass = grads
+                .get(var)
+                .unwrap_or_else(|| panic!("no penalty gradient for {name}"))
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(mass > 0.0, "the penalty does not reach {name}");
+        }
+    }
+});

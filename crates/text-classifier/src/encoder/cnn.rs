@@ -6,6 +6,7 @@
 use candle_core::{Device, Tensor};
 use gan_core::{Init, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
+use socgan_nn::GradientOrder;
 
 use crate::{Error, Result};
 
@@ -126,10 +127,11 @@ impl CnnEncoder {
         let mut pooled = Vec::with_capacity(self.convs.len());
         for (f, w, bias) in &self.convs {
             pooled.push(
-                text_models::kernels::conv_max_pool(&x, w, bias, *f).map_err(|e| match e {
-                    text_models::Error::Candle(c) => Error::Candle(c),
-                    other => Error::Shape(other.to_string()),
-                })?,
+                text_models::kernels::conv_max_pool(&x, w, bias, *f, GradientOrder::First)
+                    .map_err(|e| match e {
+                        text_models::Error::Candle(c) => Error::Candle(c),
+                        other => Error::Shape(other.to_string()),
+                    })?,
             );
         }
         Ok(Tensor::cat(&pooled, 1)?)

@@ -16,7 +16,8 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
-use socgan_nn::gemm::{cpu_slice, sgemm, use_fused};
+use socgan_nn::gemm::{cpu_slice, sgemm};
+use socgan_nn::GradientOrder;
 
 /// Sequences per forward tile.
 const SEQ_TILE: usize = 32;
@@ -175,7 +176,16 @@ impl CustomOp3 for ConvMaxPool {
 
 /// `max_t relu(b + sum_{k<width} x[s, t + k, :] . w[k*E.., :])`: convolution of width `width`
 /// over `[S, T, E]` sequences with `[width*E, N]` filters, ReLU, max over positions: `[S, N]`.
-pub fn conv_max_pool(x: &Tensor, w: &Tensor, b: &Tensor, width: usize) -> Result<Tensor> {
+/// The fused CPU kernel's backward pass is first order only; a pass whose input gradient is
+/// differentiated again (WGAN-GP's penalty) asks for [`GradientOrder::Second`] and gets
+/// [`argmax_conv_max_pool`], differentiable to any order.
+pub fn conv_max_pool(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    width: usize,
+    order: GradientOrder,
+) -> Result<Tensor> {
     let (_, len, emb) = x.dims3()?;
     let (k, n) = w.dims2()?;
     if width == 0 || width > len || k != width * emb || b.dims() != [n] {
@@ -186,7 +196,10 @@ pub fn conv_max_pool(x: &Tensor, w: &Tensor, b: &Tensor, width: usize) -> Result
             b.dims()
         )));
     }
-    if !use_fused(x, w) {
+    if order == GradientOrder::Second {
+        return argmax_conv_max_pool(x, w, b, width);
+    }
+    if !order.allows_fused(x, w) {
         return reference_conv_max_pool(x, w, b, width);
     }
     let op = ConvMaxPool {
@@ -214,6 +227,43 @@ pub fn reference_conv_max_pool(x: &Tensor, w: &Tensor, b: &Tensor, width: usize)
     Ok(maps.max(1)?)
 }
 
+/// The same value built from the winning windows alone: the winners are found without a graph,
+/// then each pooled feature is recomputed from its window as `relu(b + sum_k x[s, t* + k] .
+/// W_k)`, a gather and a product per tap. Its gradient is max-pooling's (the winners held
+/// fixed), and its graph is differentiable again without the `[S, windows, N]` feature maps a
+/// second-order pass through [`reference_conv_max_pool`] keeps several of (RelGAN's
+/// discriminator: about 90 MB each, per width; its WGAN-GP penalty ran out of 24 GB).
+pub fn argmax_conv_max_pool(x: &Tensor, w: &Tensor, b: &Tensor, width: usize) -> Result<Tensor> {
+    let (s, len, emb) = x.dims3()?;
+    let n = w.dim(1)?;
+    let windows = len - width + 1;
+    let winners = {
+        let (x, w, b) = (x.detach(), w.detach(), b.detach());
+        let cols: Vec<Tensor> = (0..width)
+            .map(|k| x.narrow(1, k, windows))
+            .collect::<candle_core::Result<_>>()?;
+        Tensor::cat(&cols, 2)?
+            .reshape((s * windows, width * emb))?
+            .matmul(&w)?
+            .broadcast_add(&b)?
+            .reshape((s, windows, n))?
+            .argmax(1)?
+    };
+    let rows = x.reshape((s * len, emb))?;
+    let mut pre_activation = b.unsqueeze(0)?.broadcast_as((s, n))?.contiguous()?;
+    for k in 0..width {
+        // Row of x[s, t* + k] in the flattened input, for every (sequence, filter).
+        let first_rows: Vec<u32> = (0..s).map(|q| (q * len + k) as u32).collect();
+        let picked = Tensor::from_vec(first_rows, (s, 1), x.device())?
+            .broadcast_add(&winners)?
+            .flatten_all()?;
+        let taps = rows.index_select(&picked, 0)?.reshape((s, n, emb))?;
+        let w_k = w.narrow(0, k * emb, emb)?.t()?.unsqueeze(0)?;
+        pre_activation = (pre_activation + taps.broadcast_mul(&w_k)?.sum(2)?)?;
+    }
+    Ok(pre_activation.relu()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,7 +279,7 @@ mod tests {
             let x = Var::from_tensor(&rng.normal((s, len, emb), 0.0, 1.0, d).unwrap()).unwrap();
             let w = Var::from_tensor(&rng.normal((width * emb, n), 0.0, 0.5, d).unwrap()).unwrap();
             let b = Var::from_tensor(&rng.normal(n, -0.3, 0.5, d).unwrap()).unwrap();
-            let fused = conv_max_pool(&x, &w, &b, width).unwrap();
+            let fused = conv_max_pool(&x, &w, &b, width, GradientOrder::First).unwrap();
             let plain = reference_conv_max_pool(&x, &w, &b, width).unwrap();
             let diff = socgan_nn::equivalence::max_abs_diff;
             assert!(diff(&fused, &plain) < 1e-5);
@@ -238,6 +288,17 @@ mod tests {
             let diffs = socgan_nn::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
             for (v, d) in vars.iter().zip(diffs) {
                 assert!(d < 1e-4, "gradient of {:?} differs by {d}", v.dims());
+            }
+            let gathered = argmax_conv_max_pool(&x, &w, &b, width).unwrap();
+            assert!(diff(&gathered, &plain) < 1e-5);
+            let diffs =
+                socgan_nn::equivalence::max_gradient_diffs(&gathered, &plain, &probe, &vars);
+            for (v, d) in vars.iter().zip(diffs) {
+                assert!(
+                    d < 1e-4,
+                    "gathered: gradient of {:?} differs by {d}",
+                    v.dims()
+                );
             }
         }
     }
