@@ -32,3 +32,19 @@ pub fn max_gradient_diffs(
         .map(|v| max_abs_diff(gf.get(v).expect("used"), gp.get(v).expect("used")))
         .collect()
 }
+
+/// CUDA device 0 for a CPU/CUDA agreement test of `what`; `None`, with a line on stderr saying
+/// the test was skipped and why, in a build without CUDA or on a machine without a GPU.
+pub fn cuda_or_skip(what: &str) -> Option<candle_core::Device> {
+    match candle_core::Device::new_cuda(0) {
+        Ok(device) => Some(device),
+        Err(e) => {
+            let reason = e.to_string();
+            let reason = reason.lines().next().unwrap_or("no CUDA device");
+            eprintln!(
+                "skipped: {what}: CPU/CUDA agreement needs a --features cuda build and a GPU ({reason})"
+            );
+            None
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //!   vocabulary (words, items, classes), with its own backward (`reference::linear_cross_entropy`
 //!   is the candle composition);
 //! - [`sample_rows`]: batched sampling from the same projection, with temperature, top-k, top-p;
+//!   [`DeviceSampler`] draws the same way with tensor ops, where the model is (a GPU);
 //! - [`dense`]: a fully connected layer as one op (one graph node, rows over threads;
 //!   `dense::reference_dense` is the composition);
 //! - [`LayerNorm`]: a layer norm whose gradients reach its parameters (candle's does not;
@@ -21,7 +22,10 @@
 pub mod batch_norm;
 pub mod conv2d;
 pub mod cross_entropy;
+#[cfg(test)]
+mod cuda_agreement;
 pub mod dense;
+pub mod device_sampling;
 pub mod equivalence;
 pub mod error;
 pub mod fast_math;
@@ -37,6 +41,7 @@ mod second_order;
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
 pub use dense::dense;
+pub use device_sampling::DeviceSampler;
 pub use error::{Error, Result};
 pub use gemm::GradientOrder;
 pub use layer_norm::LayerNorm;

@@ -81,27 +81,36 @@ pub struct LstmGenerator {
     class_gates: Option<Tensor>,
 }
 
-/// Draws next tokens from hidden states on the host, through the fused sampling kernel.
-struct TokenDraw<'a> {
-    sampling: &'a SamplingConfig,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+/// Draws next tokens from hidden states: on the CPU (and for top-k / top-p, which need a sort)
+/// through the fused host kernel; elsewhere with tensor ops on the model's device, so that a
+/// GPU does not send its hidden states to the host at every token.
+enum TokenDraw<'a> {
+    Host {
+        sampling: &'a SamplingConfig,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+    },
+    OnDevice(socgan_nn::DeviceSampler),
 }
 
 impl TokenDraw<'_> {
-    /// One token per row of `hidden` (`[B, H]`), one uniform per row from `rng`.
-    fn draw(&self, hidden: &Tensor, rng: &mut SeededRng) -> Result<Vec<u32>> {
+    /// One token per row of `hidden` (`[B, H]`), one uniform per row from `rng`: `[B]` u32 ids
+    /// on `hidden`'s device.
+    fn draw(&self, hidden: &Tensor, rng: &mut SeededRng) -> Result<Tensor> {
         let (rows, hidden_dim) = hidden.dims2()?;
-        let h = hidden.flatten_all()?.to_vec1::<f32>()?;
         let uniforms = rng.uniform_vec(rows, 0.0, 1.0);
-        Ok(socgan_nn::sample_rows(
-            &h,
-            &self.weight,
-            &self.bias,
-            hidden_dim,
-            self.sampling,
-            &uniforms,
-        ))
+        match self {
+            TokenDraw::Host {
+                sampling,
+                weight,
+                bias,
+            } => {
+                let h = hidden.flatten_all()?.to_vec1::<f32>()?;
+                let ids = socgan_nn::sample_rows(&h, weight, bias, hidden_dim, sampling, &uniforms);
+                Ok(Tensor::from_vec(ids, rows, hidden.device())?)
+            }
+            TokenDraw::OnDevice(sampler) => Ok(sampler.sample(hidden, &uniforms)?),
+        }
     }
 }
 
@@ -359,39 +368,55 @@ impl LstmGenerator {
         Ok(nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len().max(1) as f64)
     }
 
-    /// Continues every row from `state` for `steps` positions, appending sampled tokens to
-    /// `out[row]`; the next input is each row's last token (the start token for an empty row).
-    fn continue_sampling(
+    /// Draws `steps` tokens per row from `state` (which has read every row's input so far),
+    /// each fed back as the next input; the ids stay on the device until all are drawn and come
+    /// back once, `[rows][steps]`.
+    fn draw_continuations(
         &self,
         mut state: State,
         steps: usize,
         draw: &TokenDraw,
         rng: &mut SeededRng,
-        out: &mut [Vec<u32>],
         gates: Option<&Tensor>,
-    ) -> Result<()> {
-        let rows = out.len();
-        let mut last: Vec<u32> = out
-            .iter()
-            .map(|seq| seq.last().copied().unwrap_or(self.config.start_token))
-            .collect();
-        for _ in 0..steps {
-            let ids = Tensor::from_slice(&last, rows, self.device())?;
-            state = self.cell(&with_gates(self.project_tokens(&ids)?, gates)?, &state)?;
-            last = draw.draw(&state.0, rng)?;
-            for (seq, &tok) in out.iter_mut().zip(&last) {
-                seq.push(tok);
+    ) -> Result<Vec<Vec<u32>>> {
+        let rows = state.0.dim(0)?;
+        let mut drawn = Vec::with_capacity(steps);
+        for step in 0..steps {
+            let ids = draw.draw(&state.0, rng)?;
+            if step + 1 < steps {
+                state = self.cell(&with_gates(self.project_tokens(&ids)?, gates)?, &state)?;
             }
+            drawn.push(ids);
         }
-        Ok(())
+        if drawn.is_empty() {
+            return Ok(vec![Vec::new(); rows]);
+        }
+        Ok(Tensor::stack(&drawn, 1)?.to_vec2::<u32>()?)
+    }
+
+    /// The state of `rows` sequences that have read the start token.
+    fn started_state(&self, rows: usize, gates: Option<&Tensor>) -> Result<State> {
+        let start = Tensor::from_vec(vec![self.config.start_token; rows], rows, self.device())?;
+        self.cell(
+            &with_gates(self.project_tokens(&start)?, gates)?,
+            &self.zero_state(rows)?,
+        )
     }
 
     fn token_draw<'a>(&self, sampling: &'a SamplingConfig) -> Result<TokenDraw<'a>> {
-        Ok(TokenDraw {
-            sampling,
-            weight: self.out_weight.flatten_all()?.to_vec1::<f32>()?,
-            bias: self.out_bias.to_vec1::<f32>()?,
-        })
+        let truncated = sampling.top_k.is_some() || sampling.top_p.is_some();
+        if self.device().is_cpu() || truncated {
+            return Ok(TokenDraw::Host {
+                sampling,
+                weight: self.out_weight.flatten_all()?.to_vec1::<f32>()?,
+                bias: self.out_bias.to_vec1::<f32>()?,
+            });
+        }
+        Ok(TokenDraw::OnDevice(socgan_nn::DeviceSampler::new(
+            &self.out_weight,
+            &self.out_bias,
+            sampling.temperature,
+        )?))
     }
 
     /// Draws `n` sequences, batched, every token from `rng` (one uniform per row and position).
@@ -419,16 +444,9 @@ impl LstmGenerator {
         let mut tokens = Vec::with_capacity(n * self.config.seq_len);
         for start in (0..n).step_by(SAMPLE_CHUNK) {
             let rows = SAMPLE_CHUNK.min(n - start);
-            let mut out = vec![Vec::with_capacity(self.config.seq_len); rows];
-            let state = self.zero_state(rows)?;
-            self.continue_sampling(
-                state,
-                self.config.seq_len,
-                &draw,
-                rng,
-                &mut out,
-                gates.as_ref(),
-            )?;
+            let state = self.started_state(rows, gates.as_ref())?;
+            let out =
+                self.draw_continuations(state, self.config.seq_len, &draw, rng, gates.as_ref())?;
             tokens.extend(out.into_iter().flatten());
         }
         Ok(TokenSequences::new(self.config.seq_len, tokens)?)
@@ -450,21 +468,19 @@ impl LstmGenerator {
         let sampling = SamplingConfig::default();
         let draw = self.token_draw(&sampling)?;
         // State after the start token; each iteration then consumes one more real token.
-        let start = Tensor::from_slice(&vec![self.config.start_token; rows], rows, self.device())?;
-        let mut state = self.cell(&self.project_tokens(&start)?, &self.zero_state(rows)?)?;
+        let mut state = self.started_state(rows, None)?;
         let mut completed = Vec::with_capacity(t - 1);
         for given in 1..t {
             let prefix: Vec<u32> = tiled.rows().map(|r| r[given - 1]).collect();
             let ids = Tensor::from_slice(&prefix, rows, self.device())?;
             state = self.cell(&self.project_tokens(&ids)?, &state)?;
             // Branch: sample positions given..T from the state that has read tokens 0..given.
-            let mut out: Vec<Vec<u32>> = tiled.rows().map(|r| r[..given].to_vec()).collect();
-            let first = draw.draw(&state.0, rng)?;
-            for (seq, &tok) in out.iter_mut().zip(&first) {
-                seq.push(tok);
-            }
-            self.continue_sampling(state.clone(), t - given - 1, &draw, rng, &mut out, None)?;
-            completed.push(TokenSequences::new(t, out.into_iter().flatten().collect())?);
+            let drawn = self.draw_continuations(state.clone(), t - given, &draw, rng, None)?;
+            let out = tiled
+                .rows()
+                .zip(drawn)
+                .flat_map(|(r, tail)| r[..given].iter().copied().chain(tail));
+            completed.push(TokenSequences::new(t, out.collect())?);
         }
         Ok(completed)
     }
@@ -499,11 +515,12 @@ impl LstmGenerator {
         let gates = self.gates_of(classes)?;
         let (t, v) = (self.config.seq_len, self.config.vocab_size);
         let mut state = self.zero_state(batch)?;
-        let mut last = vec![self.config.start_token; batch];
+        // The sampled ids stay on the device (each the next input) and come back once.
+        let mut ids = Tensor::from_vec(vec![self.config.start_token; batch], batch, self.device())?;
         let mut soft = Vec::with_capacity(t);
-        let mut tokens = vec![0u32; batch * t];
-        for step in 0..t {
-            let ids = Tensor::from_slice(&last, batch, self.device())?;
+        let mut drawn = Vec::with_capacity(t);
+        let vocab_ids = Tensor::arange(0u32, v as u32, self.device())?;
+        for _ in 0..t {
             state = self.cell(
                 &with_gates(self.project_tokens(&ids)?, gates.as_ref())?,
                 &state,
@@ -513,19 +530,21 @@ impl LstmGenerator {
                 .matmul(&self.out_weight)?
                 .broadcast_add(&self.out_bias)?;
             let perturbed = (logits + rng.gumbel((batch, v), self.device())?)?;
-            last = perturbed.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            ids = perturbed.argmax(D::Minus1)?;
             let relaxed = candle_nn::ops::softmax(&(perturbed * beta)?, D::Minus1)?;
             let out = if straight_through {
-                let hard = one_hot(&last, v, self.device())?;
+                let hard = ids
+                    .unsqueeze(1)?
+                    .broadcast_eq(&vocab_ids.unsqueeze(0)?)?
+                    .to_dtype(relaxed.dtype())?;
                 ((hard - relaxed.detach())? + &relaxed)?
             } else {
                 relaxed
             };
             soft.push(out);
-            for (row, &tok) in last.iter().enumerate() {
-                tokens[row * t + step] = tok;
-            }
+            drawn.push(ids.clone());
         }
+        let tokens = Tensor::stack(&drawn, 1)?.flatten_all()?.to_vec1::<u32>()?;
         Ok((Tensor::stack(&soft, 1)?, TokenSequences::new(t, tokens)?))
     }
 }

@@ -163,15 +163,21 @@ impl Adam {
         self.step
     }
 
-    /// Global L2 norm of the gradients of this optimizer's variables.
+    /// Global L2 norm of the gradients of this optimizer's variables: each variable's sum of
+    /// squares on its device, all read back at once (a read per variable would make a GPU wait
+    /// once per tensor), added in f64 in variable order.
     pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
-        let mut total = 0.0f64;
-        for var in &self.vars {
-            if let Some(g) = grads.get(var) {
-                total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-            }
+        let sums = self
+            .vars
+            .iter()
+            .filter_map(|var| grads.get(var))
+            .map(|g| g.sqr()?.sum_all())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        if sums.is_empty() {
+            return Ok(0.0);
         }
-        Ok(total.sqrt())
+        let sums = Tensor::stack(&sums, 0)?.to_vec1::<f32>()?;
+        Ok(sums.iter().map(|&s| s as f64).sum::<f64>().sqrt())
     }
 
     /// One update from `grads`; `lr_factor` comes from the phase's [`LrSchedule`].
