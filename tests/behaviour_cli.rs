@@ -19,7 +19,7 @@ fn history(u: usize) -> Vec<usize> {
 }
 
 /// SASRec's layout: `user item` per line, time-ordered; ids are names, not numbers.
-fn sasrec_log(dir: &Path) -> PathBuf {
+pub(crate) fn sasrec_log(dir: &Path) -> PathBuf {
     let mut text = String::new();
     for u in 0..USERS {
         for item in history(u) {
@@ -49,7 +49,7 @@ fn movielens_log(dir: &Path) -> PathBuf {
     path
 }
 
-const TINY_SASREC: &str =
+pub(crate) const TINY_SASREC: &str =
     "model={ kind = \"sasrec\", hidden = 16, blocks = 1, heads = 2, max_length = 8, dropout = 0.1 }";
 
 fn train(log: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

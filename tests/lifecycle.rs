@@ -13,7 +13,7 @@ use gan_core::testing::logged_records;
 use crate::support::run::{assert_one_line_error, socgan, socgan_command, stdout_json};
 
 /// A ring GAN config of `steps` rounds with networks small enough for a debug build.
-fn ring_config(dir: &Path, steps: u64) -> PathBuf {
+pub(crate) fn ring_config(dir: &Path, steps: u64) -> PathBuf {
     let path = dir.join("ring.toml");
     let text = format!(
         "task = \"ring_gan\"\nout_dir = {:?}\nbatch_size = 32\nsamples = 200\nnets = {{ noise_dim = 4, hidden = 8, layers = 1 }}\n[schedule]\nsteps = {steps}\neval_every = 50\ncheckpoint_every = 10\nlog_every = 5\n",

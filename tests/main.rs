@@ -5,5 +5,6 @@ mod support;
 mod behaviour_cli;
 mod classifier_cli;
 mod cli;
+mod cuda_agreement;
 mod lifecycle;
 mod posts_on_request_cli;
