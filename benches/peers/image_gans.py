@@ -14,6 +14,8 @@ import time
 import torch
 import torch.nn as nn
 
+from peer_device import synchronize, use_device
+
 NZ, NGF, NDF, NC, BATCH = 100, 64, 64, 3, 64
 
 
@@ -99,13 +101,16 @@ def main():
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     torch.set_num_threads(threads)
+    use_device()
     torch.manual_seed(0)
     work = {"dcgan-step": dcgan_step, "mlp-gan-epoch": mlp_gan_epoch}[workload]()
     work()  # warm-up
+    synchronize()
     times = []
     for _ in range(repeats):
         t = time.time()
         work()
+        synchronize()
         times.append(time.time() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"torch workload={workload} threads={threads} seconds={statistics.median(times):.4f} peak_rss_mb={peak:.1f}")

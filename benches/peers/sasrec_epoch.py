@@ -59,6 +59,8 @@ import time
 from collections import defaultdict
 
 import numpy as np
+
+from peer_device import DEVICE, synchronize, use_device
 import torch
 import torch.nn.functional as F
 
@@ -184,10 +186,15 @@ class SASRec(torch.nn.Module):
         return pos_logits, neg_logits
 
 
+def ids(batch):
+    """A numpy batch as int64 ids on the peer's device (pmixer: LongTensor(...).to(dev))."""
+    return torch.from_numpy(batch).long().to(DEVICE)
+
+
 def bce_step(model, opt, bce, batch):
     seq, pos, neg = batch
-    pos_logits, neg_logits = model(torch.from_numpy(seq).long(), torch.from_numpy(pos).long(),
-                                   torch.from_numpy(neg).long())
+    pos_logits, neg_logits = model(ids(seq), ids(pos),
+                                   ids(neg))
     pos_labels, neg_labels = torch.ones(pos_logits.shape), torch.zeros(neg_logits.shape)
     opt.zero_grad()
     indices = np.where(pos != 0)
@@ -200,8 +207,8 @@ def bce_step(model, opt, bce, batch):
 
 def ce_step(model, opt, batch):
     seq, pos, _ = batch
-    pos = torch.from_numpy(pos).long()
-    log_feats = model.log2feats(torch.from_numpy(seq).long())
+    pos = ids(pos)
+    log_feats = model.log2feats(ids(seq))
     opt.zero_grad()
     mask = pos != 0
     hidden = log_feats[mask]                          # (valid, HIDDEN): non-padded rows only
@@ -221,6 +228,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    use_device()
     torch.manual_seed(SEED)
 
     train, usernum, itemnum = data_partition(args.data)
@@ -253,6 +261,7 @@ def main():
     t = time.perf_counter()
     for batch in batches[:k]:
         loss = step(opt, batch)
+    synchronize()
     seconds = time.perf_counter() - t
     final_loss = loss.item()
 

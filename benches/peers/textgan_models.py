@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from peer_device import synchronize, use_device
+
 V, E, H, L, B, N = 5000, 32, 32, 20, 64, 10000
 
 
@@ -17,6 +19,7 @@ def threads_from_argv():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     torch.set_num_threads(threads)
+    use_device()
     torch.manual_seed(0)
     return threads, repeats
 
@@ -24,10 +27,12 @@ def threads_from_argv():
 def timed(work, repeats):
     """Runs work(0) once untimed (warm-up), then work(1..repeats); returns the timings."""
     work(0)
+    synchronize()
     times = []
     for i in range(1, repeats + 1):
         t = time.time()
         work(i)
+        synchronize()
         times.append(time.time() - t)
     return times
 

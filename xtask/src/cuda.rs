@@ -330,6 +330,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_folder_this_task_marked_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        fs::write(theirs.join("notes.txt"), "keep").unwrap();
+        let err = remove_if_ours(&theirs, MARKER).unwrap_err();
+        assert!(
+            err.contains("was not made by `cargo xtask cuda-build`"),
+            "{err}"
+        );
+        assert!(theirs.join("notes.txt").is_file());
+        let ours = dir.path().join("ours");
+        fs::create_dir(&ours).unwrap();
+        fs::write(ours.join(MARKER), "").unwrap();
+        remove_if_ours(&ours, MARKER).unwrap();
+        assert!(!ours.exists());
+        remove_if_ours(&ours, MARKER).unwrap();
+    }
+
+    #[test]
     fn driver_names_are_the_declared_functions_only() {
         let header = "CUresult cuInit(unsigned int Flags);\n\
                       CUresult  cuCtxCreate_v2 (CUcontext *pctx);\n\
