@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit_cli;
 mod behaviour_cli;
 mod classifier_cli;
 mod cli;

@@ -5,6 +5,7 @@
 //! printed as one line (`error: ...`) with a non-zero exit; nothing already written is replaced
 //! except through atomic renames.
 
+mod audit;
 mod data;
 mod experiments;
 mod run;
@@ -48,6 +49,10 @@ enum Command {
     /// Inspect, fetch and encode data.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Whether synthetic records (posts or user histories, any files) copy the real records
+    /// they were made from: exact and near copies, distance to the closest record against
+    /// held-out records, novelty, divergences, BLEU; a report, a chart, --fail-on rules.
+    Audit(Box<audit::AuditArgs>),
 }
 
 /// candle allocates a fresh buffer for every op; a GAN step makes many of tens of megabytes.
@@ -173,6 +178,7 @@ fn dispatch(registry: &Registry, matches: &ArgMatches) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Data(command) => data::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => audit::run(*args),
     }
 }
 

@@ -98,21 +98,21 @@ pub type ToWords = Box<dyn Fn(&[u32]) -> Vec<String> + Send>;
 pub struct TextEvaluator {
     test: TokenSequences,
     to_words: ToWords,
-    references: crate::bleu::NgramIndex,
-    words: crate::bleu::WordIds,
+    references: socgan_audit::bleu::NgramIndex,
+    words: socgan_audit::bleu::WordIds,
     pub num_hypotheses: usize,
     pub sampling: SamplingConfig,
 }
 
 impl TextEvaluator {
     pub fn new(test: TokenSequences, to_words: ToWords, num_hypotheses: usize) -> Self {
-        let mut words = crate::bleu::WordIds::default();
+        let mut words = socgan_audit::bleu::WordIds::default();
         let references: Vec<Vec<u32>> = test
             .rows()
             .map(|row| words.encode(&to_words(row).join(" ")))
             .collect();
         // One index up to order 5 serves every BLEU order.
-        let references = crate::bleu::NgramIndex::new(&references, 5);
+        let references = socgan_audit::bleu::NgramIndex::new(&references, 5);
         Self {
             test,
             to_words,
@@ -139,7 +139,10 @@ impl TextEvaluator {
                 .map(|h| index.sentence_bleu(h, n, None))
                 .sum();
             metrics.insert(metric::bleu(n), total / hypotheses.len().max(1) as f64);
-            metrics.insert(metric::self_bleu(n), crate::bleu::self_bleu(&hypotheses, n));
+            metrics.insert(
+                metric::self_bleu(n),
+                socgan_audit::bleu::self_bleu(&hypotheses, n),
+            );
         }
         metrics
     }

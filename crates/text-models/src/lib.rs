@@ -9,7 +9,6 @@
 //! recurrence in [`kernels`].
 
 pub mod algorithms;
-pub mod bleu;
 pub mod discriminator;
 pub mod error;
 pub mod evaluation;

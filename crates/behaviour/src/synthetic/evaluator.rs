@@ -1,6 +1,6 @@
 //! The behaviour generator's evaluation: its NLL of held-out users' histories, and a sample of
 //! synthetic histories measured against the histories it learnt from (popularity, lengths,
-//! copying; see [`crate::synthetic::audit`]). Beside them (`real/...`), once: the statistics of
+//! copying; the measures of [`socgan_audit`], distances over sets of items). Beside them (`real/...`), once: the statistics of
 //! as many histories drawn (with replacement) from the training ones, what a generator that
 //! reproduced the real distribution would score at this sample size (the divergences shrink
 //! with the sample, so only same-size figures compare).
@@ -9,9 +9,10 @@ use gan_core::{Metrics, SeededRng};
 use socgan_data::TokenSequences;
 use text_models::{LstmGenerator, SamplingConfig, SequenceEvaluator};
 
-use crate::synthetic::audit::{
-    distance_to_closest, exact_copy_rate, item_distribution, jensen_shannon, ks_distance,
-};
+use socgan_audit::copies::exact_copy_rate;
+use socgan_audit::divergence::{jensen_shannon, ks_distance, token_distribution};
+use socgan_audit::privacy::distance_to_closest;
+
 use crate::synthetic::HistoryCodec;
 use crate::Result;
 
@@ -116,7 +117,9 @@ impl BehaviourEvaluator {
             .filter(|h| !h.is_empty())
             .cloned()
             .collect();
-        let dcr = distance_to_closest(&kept, &self.training_sample, &self.holdout);
+        // Distances between sets of items (1-grams): the copy audit's unit since it was first
+        // reported.
+        let dcr = distance_to_closest(&kept, &self.training_sample, &self.holdout, 1);
         let mut metrics = self.statistics(&kept);
         metrics.extend([
             (
@@ -127,10 +130,7 @@ impl BehaviourEvaluator {
             (m::CLOSER_TO_TRAINING.into(), dcr.closer_to_training),
             (m::CLOSER_LOW.into(), dcr.low),
             (m::CLOSER_HIGH.into(), dcr.high),
-            (
-                m::DCR_PROTECTION.into(),
-                (2.0 * (1.0 - dcr.closer_to_training)).min(1.0),
-            ),
+            (m::DCR_PROTECTION.into(), dcr.overfitting_protection()),
         ]);
         metrics
     }
@@ -146,8 +146,8 @@ impl BehaviourEvaluator {
             (
                 m::POPULARITY_JSD.to_string(),
                 jensen_shannon(
-                    &item_distribution(kept, n),
-                    &item_distribution(&self.training, n),
+                    &token_distribution(kept, n),
+                    &token_distribution(&self.training, n),
                 ),
             ),
             (

@@ -6,7 +6,6 @@
 //! item, which augmented data would otherwise leak into training), and not at all from a seeded
 //! share of users held out for the copy audit.
 
-pub mod audit;
 pub mod codec;
 pub mod evaluator;
 

@@ -8,7 +8,7 @@
 //! largest count in any other), so a hypothesis costs a few hash lookups per n-gram.
 //!
 //! ```
-//! use text_models::bleu::NgramIndex;
+//! use socgan_audit::bleu::NgramIndex;
 //! let refs = vec![vec![1, 2, 3, 4], vec![1, 2, 5, 6]];
 //! let index = NgramIndex::new(&refs, 4);
 //! assert!((index.sentence_bleu(&[1, 2, 3, 4], 4, None) - 1.0).abs() < 1e-12);
