@@ -216,3 +216,85 @@ fn bad_audit_input_is_one_line() {
     );
     assert!(!out.join("audit.json").exists());
 }
+
+/// A text run trained with canaries: they are recorded beside the run and in its checkpoints,
+/// and `--checkpoint` adds membership inference and their exposure to the audit.
+#[test]
+fn a_checkpoint_adds_membership_inference_and_canary_exposure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (train, test) = (d.join("train.txt"), d.join("test.txt"));
+    crate::cli::write_corpus(&train, 200, 0);
+    crate::cli::write_corpus(&test, 60, 400);
+    let config = crate::cli::text_config(
+        d,
+        "mle",
+        &train,
+        &test,
+        "algorithm = { kind = \"mle\" }",
+        "mle_epochs = 6",
+    );
+    let run = d.join("mle");
+    stdout_json(&socgan(&[
+        "train",
+        "--quiet",
+        "--config",
+        config.to_str().unwrap(),
+        "--set",
+        "data.canaries={ count = 3, repeats = 10, candidates = 40 }",
+    ]));
+    let canaries: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("canaries.json")).unwrap()).unwrap();
+    assert_eq!(canaries["canaries"].as_array().unwrap().len(), 3);
+    assert_eq!(canaries["candidates"].as_array().unwrap().len(), 40);
+    let latest = std::fs::read_to_string(run.join("checkpoints/latest")).unwrap();
+    assert!(run
+        .join("checkpoints")
+        .join(latest.trim())
+        .join("canaries.json")
+        .is_file());
+
+    let synthetic = d.join("samples.txt");
+    crate::support::run::assert_success(&socgan(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "-n",
+        "60",
+        "--output",
+        synthetic.to_str().unwrap(),
+    ]));
+    let out = audit(
+        &train,
+        &synthetic,
+        &test,
+        &d.join("audit"),
+        &["--checkpoint", run.to_str().unwrap()],
+    );
+    let m = &stdout_json(&out)["measures"];
+    let auc = m["membership_auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{m}");
+    let (max, possible) = (
+        m["canary_exposure_max"].as_f64().unwrap(),
+        m["canary_exposure_possible"].as_f64().unwrap(),
+    );
+    assert!(
+        (41f64.log2() - possible).abs() < 1e-12 && (0.0..=possible).contains(&max),
+        "{m}"
+    );
+    assert_eq!(m["canary_repeats"], 10.0);
+
+    // Canaries go into unlabelled posts only, and need a count.
+    assert_one_line_error(
+        &socgan(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--set",
+            "data.canaries={ count = 0, repeats = 10 }",
+            "--out-dir",
+            d.join("bad").to_str().unwrap(),
+        ]),
+        &["data.canaries", "at least 1"],
+    );
+}

@@ -304,7 +304,7 @@ fn bad_input_gives_one_clear_line_and_keeps_earlier_output() {
 }
 
 /// A small caption-like corpus from templates (seeded by position, no randomness needed).
-fn write_corpus(path: &Path, n: usize, offset: usize) {
+pub(crate) fn write_corpus(path: &Path, n: usize, offset: usize) {
     let subjects = ["a man", "a woman", "a dog", "two cats", "a child"];
     let verbs = ["riding", "holding", "watching", "eating"];
     let objects = ["a wave", "a frisbee", "a sandwich", "a horse", "the ball"];
@@ -324,7 +324,7 @@ fn write_corpus(path: &Path, n: usize, offset: usize) {
     std::fs::write(path, text).unwrap();
 }
 
-fn text_config(
+pub(crate) fn text_config(
     dir: &Path,
     name: &str,
     train: &Path,

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::bleu::{bleu, self_bleu};
 use crate::copies::{exact_copies, near_duplicates};
+use crate::detection::detection_auc;
 use crate::divergence::{jensen_shannon, ks_distance, ngram_novelty, token_distribution};
 use crate::nearest::Pool;
 use crate::privacy::DistanceToClosest;
@@ -143,6 +144,9 @@ pub fn audit(records: &Records, options: &AuditOptions) -> Result<Audit> {
         "length_ks".into(),
         ks_distance(&lengths(&records.synthetic), &lengths(&records.holdout)),
     );
+    if let Some(auc) = detection_auc(&synthetic, &holdout, &mut rng) {
+        measures.insert("detection_auc".into(), auc);
+    }
     if records.kind == RecordKind::Text {
         measures.extend(fidelity(records, options, &mut rng));
     }
@@ -208,6 +212,14 @@ fn check(records: &Records, options: &AuditOptions) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `size` of `0..len` (all when `size >= len`), drawn with `seed`, in increasing order.
+pub fn sample_indices(len: usize, size: usize, seed: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = sample(&mut rng, len, size.min(len)).into_vec();
+    picked.sort_unstable();
+    picked
 }
 
 fn median(xs: &[f64]) -> f64 {

@@ -141,10 +141,29 @@ impl AuditReport {
         );
         let _ = writeln!(
             out,
-            "- against the held-out records: frequency JSD {:.4} bits, length KS {:.4}",
+            "- against the held-out records: frequency JSD {:.4} bits, length KS {:.4}; a naive Bayes detector tells them apart with AUC {:.3} (0.5: not at all)",
             m("frequency_jsd"),
-            m("length_ks")
+            m("length_ks"),
+            m("detection_auc")
         );
+        if self.measures.contains_key("membership_auc") {
+            let _ = writeln!(
+                out,
+                "- membership inference from the generator's likelihood: AUC {:.3} of training against held-out records (0.5: the model does not favour what it saw)",
+                m("membership_auc")
+            );
+        }
+        if self.measures.contains_key("canary_exposure_max") {
+            let _ = writeln!(
+                out,
+                "- canaries ({:.0}, each planted {:.0} times): exposure mean {:.2} bits, max {:.2} of {:.2} possible",
+                m("canaries"),
+                m("canary_repeats"),
+                m("canary_exposure_mean"),
+                m("canary_exposure_max"),
+                m("canary_exposure_possible")
+            );
+        }
         if self.measures.contains_key("bleu4") {
             let _ = writeln!(
                 out,

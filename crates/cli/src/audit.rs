@@ -9,10 +9,19 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use gan_core::experiment::ScoreRequest;
+use gan_core::DeviceChoice;
+use socgan_audit::audit::sample_indices;
+use socgan_audit::canaries::{exposures, CanarySet, CANARIES_FILE};
 use socgan_audit::chart::write_distance_chart;
+use socgan_audit::roc::auc;
+use socgan_audit::words::words;
 use socgan_audit::{audit, AuditOptions, FailRule, RecordKind, Records};
 use socgan_data::interactions::{read_log, InteractionLog, KCore, LogColumns, LogFormat};
 use socgan_data::posts::{Normalizer, PostFormat, PostReader, ReadOptions};
+
+use crate::experiments::Registry;
+use crate::run::load_checkpoint;
 
 /// The exit code of an audit whose `--fail-on` rules were broken (errors exit 1).
 pub const BROKEN_RULES: u8 = 3;
@@ -29,7 +38,7 @@ pub struct AuditArgs {
     #[arg(long)]
     holdout: PathBuf,
     /// text: posts (one per line, or .csv/.tsv/.jsonl/.parquet with --text-field), compared
-    /// word by word; items: interaction logs (`user item` lines, or tabular with
+    /// word by word (punctuation apart from words); items: interaction logs (`user item` lines, or tabular with
     /// --user-column/--item-column), one record per user, in time order.
     #[arg(long, value_enum, default_value = "text")]
     kind: KindArg,
@@ -71,6 +80,13 @@ pub struct AuditArgs {
     /// Replace invalid UTF-8 instead of failing.
     #[arg(long)]
     lossy: bool,
+    /// The generator's checkpoint (a run folder or a checkpoint folder): adds membership
+    /// inference from its per-record likelihood (training against held-out records, up to
+    /// --membership-records each) and, for a run trained with canaries, their exposure.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value_t = 5000)]
+    membership_records: usize,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,11 +122,14 @@ impl Vocabulary {
     }
 }
 
-pub fn run(args: AuditArgs) -> Result<ExitCode> {
+pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result<ExitCode> {
     let rules = args
         .fail_on
         .iter()
-        .map(|r| r.parse::<FailRule>().map_err(|e| anyhow::anyhow!("--fail-on {e}")))
+        .map(|r| {
+            r.parse::<FailRule>()
+                .map_err(|e| anyhow::anyhow!("--fail-on {e}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut vocabulary = Vocabulary::default();
     let mut read = |path: &Path| match args.kind {
@@ -138,8 +157,19 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
         seed: args.seed,
     };
     let started = std::time::Instant::now();
-    let result = audit(&records, &options)?;
+    let mut result = audit(&records, &options)?;
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.checkpoint {
+        let scored = model_measures(
+            registry,
+            path,
+            &args,
+            &training.originals,
+            &holdout.originals,
+            device,
+        )?;
+        result.report.measures.extend(scored);
+    }
     // Unknown measures in the rules are an error before anything is written.
     let broken = result.report.broken(&rules)?;
     write_outputs(&args, &result, seconds)?;
@@ -171,6 +201,74 @@ pub fn run(args: AuditArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(BROKEN_RULES))
 }
 
+/// Membership inference and canary exposure from the checkpoint's per-record likelihoods.
+fn model_measures(
+    registry: &Registry,
+    path: &Path,
+    args: &AuditArgs,
+    training: &[String],
+    holdout: &[String],
+    device: DeviceChoice,
+) -> Result<Vec<(String, f64)>> {
+    if matches!(args.kind, KindArg::Items) {
+        anyhow::bail!(
+            "--checkpoint: likelihoods of item histories are not available yet; audit posts"
+        );
+    }
+    let device = device.open()?;
+    let (tag, checkpoint) = load_checkpoint(path, false, &device)?;
+    let experiment = registry
+        .by_tag(&tag)
+        .with_context(|| checkpoint.dir.display().to_string())?;
+    let score = |records: &[String]| -> Result<Vec<f64>> {
+        experiment
+            .record_log_likelihoods(ScoreRequest {
+                path,
+                checkpoint: &checkpoint,
+                records,
+                device: &device,
+            })
+            .map_err(anyhow::Error::from_boxed)
+    };
+    let size = args
+        .membership_records
+        .min(training.len())
+        .min(holdout.len());
+    let pick = |records: &[String], salt: u64| -> Vec<String> {
+        sample_indices(records.len(), size, args.seed ^ salt)
+            .into_iter()
+            .map(|i| records[i].clone())
+            .collect()
+    };
+    let members = score(&pick(training, 1))?;
+    let outsiders = score(&pick(holdout, 2))?;
+    let mut measures = vec![(
+        "membership_auc".to_string(),
+        auc(&members, &outsiders).unwrap_or(f64::NAN),
+    )];
+    if checkpoint.dir.join(CANARIES_FILE).is_file() {
+        let text = checkpoint.read_extra(CANARIES_FILE)?;
+        let set: CanarySet = serde_json::from_str(&text)
+            .with_context(|| checkpoint.dir.join(CANARIES_FILE).display().to_string())?;
+        let exposure = exposures(&score(&set.canaries)?, &score(&set.candidates)?);
+        let mean = exposure.iter().sum::<f64>() / exposure.len().max(1) as f64;
+        measures.extend([
+            ("canaries".to_string(), set.canaries.len() as f64),
+            ("canary_repeats".into(), set.repeats as f64),
+            ("canary_exposure_mean".into(), mean),
+            (
+                "canary_exposure_max".into(),
+                exposure.iter().copied().fold(0.0, f64::max),
+            ),
+            (
+                "canary_exposure_possible".into(),
+                ((set.candidates.len() + 1) as f64).log2(),
+            ),
+        ]);
+    }
+    Ok(measures)
+}
+
 fn read_posts(path: &Path, args: &AuditArgs, vocabulary: &mut Vocabulary) -> Result<Read> {
     let format = PostFormat::for_path(path, &args.text_field, None);
     let reader = PostReader::open(path, &format, ReadOptions { lossy: args.lossy })?;
@@ -186,7 +284,7 @@ fn read_posts(path: &Path, args: &AuditArgs, vocabulary: &mut Vocabulary) -> Res
         let post = post?;
         let text = normalizer.apply(&post.text);
         out.records
-            .push(text.split_whitespace().map(|w| vocabulary.id(w)).collect());
+            .push(words(&text).into_iter().map(|w| vocabulary.id(w)).collect());
         out.originals.push(post.text);
     }
     Ok(out)

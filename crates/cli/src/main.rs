@@ -178,7 +178,7 @@ fn dispatch(registry: &Registry, matches: &ArgMatches) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Data(command) => data::run(command).map(|()| ExitCode::SUCCESS),
-        Command::Audit(args) => audit::run(*args),
+        Command::Audit(args) => audit::run(registry, *args, device),
     }
 }
 

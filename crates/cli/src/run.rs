@@ -238,7 +238,7 @@ fn pick(best: bool) -> Pick {
 }
 
 /// A checkpoint and the task tag its run was trained as.
-fn load_checkpoint(
+pub fn load_checkpoint(
     path: &Path,
     best: bool,
     device: &candle_core::Device,

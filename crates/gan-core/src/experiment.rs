@@ -74,6 +74,17 @@ pub struct BenchRequest {
     pub device: Device,
 }
 
+/// `socgan audit --checkpoint`: records to score under a checkpoint's model.
+pub struct ScoreRequest<'a> {
+    /// The checkpoint path as given (a run folder or a checkpoint folder).
+    pub path: &'a std::path::Path,
+    pub checkpoint: &'a Checkpoint,
+    /// The records as read from their files: a post's text, or a user's item ids joined by
+    /// spaces.
+    pub records: &'a [String],
+    pub device: &'a Device,
+}
+
 /// A command of one experiment's own (`socgan predict`, `socgan data embed`, ...).
 pub struct CommandRequest<'a> {
     /// The command's name, as declared.
@@ -140,6 +151,17 @@ pub trait Experiment: Send + Sync {
     /// Times one of [`Experiment::workloads`]; one JSON object.
     fn bench(&self, request: BenchRequest) -> ExperimentResult<Value> {
         Err(format!("{} has no workload `{}`", self.task(), request.workload).into())
+    }
+    /// Each record's mean log-likelihood per token under the checkpoint's model (its own
+    /// normalisation and tokenizer applied), for the audit's membership inference and canary
+    /// exposure; experiments whose models give none say so.
+    fn record_log_likelihoods(&self, request: ScoreRequest<'_>) -> ExperimentResult<Vec<f64>> {
+        Err(format!(
+            "{}: a {} checkpoint gives no likelihood of records",
+            request.path.display(),
+            self.task()
+        )
+        .into())
     }
     /// Commands of its own, and where they go.
     fn commands(&self) -> Vec<(CommandPlace, Command)> {

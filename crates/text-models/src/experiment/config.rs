@@ -80,7 +80,27 @@ pub enum DataConfig {
         tokenizer: TokenizerConfig,
         #[serde(default = "default_hypotheses")]
         num_hypotheses: usize,
+        /// Canaries planted in the training posts, for `socgan audit --checkpoint`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        canaries: Option<CanaryConfig>,
     },
+}
+
+/// Canaries for the audit's exposure measure (Carlini et al., "The Secret Sharer"): `count`
+/// random posts of the data's own form (lengths and words drawn from its training posts), each
+/// inserted `repeats` times into the training posts, and `candidates` more of the same form
+/// never trained on; written beside the run as `canaries.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    pub count: usize,
+    pub repeats: usize,
+    #[serde(default = "default_canary_candidates")]
+    pub candidates: usize,
+}
+
+fn default_canary_candidates() -> usize {
+    1000
 }
 
 /// One file, or several read in order (a split sharded into Parquet files).
@@ -398,6 +418,24 @@ impl RunConfig for TextGanConfig {
 
     fn validate(&self) -> gan_core::Result<()> {
         let bail = |m: String| Err(gan_core::Error::Config(m));
+        if let DataConfig::Text {
+            canaries: Some(c),
+            label_field,
+            ..
+        } = &self.data
+        {
+            if c.count == 0 || c.repeats == 0 || c.candidates < 10 {
+                return bail(format!(
+                    "data.canaries: count {} and repeats {} must be at least 1, candidates {} at least 10",
+                    c.count, c.repeats, c.candidates
+                ));
+            }
+            if label_field.is_some() {
+                return bail(
+                    "data.canaries go into unlabelled posts only (drop data.label_field)".into(),
+                );
+            }
+        }
         self.generator.validate()?;
         self.algorithm.validate()?;
         if self.algorithm.adversarial().is_some() {

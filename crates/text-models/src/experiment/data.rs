@@ -5,6 +5,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use gan_core::{Checkpoint, SeededRng};
+use socgan_audit::canaries::CanarySet;
 use socgan_data::labels::LabelMap;
 use socgan_data::tokenizer::TextTokenizer;
 use socgan_data::TokenSequences;
@@ -12,7 +13,7 @@ use socgan_data::TokenSequences;
 use crate::algorithms::names;
 use crate::algorithms::TrainingRows;
 use crate::evaluation::ToWords;
-use crate::experiment::config::{DataConfig, OracleSource, TextGanConfig};
+use crate::experiment::config::{CanaryConfig, DataConfig, OracleSource, TextGanConfig};
 use crate::experiment::posts::{check_every_class, Posts, ReadSettings};
 use crate::{
     ClassTextEvaluator, Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result,
@@ -27,6 +28,8 @@ pub struct Prepared {
     pub tokenizer: Option<TextTokenizer>,
     /// The classes of a class-conditional run.
     pub label_map: Option<LabelMap>,
+    /// The canaries planted in the training posts, if the config asks for them.
+    pub canaries: Option<CanarySet>,
 }
 
 /// Builds the data and evaluator of `config`. A text run trains its tokenizer (or loads
@@ -49,6 +52,7 @@ pub fn prepare(
                 )),
                 tokenizer: None,
                 label_map: None,
+                canaries: None,
             })
         }
         DataConfig::Text { .. } => prepare_text(config, tokenizer),
@@ -66,6 +70,7 @@ fn prepare_text(config: &mut TextGanConfig, tokenizer: Option<&Path>) -> Result<
         normalize,
         tokenizer: tk,
         num_hypotheses,
+        canaries,
     } = config.data.clone()
     else {
         return Err(Error::Config("not a text run".into()));
@@ -98,6 +103,7 @@ fn prepare_text(config: &mut TextGanConfig, tokenizer: Option<&Path>) -> Result<
             "{first_file}: no non-empty posts to train or test on"
         )));
     }
+    let canaries = canaries.map(|c| plant_canaries(&mut train_posts, &c, config.seed));
     if let Some(map) = &train_posts.map {
         check_every_class(&train_posts, map, &format!("{first_file} (training posts)"))?;
         check_every_class(&test_posts, map, "the test posts")?;
@@ -161,7 +167,41 @@ fn prepare_text(config: &mut TextGanConfig, tokenizer: Option<&Path>) -> Result<
         evaluator,
         tokenizer: Some(tok),
         label_map: train_posts.map,
+        canaries,
     })
+}
+
+/// Draws the canaries of `config` from the form of `posts` (their lengths in words, their
+/// words), seeded by the run's seed, and appends each `repeats` times to the training posts
+/// (unlabelled: the config refuses canaries with labels).
+fn plant_canaries(posts: &mut Posts, config: &CanaryConfig, seed: u64) -> CanarySet {
+    let mut words: Vec<String> = posts
+        .texts
+        .iter()
+        .flat_map(|t| t.split_whitespace().map(str::to_string))
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    let lengths: Vec<usize> = posts
+        .texts
+        .iter()
+        .map(|t| t.split_whitespace().count())
+        .collect();
+    let mut rng = SeededRng::derive(seed, "canaries", 0);
+    let set = CanarySet::draw(
+        &words,
+        &lengths,
+        config.count,
+        config.repeats,
+        config.candidates,
+        |n| rng.below(n),
+    );
+    for canary in &set.canaries {
+        posts
+            .texts
+            .extend(std::iter::repeat_n(canary.clone(), config.repeats));
+    }
+    set
 }
 
 /// The oracle and its samples.

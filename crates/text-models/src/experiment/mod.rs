@@ -10,13 +10,15 @@ mod eval;
 mod generate;
 pub mod posts;
 pub mod quality_diversity;
+mod score;
 mod train;
 
 use std::path::Path;
 
 use clap::{Args, Command, FromArgMatches};
 use gan_core::experiment::{
-    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, TrainRequest,
+    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, ScoreRequest,
+    TrainRequest,
 };
 use gan_core::RunOutcome;
 use serde_json::Value;
@@ -47,7 +49,11 @@ impl Experiment for TextGanExperiment {
     }
 
     fn checkpoint_files(&self) -> &'static [&'static str] {
-        &[train::TOKENIZER_FILE, train::LABELS_FILE]
+        &[
+            train::TOKENIZER_FILE,
+            train::LABELS_FILE,
+            train::CANARIES_FILE,
+        ]
     }
 
     fn train_flags(&self, command: Command) -> Command {
@@ -107,6 +113,14 @@ impl Experiment for TextGanExperiment {
 
     fn workloads(&self) -> &'static [&'static str] {
         &bench::WORKLOADS
+    }
+
+    fn record_log_likelihoods(&self, request: ScoreRequest<'_>) -> ExperimentResult<Vec<f64>> {
+        Ok(score::record_log_likelihoods(
+            request.checkpoint,
+            request.records,
+            request.device,
+        )?)
     }
 
     fn bench(&self, request: BenchRequest) -> ExperimentResult<Value> {

@@ -57,6 +57,11 @@ pub fn train(mut config: TextGanConfig, invocation: &Invocation) -> Result<RunOu
     if let Some(tok) = &tokenizer {
         files.push(RunFile::beside_run(TOKENIZER_FILE, tok.to_json()?));
     }
+    if let Some(canaries) = &prepared.canaries {
+        let json = serde_json::to_string_pretty(canaries)
+            .map_err(|e| Error::Config(format!("canaries as JSON: {e}")))?;
+        files.push(RunFile::beside_run(CANARIES_FILE, json));
+    }
     let label_map = prepared.label_map.clone();
     if let Some(map) = &label_map {
         let json = serde_json::to_string_pretty(map)
@@ -98,6 +103,8 @@ pub fn train(mut config: TextGanConfig, invocation: &Invocation) -> Result<RunOu
     }
     Ok(outcome)
 }
+
+pub use socgan_audit::canaries::CANARIES_FILE;
 
 /// The tokenizer file of a text run, beside the run and in every checkpoint.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
