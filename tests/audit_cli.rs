@@ -160,6 +160,44 @@ fn user_histories_are_audited_as_item_sequences() {
     assert_eq!(report["synthetic_records"], 60);
     assert_eq!(report["measures"]["exact_copy_share"], 1.0);
     assert!(report["measures"].get("bleu4").is_none());
+
+    // A behaviour GAN's checkpoint scores histories: membership inference.
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs/behaviour-gan/movielens-relgan.toml");
+    let run = d.join("gan");
+    stdout_json(&socgan(&[
+        "train",
+        "--quiet",
+        "--config",
+        config.to_str().unwrap(),
+        "--out-dir",
+        run.to_str().unwrap(),
+        "--set",
+        &format!("data.path={:?}", train.to_str().unwrap()),
+        "--set",
+        "data.layout=\"sasrec\"",
+        "--set",
+        "algorithm={ kind = \"mle\" }",
+        "--set",
+        "max_items=8",
+        "--set",
+        "samples=50",
+        "--set",
+        "schedule.mle_epochs=2",
+        "--set",
+        "schedule.mle_eval_every_epochs=2",
+    ]));
+    let out = audit(
+        &train,
+        &copied,
+        &holdout,
+        &d.join("b"),
+        &["--kind", "items", "--checkpoint", run.to_str().unwrap()],
+    );
+    let auc = stdout_json(&out)["measures"]["membership_auc"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&auc), "{auc}");
 }
 
 #[test]

@@ -80,9 +80,10 @@ pub struct AuditArgs {
     /// Replace invalid UTF-8 instead of failing.
     #[arg(long)]
     lossy: bool,
-    /// The generator's checkpoint (a run folder or a checkpoint folder): adds membership
-    /// inference from its per-record likelihood (training against held-out records, up to
-    /// --membership-records each) and, for a run trained with canaries, their exposure.
+    /// The generator's checkpoint (a run folder or a checkpoint folder; a text GAN for posts, a
+    /// behaviour GAN for histories): adds membership inference from its per-record likelihood
+    /// (training against held-out records, up to --membership-records each) and, for a run
+    /// trained with canaries, their exposure.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     #[arg(long, default_value_t = 5000)]
@@ -100,6 +101,9 @@ struct Read {
     records: Vec<Vec<u32>>,
     /// The post as read (text), or the user's name (items).
     originals: Vec<String>,
+    /// What a model scores: the post as read, or the user's items (as in the file) joined by
+    /// spaces.
+    scored: Vec<String>,
 }
 
 /// Ids from 1 for every word or item of the three files.
@@ -164,8 +168,8 @@ pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result
             registry,
             path,
             &args,
-            &training.originals,
-            &holdout.originals,
+            &training.scored,
+            &holdout.scored,
             device,
         )?;
         result.report.measures.extend(scored);
@@ -210,11 +214,6 @@ fn model_measures(
     holdout: &[String],
     device: DeviceChoice,
 ) -> Result<Vec<(String, f64)>> {
-    if matches!(args.kind, KindArg::Items) {
-        anyhow::bail!(
-            "--checkpoint: likelihoods of item histories are not available yet; audit posts"
-        );
-    }
     let device = device.open()?;
     let (tag, checkpoint) = load_checkpoint(path, false, &device)?;
     let experiment = registry
@@ -279,12 +278,14 @@ fn read_posts(path: &Path, args: &AuditArgs, vocabulary: &mut Vocabulary) -> Res
     let mut out = Read {
         records: Vec::new(),
         originals: Vec::new(),
+        scored: Vec::new(),
     };
     for post in reader {
         let post = post?;
         let text = normalizer.apply(&post.text);
         out.records
             .push(words(&text).into_iter().map(|w| vocabulary.id(w)).collect());
+        out.scored.push(post.text.clone());
         out.originals.push(post.text);
     }
     Ok(out)
@@ -304,9 +305,20 @@ fn read_histories(path: &Path, args: &AuditArgs, vocabulary: &mut Vocabulary) ->
         .iter()
         .map(|h| h.iter().map(|&i| vocabulary.id(log.item_name(i))).collect())
         .collect();
+    let scored = log
+        .histories()
+        .iter()
+        .map(|h| {
+            h.iter()
+                .map(|&i| log.item_name(i))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
     Ok(Read {
         records,
         originals: log.user_names().to_vec(),
+        scored,
     })
 }
 

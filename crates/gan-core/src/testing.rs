@@ -35,6 +35,21 @@ pub fn logged_records(run_dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The summed absolute gradient of `var` in `grads`, `None` when the backward pass did not
+/// reach it (gradient-flow tests: a penalty that must train a weight).
+pub fn gradient_mass(
+    grads: &candle_core::backprop::GradStore,
+    var: &candle_core::Var,
+) -> Option<f32> {
+    let g = grads.get(var)?;
+    Some(
+        g.abs()
+            .and_then(|g| g.sum_all())
+            .and_then(|g| g.to_scalar::<f32>())
+            .expect("a gradient of f32s"),
+    )
+}
+
 /// Runs `body`, the test `test_path` (its path inside the test binary, as the harness filters
 /// on it), in a child process of the test binary started with `CANDLE_GRAD_DO_NOT_DETACH=1`:
 /// candle keeps the graph of a gradient only with that set before a thread's first backward

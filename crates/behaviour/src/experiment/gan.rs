@@ -297,6 +297,38 @@ impl SavedGenerator {
     }
 }
 
+/// Each history's mean log-likelihood per token under a behaviour-GAN checkpoint's generator:
+/// a history is its item ids (as in the log's file) joined by spaces; items the generator's log
+/// does not have are left out, the newest `max_items` of the rest kept, and the end token
+/// scored with them.
+pub fn history_log_likelihoods(
+    ckpt: &Checkpoint,
+    histories: &[String],
+    device: &Device,
+) -> Result<Vec<f64>> {
+    let saved = SavedGenerator::load(ckpt, device)?;
+    let histories: Vec<Vec<u32>> = histories
+        .iter()
+        .map(|h| {
+            h.split_whitespace()
+                .filter_map(|item| saved.log.item_id(item))
+                .collect()
+        })
+        .collect();
+    let rows = saved.codec.encode(&histories)?;
+    let nll = saved.generator.token_nll(&rows)?;
+    let len = saved.codec.seq_len();
+    Ok(histories
+        .iter()
+        .zip(nll.chunks(len))
+        .map(|(history, nll)| {
+            // The kept items and the end token.
+            let scored = saved.codec.truncate(history).len() + 1;
+            -nll[..scored].iter().map(|&x| x as f64).sum::<f64>() / scored as f64
+        })
+        .collect())
+}
+
 /// `socgan eval` of behaviour-GAN checkpoints: the run's evaluation (NLL of held-out users,
 /// statistics and copy audit of `samples` synthetic histories, default the run's count).
 pub fn eval(

@@ -18,12 +18,14 @@ use clap::{Args, Command, FromArgMatches};
 use gan_core::checkpoint::Pick;
 use gan_core::experiment::{
     BenchRequest, CommandPlace, CommandRequest, EvalRequest, Experiment, ExperimentResult,
-    GenerateRequest, TrainRequest,
+    GenerateRequest, ScoreRequest, TrainRequest,
 };
 use gan_core::{Checkpoint, RunOutcome};
 use serde_json::{json, Value};
 
-pub use gan::{eval as eval_gan, generate, resolve_gan_config, train_gan, GAN_TASK};
+pub use gan::{
+    eval as eval_gan, generate, history_log_likelihoods, resolve_gan_config, train_gan, GAN_TASK,
+};
 pub use recommend::{recommend, top_k, Recommendation};
 pub use train::{resolve_config, train};
 
@@ -147,6 +149,14 @@ impl Experiment for BehaviourGanExperiment {
             request.seed,
             request.output.as_deref(),
             &request.device,
+        )?)
+    }
+
+    fn record_log_likelihoods(&self, request: ScoreRequest<'_>) -> ExperimentResult<Vec<f64>> {
+        Ok(history_log_likelihoods(
+            request.checkpoint,
+            request.records,
+            request.device,
         )?)
     }
 
