@@ -91,6 +91,19 @@ impl ConfusionMatrix {
         self.mean_over_classes(|c| self.f1(c))
     }
 
+    /// F1 of each class weighted by its support (scikit-learn's `average="weighted"`, the
+    /// score of the Constraint@AAAI-2021 fake-news task).
+    pub fn weighted_f1(&self) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            return 0.0;
+        }
+        (0..self.classes)
+            .map(|c| self.f1(c) * self.support(c) as f64)
+            .sum::<f64>()
+            / total as f64
+    }
+
     fn mean_over_classes(&self, per_class: impl Fn(usize) -> f64) -> f64 {
         (0..self.classes).map(per_class).sum::<f64>() / self.classes as f64
     }
@@ -116,6 +129,8 @@ pub enum Score {
     ClassF1(String),
     /// Accuracy (TREC question classification).
     Accuracy,
+    /// Support-weighted F1 (Constraint@AAAI-2021 COVID-19 fake news).
+    WeightedF1,
 }
 
 impl Score {
@@ -152,6 +167,7 @@ impl Score {
                 matrix.f1(class)
             }
             Score::Accuracy => matrix.accuracy(),
+            Score::WeightedF1 => matrix.weighted_f1(),
         })
     }
 
@@ -162,6 +178,7 @@ impl Score {
             Score::MacroF1 => "macro-averaged F1".into(),
             Score::ClassF1(name) => format!("F1 of class `{name}`"),
             Score::Accuracy => "accuracy".into(),
+            Score::WeightedF1 => "weighted F1".into(),
         }
     }
 }
@@ -185,11 +202,16 @@ pub fn report(matrix: &ConfusionMatrix, class_names: &[String]) -> String {
         ));
     }
     out.push_str(&format!(
-        "{:>width$}  {:>9}  {:>6.4}  {:>6.4}  {:>7}\n{:>width$}  {:>9}  {:>6}  {:>6.4}  {:>7}\n",
+        "{:>width$}  {:>9}  {:>6.4}  {:>6.4}  {:>7}\n{:>width$}  {:>9}  {:>6}  {:>6.4}  {:>7}\n{:>width$}  {:>9}  {:>6}  {:>6.4}  {:>7}\n",
         "macro avg",
         "",
         matrix.macro_recall(),
         matrix.macro_f1(),
+        matrix.total(),
+        "weighted avg",
+        "",
+        "",
+        matrix.weighted_f1(),
         matrix.total(),
         "accuracy",
         "",
@@ -247,6 +269,20 @@ mod tests {
         let irony = names(&["non_irony", "irony"]);
         let score = Score::for_benchmark("irony").compute(&m, &irony).unwrap();
         assert!((score - 0.624776).abs() < 5e-7, "{score}");
+    }
+
+    #[test]
+    fn weighted_f1_weighs_each_class_by_its_support() {
+        // F1 0.8 (support 3), 0.5 (2), 2/3 (1): scikit-learn's f1_score(average="weighted").
+        let m = ConfusionMatrix::new(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 3).unwrap();
+        let expected = (3.0 * 0.8 + 2.0 * 0.5 + 2.0 / 3.0) / 6.0;
+        assert!((m.weighted_f1() - expected).abs() < 1e-12);
+        let named = names(&["a", "b", "c"]);
+        assert_eq!(
+            Score::WeightedF1.compute(&m, &named).unwrap(),
+            m.weighted_f1()
+        );
+        assert!(report(&m, &named).contains("weighted avg"));
     }
 
     #[test]

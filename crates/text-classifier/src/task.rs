@@ -31,6 +31,7 @@ pub mod metric_names {
     pub const ACCURACY: &str = "accuracy";
     pub const MACRO_F1: &str = "macro_f1";
     pub const MACRO_RECALL: &str = "macro_recall";
+    pub const WEIGHTED_F1: &str = "weighted_f1";
 }
 
 /// How a neural classifier learns.
@@ -208,6 +209,7 @@ impl ClassifierTask {
             (metric_names::ACCURACY.into(), m.accuracy()),
             (metric_names::MACRO_F1.into(), m.macro_f1()),
             (metric_names::MACRO_RECALL.into(), m.macro_recall()),
+            (metric_names::WEIGHTED_F1.into(), m.weighted_f1()),
         ]))
     }
 

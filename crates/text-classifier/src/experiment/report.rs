@@ -75,6 +75,7 @@ pub fn evaluate(
             "accuracy": matrix.accuracy(),
             "macro_f1": matrix.macro_f1(),
             "macro_recall": matrix.macro_recall(),
+            "weighted_f1": matrix.weighted_f1(),
         }),
         report: text,
         matrix,

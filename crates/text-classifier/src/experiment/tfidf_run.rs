@@ -49,6 +49,10 @@ pub fn run(
             format!("{split}/{}", metric_names::MACRO_RECALL),
             m.macro_recall(),
         );
+        metrics.insert(
+            format!("{split}/{}", metric_names::WEIGHTED_F1),
+            m.weighted_f1(),
+        );
         if split == "test" {
             test_matrix = Some(m);
         }
