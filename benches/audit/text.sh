@@ -15,7 +15,7 @@ out=$1
 socgan=target/release/socgan
 data=../shared/data
 mkdir -p "$out"
-rules=(--fail-on 'exact_copy_share>0.05' --fail-on 'dcr_closer_to_training>0.6')
+rules=(--fail-on 'exact_copy_share>0.05' --fail-on 'dcr_closer_to_training_low>0.6')
 
 audit() { # NAME TRAIN SYNTHETIC HOLDOUT [ARGS...]
     local name=$1 train=$2 synthetic=$3 holdout=$4
@@ -35,10 +35,10 @@ for set in coco tweets; do
     fi
     n=$(wc -l < "$source")
     train_n=$((n * 8 / 10)) calib_n=$((n / 10))
-    head -n $train_n "$source" > "$out/$set-train.txt"
-    tail -n +$((train_n + 1)) "$source" | head -n $calib_n > "$out/$set-calibration.txt"
-    tail -n +$((train_n + calib_n + 1)) "$source" > "$out/$set-holdout.txt"
-    head -n 500 "$out/$set-train.txt" > "$out/$set-train-500.txt"
+    sed -n "1,${train_n}p" "$source" > "$out/$set-train.txt"
+    sed -n "$((train_n + 1)),$((train_n + calib_n))p" "$source" > "$out/$set-calibration.txt"
+    sed -n "$((train_n + calib_n + 1)),\$p" "$source" > "$out/$set-holdout.txt"
+    sed -n '1,500p' "$out/$set-train.txt" > "$out/$set-train-500.txt"
     audit "$set-calibration" "$out/$set-train.txt" "$out/$set-calibration.txt" "$out/$set-holdout.txt" "${rules[@]}"
     for run in healthy memorising; do
         if [ $run = healthy ]; then train=$out/$set-train.txt e=$epochs; else train=$out/$set-train-500.txt e=300; fi
@@ -53,7 +53,7 @@ for set in coco tweets; do
 done
 
 "$socgan" generate --checkpoint "$out/tweets-healthy" -n 100000 --seed 2 --output "$out/tweets-100k.txt"
-head -n 10000 "$out/tweets-100k.txt" > "$out/tweets-10k.txt"
+sed -n '1,10000p' "$out/tweets-100k.txt" > "$out/tweets-10k.txt"
 for n in 10k 100k; do
     /usr/bin/time -f "tweets $n: %e s, %M KB peak" "$socgan" audit \
         --train "$data/tweeteval/sentiment/train_text.txt" --synthetic "$out/tweets-$n.txt" \

@@ -3,7 +3,7 @@
 //! - [`words`]: posts as words with punctuation apart; [`shingles`]: a record's set of 1- and
 //!   2-grams, the unit of every distance here;
 //! - [`nearest`]: each synthetic record's closest record of a pool (exact Jaccard distance over
-//!   shingles, pruned by set size);
+//!   shingles, through an inverted index of shingles);
 //! - [`copies`]: exact copies and near duplicates of training records;
 //! - [`privacy`]: the distance-to-closest-record comparison (SDMetrics' DCR protocol) with its
 //!   Wilson interval;
