@@ -389,7 +389,7 @@ fn every_example_classifier_config_trains_an_epoch() {
     std::fs::create_dir_all(&bert).unwrap();
     text_classifier::encoder::minilm::testing::tiny_bert(&bert);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-    let mut configs: Vec<PathBuf> = ["sentiment", "trec"]
+    let mut configs: Vec<PathBuf> = ["sentiment", "trec", "detection"]
         .iter()
         .flat_map(|p| std::fs::read_dir(root.join(p)).unwrap())
         .map(|e| e.unwrap().path())
