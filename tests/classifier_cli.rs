@@ -427,6 +427,10 @@ fn every_example_classifier_config_trains_an_epoch() {
             "schedule.min_steps=0".into(),
             "gan.hidden_dim=16".into(),
         ];
+        if protocol == "detection" {
+            // The fixture's labels are TweetEval sentiment's, not real / fake.
+            sets.push("positive_class=\"positive\"".into());
+        }
         if protocol == "trec" {
             sets.push("data.layout=\"auto\"".into());
             sets.push(format!(
@@ -471,4 +475,80 @@ fn a_halted_and_resumed_classifier_run_ends_where_an_uninterrupted_one_does() {
     let done = stdout_json(&train(&data, &parts, &resumed));
     assert_eq!(done["completed"], true);
     assert_eq!(losses(&whole), losses(&parts));
+}
+
+/// A two-class run (fake or real posts, a CSV with named columns): the detection metrics beside
+/// the label scores, the positive class chosen by name, and the decision threshold chosen on
+/// validation posts and applied to the test posts.
+#[test]
+fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = [
+        ["cdc", "reports", "deaths", "today"],
+        ["miracle", "cure", "hoax", "shocking"],
+    ];
+    let write = |name: &str, n: usize, offset: usize| {
+        let mut text = String::from("id,tweet,label\n");
+        for i in offset..offset + n {
+            let class = i % 2;
+            let w = words[class];
+            text.push_str(&format!(
+                "{i},{} {} {} the news,{}\n",
+                w[i % 4],
+                w[(i / 2) % 4],
+                FILLER[i % FILLER.len()],
+                ["real", "fake"][class]
+            ));
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (train, val, test) = (
+        write("train.csv", 120, 0),
+        write("val.csv", 40, 500),
+        write("test.csv", 40, 900),
+    );
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/detection/constraint-tfidf.toml");
+    let run = |extra: &str| {
+        let sets = [
+            format!("data.train={:?}", train.display().to_string()),
+            format!("data.validation={:?}", val.display().to_string()),
+            format!("data.test={:?}", test.display().to_string()),
+            format!("out_dir={:?}", dir.path().join("run").display().to_string()),
+            extra.to_string(),
+        ];
+        let mut args = vec![
+            "train",
+            "--quiet",
+            "--overwrite",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        socgan(&args)
+    };
+    let summary = stdout_json(&run("positive_class=\"fake\""));
+    let m = &summary["final"];
+    for key in [
+        "test/ece",
+        "test/roc_auc",
+        "test/pr_auc",
+        "val/threshold",
+        "test/weighted_f1_at_threshold",
+    ] {
+        let v = m[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {m}"));
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    // The classes are separable: the positive class ranks above the other.
+    assert!(m["test/roc_auc"].as_f64().unwrap() > 0.9, "{m}");
+    assert_one_line_error(
+        &run("positive_class=\"satire\""),
+        &["positive_class `satire`", "fake, real"],
+    );
 }

@@ -17,6 +17,7 @@ pub mod encoder;
 pub mod error;
 pub mod experiment;
 pub mod metrics;
+pub mod probabilities;
 pub mod ssgan;
 pub mod task;
 

@@ -11,6 +11,7 @@ use gan_core::{
 
 use crate::encoder::{EncodedTexts, Encoder};
 use crate::metrics::{ConfusionMatrix, Score};
+use crate::probabilities;
 use crate::ssgan::{
     discriminator_adversarial_loss, generator_loss, supervised_loss, FeatureGenerator, Head,
     KPlusOneDiscriminator,
@@ -32,6 +33,15 @@ pub mod metric_names {
     pub const MACRO_F1: &str = "macro_f1";
     pub const MACRO_RECALL: &str = "macro_recall";
     pub const WEIGHTED_F1: &str = "weighted_f1";
+    /// Expected calibration error of the top class's probability (10 bins).
+    pub const ECE: &str = "ece";
+    /// Two classes: ROC-AUC and average precision of the positive class's probability.
+    pub const ROC_AUC: &str = "roc_auc";
+    pub const PR_AUC: &str = "pr_auc";
+    /// Two classes with validation posts: the decision threshold chosen on them (`val/`) and
+    /// the test posts' weighted F1 at it (`test/`).
+    pub const THRESHOLD: &str = "threshold";
+    pub const WEIGHTED_F1_AT_THRESHOLD: &str = "weighted_f1_at_threshold";
 }
 
 /// How a neural classifier learns.
@@ -171,6 +181,8 @@ pub struct ClassifierTask {
     pub batch_size: usize,
     pub score: Score,
     pub class_names: Vec<String>,
+    /// The class detection metrics treat as positive (two-class runs).
+    pub positive: usize,
     /// The epoch whose order `epoch_order` holds (drawn once per epoch, not per step).
     pub epoch_order: Option<(u64, Vec<usize>)>,
 }
@@ -198,13 +210,24 @@ impl ClassifierTask {
             .collect()
     }
 
-    fn scores(&self, set: &LabelledInputs) -> Result<Metrics> {
-        let predicted = self.nets.predict(&set.inputs)?;
-        let m = ConfusionMatrix::new(&set.labels, &predicted, self.class_names.len())?;
+    /// The metrics of `set`, and the positive class's probability of each post (two classes).
+    fn scores(&self, set: &LabelledInputs) -> Result<(Metrics, Option<Vec<f64>>)> {
+        let k = self.class_names.len();
+        let probs = self.nets.probabilities(&set.inputs)?;
+        let predicted: Vec<u32> = probs.chunks_exact(k).map(|r| argmax(r) as u32).collect();
+        let m = ConfusionMatrix::new(&set.labels, &predicted, k)?;
+        let mut metrics = self.label_scores(&m)?;
+        let (extra, scores) =
+            probabilities::probability_metrics(&probs, &set.labels, k, self.positive);
+        metrics.extend(extra);
+        Ok((metrics, scores))
+    }
+
+    fn label_scores(&self, m: &ConfusionMatrix) -> Result<Metrics> {
         Ok(Metrics::from([
             (
                 metric_names::SCORE.into(),
-                self.score.compute(&m, &self.class_names)?,
+                self.score.compute(m, &self.class_names)?,
             ),
             (metric_names::ACCURACY.into(), m.accuracy()),
             (metric_names::MACRO_F1.into(), m.macro_f1()),
@@ -316,14 +339,23 @@ impl Task for ClassifierTask {
     }
 
     fn evaluate(&mut self, _: &mut EvalContext) -> gan_core::Result<Evaluation> {
-        let validation = match &self.validation {
+        let (mut validation, val_scores) = match &self.validation {
             Some(v) => self.scores(v)?,
-            None => Metrics::new(),
+            None => (Metrics::new(), None),
         };
-        Ok(Evaluation {
-            validation,
-            test: self.scores(&self.test)?,
-        })
+        let (mut test, test_scores) = self.scores(&self.test)?;
+        if let (Some(v), Some(val_scores), Some(test_scores)) =
+            (&self.validation, val_scores, test_scores)
+        {
+            let (threshold, f1) = probabilities::threshold_metrics(
+                (&val_scores, &v.labels),
+                (&test_scores, &self.test.labels),
+                self.positive,
+            )?;
+            validation.insert(metric_names::THRESHOLD.into(), threshold);
+            test.insert(metric_names::WEIGHTED_F1_AT_THRESHOLD.into(), f1);
+        }
+        Ok(Evaluation { validation, test })
     }
 }
 

@@ -183,6 +183,11 @@ pub struct ClassifierConfig {
     /// The official score; by default the benchmark's (`data.name`), else accuracy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<Score>,
+    /// The label detection metrics of a two-class run treat as positive (ROC-AUC, PR-AUC, the
+    /// decision threshold), by name, e.g. `fake`; by default the second class of the label map
+    /// (labels are sorted by name unless the data gives their order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positive_class: Option<String>,
     #[serde(default)]
     pub encoder: EncoderConfig,
     #[serde(default = "default_method")]
@@ -255,6 +260,20 @@ impl RunConfig for ClassifierConfig {
 }
 
 impl ClassifierConfig {
+    /// The index of the positive class among `class_names` (see `positive_class`); an error
+    /// naming the labels when the config names one that is not there.
+    pub fn positive_class_index(&self, class_names: &[String]) -> crate::Result<usize> {
+        match &self.positive_class {
+            None => Ok(1.min(class_names.len().saturating_sub(1))),
+            Some(name) => class_names.iter().position(|n| n == name).ok_or_else(|| {
+                crate::Error::Config(format!(
+                    "positive_class `{name}` is not among the labels ({})",
+                    class_names.join(", ")
+                ))
+            }),
+        }
+    }
+
     /// The run's score: the config's, else the benchmark's.
     pub fn score(&self) -> Score {
         self.score

@@ -11,6 +11,7 @@ use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::RunPosts;
 use crate::experiment::report::{write_confusion_chart, CONFUSION_CHART, REPORT_FILE};
 use crate::metrics::{report, ConfusionMatrix};
+use crate::probabilities::{probability_metrics, threshold_metrics};
 use crate::task::{argmax, metric_names};
 use crate::Result;
 
@@ -29,8 +30,10 @@ pub fn run(
         &config.tfidf,
     )?;
     let score = config.score();
+    let positive = config.positive_class_index(names)?;
     let mut metrics = Metrics::new();
     let mut test_matrix = None;
+    let mut positive_scores = Vec::new();
     for (split, set) in [
         ("val", posts.validation.as_ref()),
         ("test", Some(&posts.test)),
@@ -53,9 +56,25 @@ pub fn run(
             format!("{split}/{}", metric_names::WEIGHTED_F1),
             m.weighted_f1(),
         );
+        let (extra, scores) = probability_metrics(&probs, &set.labels, k, positive);
+        for (name, value) in extra {
+            metrics.insert(format!("{split}/{name}"), value);
+        }
+        if let Some(scores) = scores {
+            positive_scores.push((scores, set.labels.clone()));
+        }
         if split == "test" {
             test_matrix = Some(m);
         }
+    }
+    // Validation and test scores both there: the threshold chosen on validation, applied to test.
+    if let [(val, val_labels), (test, test_labels)] = positive_scores.as_slice() {
+        let (threshold, f1) = threshold_metrics((val, val_labels), (test, test_labels), positive)?;
+        metrics.insert(format!("val/{}", metric_names::THRESHOLD), threshold);
+        metrics.insert(
+            format!("test/{}", metric_names::WEIGHTED_F1_AT_THRESHOLD),
+            f1,
+        );
     }
     let launch = folder.begin(config, Vec::new(), invocation)?;
     let run_dir = launch.dir();

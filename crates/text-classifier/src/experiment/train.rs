@@ -205,6 +205,7 @@ fn build_task(
         test,
         batch_size: config.schedule.batch_size,
         score: config.score(),
+        positive: config.positive_class_index(posts.map.names())?,
         class_names: posts.map.names().to_vec(),
         epoch_order: None,
     })
