@@ -111,6 +111,7 @@ fn few_label_gan_classifier_trains_predicts_and_evaluates() {
     let score = summary["final"]["test/score"].as_f64().unwrap();
     assert!(score > 0.8, "macro-recall {score} on separable classes");
     assert!(run.join("confusion_matrix.svg").is_file());
+    assert!(run.join("reliability.svg").is_file());
     let report = std::fs::read_to_string(run.join("test_report.txt")).unwrap();
     assert!(report.contains("macro-averaged recall"), "{report}");
 
@@ -547,6 +548,8 @@ fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
     }
     // The classes are separable: the positive class ranks above the other.
     assert!(m["test/roc_auc"].as_f64().unwrap() > 0.9, "{m}");
+    let chart = std::fs::read_to_string(dir.path().join("run/reliability.svg")).unwrap();
+    assert!(chart.contains("reliability (ECE"), "{chart}");
     assert_one_line_error(
         &run("positive_class=\"satire\""),
         &["positive_class `satire`", "fake, real"],

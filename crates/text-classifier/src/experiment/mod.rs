@@ -9,6 +9,7 @@ mod default_run;
 mod embed;
 pub mod encoding;
 mod predict;
+pub mod reliability_chart;
 pub mod report;
 pub mod saved;
 mod tfidf_run;

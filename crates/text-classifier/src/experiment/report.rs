@@ -11,8 +11,10 @@ use socgan_data::labels::LabelledPosts;
 use socgan_io::write_atomic;
 
 use crate::experiment::data::format_of;
+use crate::experiment::reliability_chart::{write_reliability_chart, RELIABILITY_CHART};
 use crate::experiment::saved::SavedClassifier;
 use crate::metrics::{report, ConfusionMatrix};
+use crate::probabilities::{reliability, ReliabilityBin};
 use crate::task::argmax;
 use crate::{Error, Result};
 
@@ -27,6 +29,8 @@ pub struct EvalResult {
     pub json: serde_json::Value,
     pub report: String,
     pub matrix: ConfusionMatrix,
+    /// The reliability diagram's bins.
+    pub reliability: Vec<ReliabilityBin>,
 }
 
 /// Scores `saved` on the labelled posts of `path` (default: the run's test file).
@@ -79,6 +83,7 @@ pub fn evaluate(
         }),
         report: text,
         matrix,
+        reliability: reliability(&probs, &posts.labels, k),
     })
 }
 
@@ -89,15 +94,21 @@ pub fn write_run_report(run_dir: &Path, device: &Device) -> Result<()> {
     let saved = SavedClassifier::load(&ckpt, device, true)?;
     let result = evaluate(&saved, None, device)?;
     write_atomic(&run_dir.join(REPORT_FILE), result.report.as_bytes())?;
+    let title = format!(
+        "{} ({})",
+        saved.config.method.name(),
+        saved.config.encoder.name()
+    );
+    write_reliability_chart(
+        &run_dir.join(RELIABILITY_CHART),
+        &result.reliability,
+        &title,
+    )?;
     write_confusion_chart(
         &run_dir.join(CONFUSION_CHART),
         &result.matrix,
         saved.map.names(),
-        &format!(
-            "{} ({})",
-            saved.config.method.name(),
-            saved.config.encoder.name()
-        ),
+        &title,
     )
 }
 

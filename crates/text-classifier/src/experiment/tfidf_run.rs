@@ -9,9 +9,10 @@ use socgan_io::write_atomic;
 use crate::baseline::tfidf::TfidfLogistic;
 use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::RunPosts;
+use crate::experiment::reliability_chart::{write_reliability_chart, RELIABILITY_CHART};
 use crate::experiment::report::{write_confusion_chart, CONFUSION_CHART, REPORT_FILE};
 use crate::metrics::{report, ConfusionMatrix};
-use crate::probabilities::{probability_metrics, threshold_metrics};
+use crate::probabilities::{probability_metrics, reliability, threshold_metrics};
 use crate::task::{argmax, metric_names};
 use crate::Result;
 
@@ -34,6 +35,7 @@ pub fn run(
     let mut metrics = Metrics::new();
     let mut test_matrix = None;
     let mut positive_scores = Vec::new();
+    let mut test_bins = Vec::new();
     for (split, set) in [
         ("val", posts.validation.as_ref()),
         ("test", Some(&posts.test)),
@@ -65,6 +67,7 @@ pub fn run(
         }
         if split == "test" {
             test_matrix = Some(m);
+            test_bins = reliability(&probs, &set.labels, k);
         }
     }
     // Validation and test scores both there: the threshold chosen on validation, applied to test.
@@ -89,6 +92,11 @@ pub fn run(
         );
         write_atomic(&run_dir.join(REPORT_FILE), text.as_bytes())?;
         write_confusion_chart(&run_dir.join(CONFUSION_CHART), m, names, "tfidf_logistic")?;
+        write_reliability_chart(
+            &run_dir.join(RELIABILITY_CHART),
+            &test_bins,
+            "tfidf_logistic",
+        )?;
     }
     Ok(launch.finish_untrained(metrics)?)
 }
