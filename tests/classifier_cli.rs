@@ -550,6 +550,17 @@ fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
     assert!(m["test/roc_auc"].as_f64().unwrap() > 0.9, "{m}");
     let chart = std::fs::read_to_string(dir.path().join("run/reliability.svg")).unwrap();
     assert!(chart.contains("reliability (ECE"), "{chart}");
+    // The same posts exported with `;` (commas in no post here): the delimiter is sniffed.
+    for path in [&train, &val, &test] {
+        let text = std::fs::read_to_string(path).unwrap().replace(',', ";");
+        std::fs::write(path, text).unwrap();
+    }
+    let semicolons = stdout_json(&run("positive_class=\"fake\""));
+    assert_eq!(
+        semicolons["final"]["test/weighted_f1"],
+        m["test/weighted_f1"]
+    );
+    assert_one_line_error(&run("data.delimiter=\"x\""), &["data.delimiter"]);
     assert_one_line_error(
         &run("positive_class=\"satire\""),
         &["positive_class `satire`", "fake, real"],

@@ -81,7 +81,7 @@ impl PostFormat {
             .as_deref()
         {
             Some("csv") => PostFormat::Delimited {
-                delimiter: b',',
+                delimiter: sniff_delimiter(path, &text),
                 text,
                 label,
             },
@@ -102,6 +102,16 @@ impl PostFormat {
         }
     }
 
+    /// A delimited format with `delimiter` given (a `.csv` export separated by `;`, say), the
+    /// text and label read from the named columns.
+    pub fn delimited(delimiter: u8, text_field: &str, label_field: Option<&str>) -> Self {
+        PostFormat::Delimited {
+            delimiter,
+            text: text_field.to_string(),
+            label: label_field.map(str::to_string),
+        }
+    }
+
     /// Whether posts of this format carry labels.
     pub fn has_labels(&self) -> bool {
         match self {
@@ -112,6 +122,43 @@ impl PostFormat {
             | PostFormat::Parquet { label, .. } => label.is_some(),
         }
     }
+}
+
+/// The delimiter of a `.csv` file: the first of `,` `;` tab `|` that splits its header into
+/// fields one of which is `text_field` (spreadsheet exports in many locales use `;`), else the
+/// one that splits the header into the most fields, else `,` (also when the file cannot be read:
+/// its reader then says why).
+fn sniff_delimiter(path: &Path, text_field: &str) -> u8 {
+    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+    let Ok(file) = std::fs::File::open(path) else {
+        return b',';
+    };
+    let mut header = Vec::new();
+    use std::io::{BufRead, Read};
+    if std::io::BufReader::new(file.take(64 * 1024))
+        .read_until(b'\n', &mut header)
+        .is_err()
+    {
+        return b',';
+    }
+    let header = String::from_utf8_lossy(&header);
+    let fields = |d: u8| -> Vec<&str> {
+        header
+            .trim_end_matches(['\r', '\n'])
+            .split(d as char)
+            .map(|f| f.trim().trim_matches('"'))
+            .collect()
+    };
+    CANDIDATES
+        .into_iter()
+        .find(|&d| fields(d).contains(&text_field))
+        .or_else(|| {
+            CANDIDATES
+                .into_iter()
+                .max_by_key(|&d| (fields(d).len(), std::cmp::Reverse(d)))
+        })
+        .filter(|&d| fields(d).len() > 1)
+        .unwrap_or(b',')
 }
 
 /// Reading options.
@@ -284,6 +331,18 @@ mod tests {
         assert!(
             err.contains("posts.csv:3: expected 2 fields, found 3"),
             "{err}"
+        );
+        // A `;`-separated export with a .csv name: the delimiter is sniffed from the header.
+        let semi = dir.path().join("export.csv");
+        std::fs::write(&semi, "id;tweet;label\n1;hello, world;real\n").unwrap();
+        let format = PostFormat::for_path(&semi, "tweet", Some("label"));
+        assert_eq!(format, PostFormat::delimited(b';', "tweet", Some("label")));
+        let (posts, _) = read_all(&semi, &format, false).unwrap();
+        assert_eq!(posts[0].text, "hello, world");
+        // A comma file keeps its commas, whatever else its header holds.
+        assert_eq!(
+            PostFormat::for_path(&p, "tweet", None),
+            PostFormat::delimited(b',', "tweet", None)
         );
         let t = dir.path().join("posts.tsv");
         std::fs::write(&t, "text\tlabel\nhi, there\t1\n").unwrap();

@@ -61,6 +61,10 @@ pub struct ClassifierData {
     pub text_field: String,
     #[serde(default = "default_label_field")]
     pub label_field: String,
+    /// The delimiter of CSV-like files, one ASCII character (`";"`); by default `.csv` files
+    /// have theirs sniffed from the header and `.tsv` files use tabs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
     /// Replace invalid UTF-8 instead of failing.
     #[serde(default)]
     pub lossy: bool,
@@ -224,6 +228,11 @@ impl RunConfig for ClassifierConfig {
 
     fn validate(&self) -> gan_core::Result<()> {
         let bail = |m: &str| Err(gan_core::Error::Config(m.to_string()));
+        if let Some(d) = self.data.delimiter {
+            if !d.is_ascii() || d.is_ascii_alphanumeric() || d == '"' || d == '\n' {
+                return bail("data.delimiter must be one ASCII punctuation or whitespace character, such as \";\" or \"\\t\"");
+            }
+        }
         if !(self.labelled_fraction > 0.0 && self.labelled_fraction <= 1.0) {
             return bail("labelled_fraction must be in (0, 1]");
         }

@@ -31,7 +31,10 @@ pub struct RunPosts {
 pub fn format_of(data: &ClassifierData, path: &Path) -> PostFormat {
     match data.layout {
         FileLayout::LabelFirst => PostFormat::LabelFirst,
-        FileLayout::Auto => PostFormat::for_path(path, &data.text_field, Some(&data.label_field)),
+        FileLayout::Auto => match data.delimiter {
+            Some(d) => PostFormat::delimited(d as u8, &data.text_field, Some(&data.label_field)),
+            None => PostFormat::for_path(path, &data.text_field, Some(&data.label_field)),
+        },
     }
 }
 
@@ -86,7 +89,10 @@ pub fn read_texts(config: &ClassifierConfig, path: &Path) -> Result<Vec<String>>
     let data = &config.data;
     let format = match data.layout {
         FileLayout::LabelFirst => PostFormat::LabelFirst,
-        FileLayout::Auto => PostFormat::for_path(path, &data.text_field, None),
+        FileLayout::Auto => match data.delimiter {
+            Some(d) => PostFormat::delimited(d as u8, &data.text_field, None),
+            None => PostFormat::for_path(path, &data.text_field, None),
+        },
     };
     let mut texts = Vec::new();
     for post in PostReader::open(path, &format, options(data))? {
