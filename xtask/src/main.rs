@@ -49,8 +49,9 @@ enum Task {
     /// An image GAN on MNIST with every adversarial loss: classifier-FID table and chart.
     Images(images::ImagesArgs),
     /// Named data sets into the hub cache ($HF_HOME): tweet_eval (all tasks) and image_coco by
-    /// default; also tweet_eval/<task>, emnlp_news, mnist, seqgan_oracle (SeqGAN's fixed oracle,
-    /// converted from its pickle without executing it). Needs internet.
+    /// default; also tweet_eval/<task>, emnlp_news, mnist, constraint_covid19 (fake news),
+    /// seqgan_oracle (SeqGAN's fixed oracle, converted from its pickle without executing it).
+    /// Needs internet.
     Download {
         names: Vec<String>,
         /// Cargo features of the socgan build (e.g. cuda).

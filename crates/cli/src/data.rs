@@ -70,7 +70,7 @@ pub enum DataCommand {
         seq_len: usize,
     },
     /// Named data sets (tweet_eval, tweet_eval/<task>, image_coco, emnlp_news, mnist,
-    /// seqgan_oracle) into the cache.
+    /// seqgan_oracle, constraint_covid19) into the cache.
     Download {
         #[arg(required = true)]
         names: Vec<String>,

@@ -8,6 +8,7 @@
 //! | `emnlp_news` | TextGAN-PyTorch's EMNLP2017 WMT News (williamSYSU/TextGAN-PyTorch at a pinned commit) | train, test |
 //! | `mnist` | hub dataset `ylecun/mnist`, Parquet (`image` with PNG bytes, `label`) | train, test |
 //! | `seqgan_oracle` | SeqGAN's fixed oracle (LantaoYu/SeqGAN at a pinned commit, SHA-256 checked), converted from its pickle to safetensors without executing it | oracle |
+//! | `constraint_covid19` | Constraint@AAAI-2021 COVID-19 fake news, English (diptamath/covid_fake_news at a pinned commit, SHA-256 checked; CSV `id,tweet,label`, real / fake) | train, validation, test |
 //!
 //! Files published on GitHub come from `$SOCGAN_GITHUB_RAW` when it is set (a mirror, or a
 //! loopback server in tests), else `https://raw.githubusercontent.com`.
@@ -38,6 +39,10 @@ const TEXYGEN: &str = "geek-ai/Texygen/3104e22ac75f3cc2070da2bf5e2da6d2bef149ad"
 const TEXTGAN: &str = "williamSYSU/TextGAN-PyTorch/54a861a95d0df3c96e1415a2b9e56be804b8fa0a";
 /// SeqGAN at the commit its oracle's pickle was checked at (../shared/data/seqgan_oracle).
 const SEQGAN: &str = "LantaoYu/SeqGAN/e2b52fb6309851b14765290e8a972ccac09f1bec";
+
+/// A participant's copy of the Constraint@AAAI-2021 data (../shared/data/constraint-covid19-fake-news,
+/// byte-identical); the official release is gated behind CodaLab registration.
+const CONSTRAINT: &str = "diptamath/covid_fake_news/030deba36d118c124709fd72d7d5f14c7bc69053";
 
 /// Where GitHub's raw files are served from.
 fn github_raw() -> String {
@@ -105,7 +110,16 @@ pub fn known_names() -> Vec<String> {
         .iter()
         .map(|t| format!("tweet_eval/{t}"))
         .collect();
-    names.extend(["image_coco", "emnlp_news", "mnist", "seqgan_oracle"].map(str::to_string));
+    names.extend(
+        [
+            "image_coco",
+            "emnlp_news",
+            "mnist",
+            "seqgan_oracle",
+            "constraint_covid19",
+        ]
+        .map(str::to_string),
+    );
     names
 }
 
@@ -229,6 +243,42 @@ pub fn named(name: &str) -> Result<NamedDataset> {
             label_field: None,
             conversion: Some(Conversion::SeqganOracle),
         }),
+        // The fake-news shared task's English splits; the licence is unstated (research use).
+        "constraint_covid19" => {
+            let split = |split: &'static str, file: &str, sha256: &'static str| {
+                (
+                    split,
+                    url(
+                        CONSTRAINT,
+                        &format!("data/{file}"),
+                        Some(Pin::Sha256(sha256)),
+                    ),
+                )
+            };
+            Ok(NamedDataset {
+                name: name.to_string(),
+                splits: vec![
+                    split(
+                        "train",
+                        "Constraint_Train.csv",
+                        "441f3985bb76eb69d1e488cf292f80add96c4dddfa43ba7c060889607837ddce",
+                    ),
+                    split(
+                        "validation",
+                        "Constraint_Val.csv",
+                        "c610931d0641fe1d9b9495c453f99ae7aa45bf294c7db6333ec84ecebb0b6c3c",
+                    ),
+                    split(
+                        "test",
+                        "english_test_with_labels.csv",
+                        "7152fc681884a22013218c5dd9a73c6fd99d4b084705723e1e49d18c97ca8281",
+                    ),
+                ],
+                text_field: "tweet",
+                label_field: Some("label"),
+                conversion: None,
+            })
+        }
         other => Err(Error::Invalid(format!(
             "unknown data set `{other}` (known: tweet_eval, {})",
             known_names().join(", ")

@@ -17,6 +17,9 @@ struct Files {
     test: PathBuf,
     unlabelled: Option<PathBuf>,
     label_first: bool,
+    /// A named data set's text and label columns (`tweet`, `label` for Constraint).
+    text_field: Option<String>,
+    label_field: Option<String>,
 }
 
 fn files(dataset: &str, test: Option<&Path>) -> Result<Files> {
@@ -34,6 +37,8 @@ fn files(dataset: &str, test: Option<&Path>) -> Result<Files> {
             test: path.join("test_text.txt"),
             unlabelled: None,
             label_first: false,
+            text_field: None,
+            label_field: None,
         });
     }
     if path.join("labeled.tsv").is_file() {
@@ -44,6 +49,8 @@ fn files(dataset: &str, test: Option<&Path>) -> Result<Files> {
             test: path.join("test.tsv"),
             unlabelled: Some(path.join("unlabeled.tsv")).filter(|p| p.is_file()),
             label_first: true,
+            text_field: None,
+            label_field: None,
         });
     }
     if path.is_file() {
@@ -62,6 +69,8 @@ fn files(dataset: &str, test: Option<&Path>) -> Result<Files> {
             test: test.to_path_buf(),
             unlabelled: None,
             label_first: false,
+            text_field: None,
+            label_field: None,
         });
     }
     let named = socgan_data::datasets::training_files(dataset)?;
@@ -74,6 +83,8 @@ fn files(dataset: &str, test: Option<&Path>) -> Result<Files> {
             .ok_or_else(|| Error::Config(format!("{dataset}: the data set has no test split")))?,
         unlabelled: None,
         label_first: false,
+        text_field: Some(named.text_field),
+        label_field: named.label_field,
     })
 }
 
@@ -93,13 +104,21 @@ pub fn table(
         )
     })?;
     let f = files(dataset, test)?;
+    // A named data set knows its columns; --label-field still wins when given.
+    let label_field = match &f.label_field {
+        Some(named) if args.label_field == "label" => named,
+        _ => &args.label_field,
+    };
     let mut data = format!(
         "name = {:?}\ntrain = {}\ntest = {}\nlabel_field = {:?}\n",
         f.name,
         quoted(&f.train),
         quoted(&f.test),
-        args.label_field
+        label_field
     );
+    if let Some(text_field) = &f.text_field {
+        data.push_str(&format!("text_field = {text_field:?}\n"));
+    }
     if let Some(v) = args.validation.as_ref().or(f.validation.as_ref()) {
         data.push_str(&format!("validation = {}\n", quoted(v)));
     }
