@@ -445,6 +445,8 @@ fn every_example_classifier_config_trains_an_epoch() {
                 "encoder.cache_dir={:?}",
                 dir.path().join("cache").display().to_string()
             ));
+        } else if text.contains("level = \"character\"") {
+            sets.push("encoder={ kind = \"cnn\", level = \"character\", embed_dim = 8, filter_sizes = [2, 3], num_filters = [6, 6], max_len = 24, vocab_size = 64, min_frequency = 1 }".to_string());
         } else {
             sets.push(TINY_CNN[0].to_string());
         }

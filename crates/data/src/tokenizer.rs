@@ -9,6 +9,7 @@ use std::path::Path;
 use tokenizers::models::bpe::{BpeTrainer, BPE};
 use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainer};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::fixed_length::FixedLength;
 use tokenizers::pre_tokenizers::whitespace::{Whitespace, WhitespaceSplit};
 use tokenizers::{AddedToken, Tokenizer};
 
@@ -39,6 +40,9 @@ pub enum PreTokenizer {
     WordsAndPunctuation,
     /// Split on whitespace only (hashtags, mentions and emoticons stay whole).
     Whitespace,
+    /// Every character a token, spaces and punctuation included (a character-level model sees
+    /// the surface of a post: spelling, spacing, emoji).
+    Characters,
 }
 
 /// A `tokenizers` tokenizer with the special tokens the generator needs.
@@ -119,6 +123,7 @@ impl TextTokenizer {
         match pre_tokenizer {
             PreTokenizer::WordsAndPunctuation => tokenizer.with_pre_tokenizer(Some(Whitespace {})),
             PreTokenizer::Whitespace => tokenizer.with_pre_tokenizer(Some(WhitespaceSplit)),
+            PreTokenizer::Characters => tokenizer.with_pre_tokenizer(Some(FixedLength::new(1))),
         };
         tokenizer
             .train(&mut trainer, texts)
@@ -301,6 +306,25 @@ mod tests {
         let ids = t.encode("the wheel.").unwrap();
         assert_eq!(ids.len(), 3);
         assert_eq!(t.decode(&ids).unwrap(), "the wheel .");
+    }
+
+    #[test]
+    fn characters_are_one_token_each_spaces_included() {
+        let t = TextTokenizer::train(
+            ["fake news!", "real 😍 news"].iter(),
+            TokenizerKind::WordLevel,
+            PreTokenizer::Characters,
+            100,
+            1,
+        )
+        .unwrap();
+        let ids = t.encode("new 😍!").unwrap();
+        assert_eq!(ids.len(), 6);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        t.save(&path).unwrap();
+        let round_trip = TextTokenizer::load(&path).unwrap();
+        assert_eq!(round_trip.encode("new 😍!").unwrap(), ids);
     }
 
     #[test]

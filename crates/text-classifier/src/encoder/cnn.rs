@@ -17,11 +17,24 @@ pub struct CnnEncoderConfig {
     pub embed_dim: usize,
     pub filter_sizes: Vec<usize>,
     pub num_filters: Vec<usize>,
-    /// Tokens per post (longer posts are cut; tweets rarely exceed 50 word-level tokens).
+    /// Tokens per post (longer posts are cut; tweets rarely exceed 50 word-level tokens, or 280
+    /// characters).
     pub max_len: usize,
-    /// Word-level vocabulary trained on the run's training texts (labelled and unlabelled).
+    /// Vocabulary trained on the run's training texts (labelled and unlabelled).
     pub vocab_size: usize,
     pub min_frequency: u64,
+    /// What a token is: a word (Kim's CNN) or a character (a character-level CNN, as detection
+    /// baselines use: it sees spelling, spacing and emoji).
+    pub level: TokenLevel,
+}
+
+/// The unit the CNN encoder reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenLevel {
+    #[default]
+    Word,
+    Character,
 }
 
 impl Default for CnnEncoderConfig {
@@ -33,6 +46,7 @@ impl Default for CnnEncoderConfig {
             max_len: 64,
             vocab_size: 30_000,
             min_frequency: 2,
+            level: TokenLevel::Word,
         }
     }
 }

@@ -10,6 +10,7 @@ use socgan_data::tokenizer::{PreTokenizer, TextTokenizer, TokenizerKind};
 
 use crate::encoder::bert::padded_ids;
 use crate::encoder::cache::{cache_key, default_cache_dir, FeatureCache};
+use crate::encoder::cnn::TokenLevel;
 use crate::encoder::minilm::{load_tokenizer, resolve_model_dir};
 use crate::encoder::{CnnEncoderConfig, EncodedTexts, EncoderConfig, MiniLm};
 use crate::Result;
@@ -40,10 +41,14 @@ pub enum TextEncoding {
 impl TextEncoding {
     /// A fresh CNN tokenizer trained on `texts`.
     pub fn train_tokenizer(config: &CnnEncoderConfig, texts: &[String]) -> Result<Self> {
+        let pre_tokenizer = match config.level {
+            TokenLevel::Word => PreTokenizer::WordsAndPunctuation,
+            TokenLevel::Character => PreTokenizer::Characters,
+        };
         let tokenizer = TextTokenizer::train(
             texts.iter(),
             TokenizerKind::WordLevel,
-            PreTokenizer::WordsAndPunctuation,
+            pre_tokenizer,
             config.vocab_size,
             config.min_frequency,
         )?;

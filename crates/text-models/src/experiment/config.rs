@@ -515,6 +515,11 @@ impl RunConfig for TextGanConfig {
                 if *num_hypotheses < 2 {
                     return bail("data: num_hypotheses must be at least 2 (Self-BLEU compares each with the others)".into());
                 }
+                if tokenizer.pre_tokenizer == PreTokenizer::Characters {
+                    // Generated text decodes token by token with spaces between: characters
+                    // would come out spaced apart, and BLEU would count characters.
+                    return bail("data.tokenizer.pre_tokenizer = \"characters\" is for classifiers; a text GAN generates words (words_and_punctuation or whitespace)".into());
+                }
                 if tokenizer.vocab_size < 5 {
                     return bail(
                         "data.tokenizer.vocab_size must exceed the 4 special tokens".into(),
@@ -655,6 +660,9 @@ adversarial_rounds = 5
             err,
             "invalid setting: test.toml: data.train and data.test must name at least one file"
         );
+        let text = "task = \"text_gan\"\nout_dir = \"x\"\nalgorithm = { kind = \"mle\" }\n[data]\nkind = \"text\"\ntrain = \"t.txt\"\ntokenizer = { pre_tokenizer = \"characters\" }\n";
+        let err = parse(text, &[]).unwrap_err().to_string();
+        assert!(err.contains("is for classifiers"), "{err}");
     }
 
     /// Every config users copy from `configs/` parses and validates (paths need not exist).
