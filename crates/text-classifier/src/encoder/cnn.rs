@@ -166,6 +166,7 @@ mod tests {
             max_len: 7,
             vocab_size: 20,
             min_frequency: 1,
+            level: TokenLevel::Word,
         };
         let enc = CnnEncoder::new(&config, 20, &Device::Cpu, &mut SeededRng::new(1)).unwrap();
         let ids = Tensor::new(
