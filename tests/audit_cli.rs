@@ -322,6 +322,51 @@ fn a_checkpoint_adds_membership_inference_and_canary_exposure() {
     );
     assert_eq!(m["canary_repeats"], 10.0);
 
+    // Zero-shot detection under the run's language model: likelihood and GLTR's top-10 share,
+    // each an AUC inside its bootstrap interval.
+    let out = audit(
+        &train,
+        &synthetic,
+        &test,
+        &d.join("audit-zero-shot"),
+        &["--zero-shot", run.to_str().unwrap()],
+    );
+    let m = &stdout_json(&out)["measures"];
+    for key in [
+        "zero_shot_auc",
+        "gltr_top10_auc",
+        "length_detection_auc",
+        "unigram_detection_auc",
+    ] {
+        let (v, low, high) = (
+            m[key].as_f64().unwrap(),
+            m[format!("{key}_low")].as_f64().unwrap(),
+            m[format!("{key}_high")].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 <= low && low <= v && v <= high && high <= 1.0,
+            "{key}: {m}"
+        );
+    }
+    assert!(m.get("membership_auc").is_none(), "{m}");
+
+    // Real posts as the generator writes them: one line per post, punctuation spaced.
+    let rendered = d.join("rendered.txt");
+    crate::support::run::assert_success(&socgan(&[
+        "data",
+        "render",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--input",
+        test.to_str().unwrap(),
+        "--output",
+        rendered.to_str().unwrap(),
+    ]));
+    let rendered = std::fs::read_to_string(&rendered).unwrap();
+    let posts = std::fs::read_to_string(&test).unwrap();
+    assert_eq!(rendered.lines().count(), posts.lines().count());
+    assert!(rendered.lines().all(|l| !l.contains("  ")), "{rendered}");
+
     // Canaries go into unlabelled posts only, and need a count.
     assert_one_line_error(
         &socgan(&[

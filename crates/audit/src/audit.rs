@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::bleu::{bleu, self_bleu};
 use crate::copies::{exact_copies, near_duplicates};
-use crate::detection::detection_auc;
+use crate::detection::{cross_validated, Features, OutOfFold};
 use crate::divergence::{jensen_shannon, ks_distance, ngram_novelty, token_distribution};
 use crate::nearest::Pool;
 use crate::privacy::DistanceToClosest;
@@ -144,9 +144,10 @@ pub fn audit(records: &Records, options: &AuditOptions) -> Result<Audit> {
         "length_ks".into(),
         ks_distance(&lengths(&records.synthetic), &lengths(&records.holdout)),
     );
-    if let Some(auc) = detection_auc(&synthetic, &holdout, &mut rng) {
-        measures.insert("detection_auc".into(), auc);
+    if let Some(scores) = cross_validated(&synthetic, &holdout, &mut rng) {
+        measures.extend(auc_measures("detection_auc", &scores, options.seed));
     }
+    measures.extend(tells(records, options.seed));
     if records.kind == RecordKind::Text {
         measures.extend(fidelity(records, options, &mut rng));
     }
@@ -165,6 +166,35 @@ pub fn audit(records: &Records, options: &AuditOptions) -> Result<Audit> {
         to_training,
         to_holdout,
     })
+}
+
+/// `name` (the AUC of `scores`) and its bootstrap interval as `name_low`, `name_high`.
+fn auc_measures(name: &str, scores: &OutOfFold, seed: u64) -> [(String, f64); 3] {
+    let (low, high) = scores.interval(seed);
+    [
+        (name.to_string(), scores.auc()),
+        (format!("{name}_low"), low),
+        (format!("{name}_high"), high),
+    ]
+}
+
+/// The trivial tells: naive Bayes on the words alone and on the length alone (drawn from their
+/// own generator, so that adding them changed none of the other measures' draws).
+fn tells(records: &Records, seed: u64) -> Vec<(String, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7e11_5eed);
+    let mut out = Vec::new();
+    for (name, features) in [
+        ("unigram_detection_auc", Features::Unigrams),
+        ("length_detection_auc", Features::Length),
+    ] {
+        let of = |rs: &[Vec<u32>]| rs.iter().map(|r| features.of(r)).collect::<Vec<_>>();
+        if let Some(scores) =
+            cross_validated(&of(&records.synthetic), &of(&records.holdout), &mut rng)
+        {
+            out.extend(auc_measures(name, &scores, seed));
+        }
+    }
+    out
 }
 
 /// BLEU-2..5 of drawn synthetic records against the held-out ones, and their Self-BLEU-2..5.

@@ -141,11 +141,25 @@ impl AuditReport {
         );
         let _ = writeln!(
             out,
-            "- against the held-out records: frequency JSD {:.4} bits, length KS {:.4}; a naive Bayes detector tells them apart with AUC {:.3} (0.5: not at all)",
+            "- against the held-out records: frequency JSD {:.4} bits, length KS {:.4}; a naive Bayes detector tells them apart with AUC {:.3} (95% interval {:.3}-{:.3}; 0.5: not at all); on the words alone {:.3}, on the length alone {:.3}",
             m("frequency_jsd"),
             m("length_ks"),
-            m("detection_auc")
+            m("detection_auc"),
+            m("detection_auc_low"),
+            m("detection_auc_high"),
+            m("unigram_detection_auc"),
+            m("length_detection_auc")
         );
+        if self.measures.contains_key("zero_shot_auc") {
+            let _ = writeln!(
+                out,
+                "- zero-shot, under a language model: the synthetic records' likelihood tells them from held-out ones with AUC {:.3} (95% interval {:.3}-{:.3}); the share of their tokens among its top 10 predictions (GLTR) with AUC {}",
+                m("zero_shot_auc"),
+                m("zero_shot_auc_low"),
+                m("zero_shot_auc_high"),
+                self.measures.get("gltr_top10_auc").map_or("- (the model gives no ranks)".to_string(), |v| format!("{v:.3}"))
+            );
+        }
         if self.measures.contains_key("membership_auc") {
             let _ = writeln!(
                 out,

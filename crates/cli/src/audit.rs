@@ -9,12 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use gan_core::experiment::ScoreRequest;
+use gan_core::experiment::{RankShares, ScoreRequest};
 use gan_core::DeviceChoice;
 use socgan_audit::audit::sample_indices;
 use socgan_audit::canaries::{exposures, CanarySet, CANARIES_FILE};
 use socgan_audit::chart::write_distance_chart;
-use socgan_audit::roc::auc;
+use socgan_audit::roc::{auc, auc_interval};
 use socgan_audit::words::words;
 use socgan_audit::{audit, AuditOptions, FailRule, RecordKind, Records};
 use socgan_data::interactions::{read_log, InteractionLog, KCore, LogColumns, LogFormat};
@@ -88,6 +88,12 @@ pub struct AuditArgs {
     checkpoint: Option<PathBuf>,
     #[arg(long, default_value_t = 5000)]
     membership_records: usize,
+    /// A language model's checkpoint (a text GAN run; the generator's own, or another): adds a
+    /// zero-shot detector, which needs no labels of machine text: how well the synthetic
+    /// records' likelihood under it, and the share of their tokens among its top 10
+    /// predictions (GLTR), tell them from held-out records (AUC; up to --membership-records each).
+    #[arg(long, value_name = "CHECKPOINT")]
+    zero_shot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,6 +180,17 @@ pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result
         )?;
         result.report.measures.extend(scored);
     }
+    if let Some(path) = &args.zero_shot {
+        let scored = zero_shot_measures(
+            registry,
+            path,
+            &args,
+            &synthetic.scored,
+            &holdout.scored,
+            device,
+        )?;
+        result.report.measures.extend(scored);
+    }
     // Unknown measures in the rules are an error before anything is written.
     let broken = result.report.broken(&rules)?;
     write_outputs(&args, &result, seconds)?;
@@ -205,6 +222,90 @@ pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result
     Ok(ExitCode::from(BROKEN_RULES))
 }
 
+/// Up to `size` of `records`, drawn from `seed`.
+fn pick(records: &[String], size: usize, seed: u64) -> Vec<String> {
+    sample_indices(records.len(), size.min(records.len()), seed)
+        .into_iter()
+        .map(|i| records[i].clone())
+        .collect()
+}
+
+/// `name`: the AUC of `positive` over `negative` scores, with its bootstrap interval.
+fn auc_with_interval(
+    name: &str,
+    positive: &[f64],
+    negative: &[f64],
+    seed: u64,
+) -> [(String, f64); 3] {
+    let (low, high) = auc_interval(positive, negative, seed).unwrap_or((f64::NAN, f64::NAN));
+    [
+        (
+            name.to_string(),
+            auc(positive, negative).unwrap_or(f64::NAN),
+        ),
+        (format!("{name}_low"), low),
+        (format!("{name}_high"), high),
+    ]
+}
+
+/// The zero-shot detector: synthetic against held-out records by their likelihood under the
+/// checkpoint's model and by their share of top-10 tokens.
+fn zero_shot_measures(
+    registry: &Registry,
+    path: &Path,
+    args: &AuditArgs,
+    synthetic: &[String],
+    holdout: &[String],
+    device: DeviceChoice,
+) -> Result<Vec<(String, f64)>> {
+    let device = device.open()?;
+    let (tag, checkpoint) = load_checkpoint(path, false, &device)?;
+    let experiment = registry
+        .by_tag(&tag)
+        .with_context(|| checkpoint.dir.display().to_string())?;
+    let (synthetic, holdout) = (
+        pick(synthetic, args.membership_records, args.seed ^ 3),
+        pick(holdout, args.membership_records, args.seed ^ 4),
+    );
+    let likelihood = |records: &[String]| {
+        experiment
+            .record_log_likelihoods(ScoreRequest {
+                path,
+                checkpoint: &checkpoint,
+                records,
+                device: &device,
+            })
+            .map_err(anyhow::Error::from_boxed)
+    };
+    let mut measures = auc_with_interval(
+        "zero_shot_auc",
+        &likelihood(&synthetic)?,
+        &likelihood(&holdout)?,
+        args.seed,
+    )
+    .to_vec();
+    let ranks = |records: &[String]| {
+        experiment
+            .record_rank_shares(ScoreRequest {
+                path,
+                checkpoint: &checkpoint,
+                records,
+                device: &device,
+            })
+            .map_err(anyhow::Error::from_boxed)
+    };
+    if let (Some(synthetic), Some(holdout)) = (ranks(&synthetic)?, ranks(&holdout)?) {
+        let top10 = |shares: &[RankShares]| shares.iter().map(|s| s.top10).collect::<Vec<_>>();
+        measures.extend(auc_with_interval(
+            "gltr_top10_auc",
+            &top10(&synthetic),
+            &top10(&holdout),
+            args.seed,
+        ));
+    }
+    Ok(measures)
+}
+
 /// Membership inference and canary exposure from the checkpoint's per-record likelihoods.
 fn model_measures(
     registry: &Registry,
@@ -233,14 +334,8 @@ fn model_measures(
         .membership_records
         .min(training.len())
         .min(holdout.len());
-    let pick = |records: &[String], salt: u64| -> Vec<String> {
-        sample_indices(records.len(), size, args.seed ^ salt)
-            .into_iter()
-            .map(|i| records[i].clone())
-            .collect()
-    };
-    let members = score(&pick(training, 1))?;
-    let outsiders = score(&pick(holdout, 2))?;
+    let members = score(&pick(training, size, args.seed ^ 1))?;
+    let outsiders = score(&pick(holdout, size, args.seed ^ 2))?;
     let mut measures = vec![(
         "membership_auc".to_string(),
         auc(&members, &outsiders).unwrap_or(f64::NAN),

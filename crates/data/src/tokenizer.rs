@@ -11,7 +11,9 @@ use tokenizers::models::wordlevel::{WordLevel, WordLevelTrainer};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::fixed_length::FixedLength;
 use tokenizers::pre_tokenizers::whitespace::{Whitespace, WhitespaceSplit};
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::{
+    AddedToken, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer as _, Tokenizer,
+};
 
 use crate::{Error, Result};
 
@@ -205,6 +207,33 @@ impl TextTokenizer {
         Ok(ids)
     }
 
+    /// `text` as a generator with this tokenizer writes a post: its words as the pre-tokenizer
+    /// splits them (words and punctuation apart, or at whitespace), the first `max_words` of
+    /// them, joined by single spaces; words outside the vocabulary are kept as written (they
+    /// would decode as `<unk>`). Real posts rendered so compare with generated ones on their
+    /// words, not on spacing.
+    pub fn spaced(&self, text: &str, max_words: usize) -> Result<String> {
+        let words: Vec<String> = match self.inner.get_pre_tokenizer() {
+            None => text.split_whitespace().map(str::to_string).collect(),
+            Some(pre) => {
+                let mut split = PreTokenizedString::from(text);
+                pre.pre_tokenize(&mut split)
+                    .map_err(|e| tk_error("pre-tokenizing", e))?;
+                split
+                    .get_splits(OffsetReferential::Original, OffsetType::Byte)
+                    .into_iter()
+                    .map(|(word, _, _)| word.to_string())
+                    .filter(|w| !w.trim().is_empty())
+                    .collect()
+            }
+        };
+        Ok(words
+            .into_iter()
+            .take(max_words)
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
     /// Text of `ids` up to the first `<eos>`, without padding.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let end = ids.iter().position(|&i| i == self.eos).unwrap_or(ids.len());
@@ -230,6 +259,36 @@ mod tests {
         "a cat and a dog",
         "zebra",
     ];
+
+    #[test]
+    fn posts_are_spaced_as_the_generator_writes_them() {
+        let words = TextTokenizer::train(
+            CORPUS.iter(),
+            TokenizerKind::WordLevel,
+            PreTokenizer::WordsAndPunctuation,
+            100,
+            1,
+        )
+        .unwrap();
+        // Punctuation apart, unknown words kept as written, cut to the generator's length.
+        assert_eq!(
+            words.spaced("a  cat, on the moon!", 100).unwrap(),
+            "a cat , on the moon !"
+        );
+        assert_eq!(words.spaced("a cat, on the moon!", 3).unwrap(), "a cat ,");
+        let spaces = TextTokenizer::train(
+            CORPUS.iter(),
+            TokenizerKind::WordLevel,
+            PreTokenizer::Whitespace,
+            100,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            spaces.spaced(" a cat,\ton it ", 100).unwrap(),
+            "a cat, on it"
+        );
+    }
 
     #[test]
     fn word_level_is_deterministic_and_round_trips_through_tokenizer_json() {

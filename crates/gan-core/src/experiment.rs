@@ -85,6 +85,16 @@ pub struct ScoreRequest<'a> {
     pub device: &'a Device,
 }
 
+/// The share of a record's tokens that a model ranks among its top 10, 100 and 1,000
+/// predictions at their positions (GLTR, Gehrmann et al., 2019: sampled text keeps to the top
+/// ranks, people's text strays from them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RankShares {
+    pub top10: f64,
+    pub top100: f64,
+    pub top1000: f64,
+}
+
 /// A command of one experiment's own (`socgan predict`, `socgan data embed`, ...).
 pub struct CommandRequest<'a> {
     /// The command's name, as declared.
@@ -162,6 +172,15 @@ pub trait Experiment: Send + Sync {
             self.task()
         )
         .into())
+    }
+    /// Each record's [`RankShares`] under the checkpoint's model (the zero-shot detector's rank
+    /// statistics); `None` from experiments whose models rank no tokens.
+    fn record_rank_shares(
+        &self,
+        request: ScoreRequest<'_>,
+    ) -> ExperimentResult<Option<Vec<RankShares>>> {
+        let _ = request;
+        Ok(None)
     }
     /// Commands of its own, and where they go.
     fn commands(&self) -> Vec<(CommandPlace, Command)> {

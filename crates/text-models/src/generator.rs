@@ -356,6 +356,29 @@ impl LstmGenerator {
         Ok(out)
     }
 
+    /// The rank of each target token among the model's predictions at its position (1: its most
+    /// likely token; ties rank with the target), in `seqs`' order: GLTR's statistic (Gehrmann et
+    /// al., 2019; machine text keeps to the top ranks).
+    pub fn token_ranks(&self, seqs: &TokenSequences) -> Result<Vec<u32>> {
+        // A chunk's logits are rows x T x V floats: 64 tweets of 40 tokens over a 10,000-word
+        // vocabulary are 100 MB.
+        const RANK_CHUNK: usize = 64;
+        let (weight, bias) = (self.out_weight.detach(), self.out_bias.detach());
+        let mut out = Vec::with_capacity(seqs.tokens().len());
+        for start in (0..seqs.len()).step_by(RANK_CHUNK) {
+            let chunk = seqs.slice(start, (start + RANK_CHUNK).min(seqs.len()));
+            let hidden = self.hidden_states(&chunk, None)?.detach();
+            let logits = hidden.matmul(&weight)?.broadcast_add(&bias)?;
+            let v = logits.dim(1)?;
+            let logits = logits.flatten_all()?.to_vec1::<f32>()?;
+            for (row, &target) in logits.chunks_exact(v).zip(chunk.tokens()) {
+                let at = row[target as usize];
+                out.push(1 + row.iter().filter(|&&l| l > at).count() as u32);
+            }
+        }
+        Ok(out)
+    }
+
     /// Mean per-token negative log-likelihood of `seqs` (NLL_gen on held-out data; the oracle's
     /// NLL_oracle of generated samples).
     pub fn mean_nll(&self, seqs: &TokenSequences) -> Result<f64> {

@@ -194,6 +194,42 @@ fn sampling_is_seeded_and_batch_independent() {
     );
 }
 
+#[test]
+fn token_ranks_agree_with_the_likelihoods_they_come_from() {
+    let g = LstmGenerator::new(tiny_config(), CPU, &mut SeededRng::new(6)).unwrap();
+    let seqs = g
+        .sample(20, &SamplingConfig::default(), &mut SeededRng::new(2))
+        .unwrap();
+    let ranks = g.token_ranks(&seqs).unwrap();
+    let nll = g.token_nll(&seqs).unwrap();
+    assert_eq!(ranks.len(), seqs.tokens().len());
+    let vocab = tiny_config().vocab_size as u32;
+    assert!(ranks.iter().all(|&r| (1..=vocab).contains(&r)), "{ranks:?}");
+    // A token ranked first is the likeliest at its place, so it holds at least 1/vocab of the
+    // mass (NLL at most ln(vocab)); near-argmax sampling ranks almost every token first.
+    for (&r, &x) in ranks.iter().zip(&nll) {
+        if r == 1 {
+            assert!(
+                (x as f64) <= (vocab as f64).ln() + 1e-4,
+                "rank 1 with NLL {x}"
+            );
+        }
+    }
+    let cold = g
+        .sample(
+            20,
+            &SamplingConfig {
+                temperature: 0.01,
+                ..Default::default()
+            },
+            &mut SeededRng::new(2),
+        )
+        .unwrap();
+    let cold_ranks = g.token_ranks(&cold).unwrap();
+    let first = cold_ranks.iter().filter(|&&r| r == 1).count() as f64 / cold_ranks.len() as f64;
+    assert!(first > 0.95, "{first}");
+}
+
 /// SeqGAN's oracle equations, written out independently (row-vector convention, separate gate
 /// matrices, START = 0), to check the loader's mapping onto the generator's fused gates.
 fn seqgan_reference_nll(

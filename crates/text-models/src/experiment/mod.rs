@@ -10,6 +10,7 @@ mod eval;
 mod generate;
 pub mod posts;
 pub mod quality_diversity;
+mod render;
 mod score;
 mod train;
 
@@ -17,9 +18,10 @@ use std::path::Path;
 
 use clap::{Args, Command, FromArgMatches};
 use gan_core::experiment::{
-    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, ScoreRequest,
-    TrainRequest,
+    BenchRequest, EvalRequest, Experiment, ExperimentResult, GenerateRequest, RankShares,
+    ScoreRequest, TrainRequest,
 };
+use gan_core::experiment::{CommandPlace, CommandRequest};
 use gan_core::RunOutcome;
 use serde_json::Value;
 use socgan_data::tokenizer::TextTokenizer;
@@ -121,6 +123,36 @@ impl Experiment for TextGanExperiment {
             request.records,
             request.device,
         )?)
+    }
+
+    fn record_rank_shares(
+        &self,
+        request: ScoreRequest<'_>,
+    ) -> ExperimentResult<Option<Vec<RankShares>>> {
+        Ok(Some(score::record_rank_shares(
+            request.checkpoint,
+            request.records,
+            request.device,
+        )?))
+    }
+
+    fn commands(&self) -> Vec<(CommandPlace, Command)> {
+        vec![(
+            CommandPlace::Data,
+            render::RenderArgs::augment_args(Command::new("render")).about(
+                "Real posts as a text run's generator writes its samples (its normalisation, word split and length; words spaced, unknown words kept), one per line: what a detector or an audit compares with generated posts",
+            ),
+        )]
+    }
+
+    fn run_command(&self, request: CommandRequest<'_>) -> ExperimentResult<()> {
+        match request.name {
+            "render" => Ok(render::run(
+                render::RenderArgs::from_arg_matches(request.matches)?,
+                &request.device,
+            )?),
+            name => Err(format!("text_gan has no command `{name}`").into()),
+        }
     }
 
     fn bench(&self, request: BenchRequest) -> ExperimentResult<Value> {
