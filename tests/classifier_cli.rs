@@ -389,6 +389,22 @@ fn every_example_classifier_config_trains_an_epoch() {
     let bert = dir.path().join("bert");
     std::fs::create_dir_all(&bert).unwrap();
     text_classifier::encoder::minilm::testing::tiny_bert(&bert);
+    let detection_files: Vec<(&str, PathBuf)> = ["train", "validation", "test"]
+        .iter()
+        .map(|name| {
+            let mut text = String::from("tweet,text,label,source\n");
+            for i in 0..40 {
+                let (words, label, source) = [
+                    ("officials report new cases today", "real", "human"),
+                    ("miracle cure they hide from you", "fake", "bot"),
+                ][i % 2];
+                text += &format!("{words} {i},{words} {i},{label},{source}\n");
+            }
+            let path = dir.path().join(format!("detection-{name}.csv"));
+            std::fs::write(&path, text).unwrap();
+            (*name, path)
+        })
+        .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut configs: Vec<PathBuf> = ["sentiment", "trec", "detection"]
         .iter()
@@ -429,8 +445,11 @@ fn every_example_classifier_config_trains_an_epoch() {
             "gan.hidden_dim=16".into(),
         ];
         if protocol == "detection" {
-            // The fixture's labels are TweetEval sentiment's, not real / fake.
-            sets.push("positive_class=\"positive\"".into());
+            // Two classes with a source column, under both text column names the configs use.
+            for (name, path) in &detection_files {
+                sets.push(format!("data.{name}={:?}", path.display().to_string()));
+            }
+            sets.push("detection.positive_class=\"fake\"".into());
         }
         if protocol == "trec" {
             sets.push("data.layout=\"auto\"".into());
@@ -491,16 +510,17 @@ fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
         ["miracle", "cure", "hoax", "shocking"],
     ];
     let write = |name: &str, n: usize, offset: usize| {
-        let mut text = String::from("id,tweet,label\n");
+        let mut text = String::from("id,tweet,label,source\n");
         for i in offset..offset + n {
             let class = i % 2;
             let w = words[class];
             text.push_str(&format!(
-                "{i},{} {} {} the news,{}\n",
+                "{i},{} {} {} the news,{},{}\n",
                 w[i % 4],
                 w[(i / 2) % 4],
                 FILLER[i % FILLER.len()],
-                ["real", "fake"][class]
+                ["real", "fake"][class],
+                ["human", "bot_a", "human", "bot_b"][i % 4]
             ));
         }
         let path = dir.path().join(name);
@@ -534,7 +554,7 @@ fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
         }
         socgan(&args)
     };
-    let summary = stdout_json(&run("positive_class=\"fake\""));
+    let summary = stdout_json(&run("detection.positive_class=\"fake\""));
     let m = &summary["final"];
     for key in [
         "test/ece",
@@ -557,14 +577,53 @@ fn a_two_class_run_reports_detection_metrics_for_the_named_positive_class() {
         let text = std::fs::read_to_string(path).unwrap().replace(',', ";");
         std::fs::write(path, text).unwrap();
     }
-    let semicolons = stdout_json(&run("positive_class=\"fake\""));
+    let semicolons = stdout_json(&run("detection.positive_class=\"fake\""));
     assert_eq!(
         semicolons["final"]["test/weighted_f1"],
         m["test/weighted_f1"]
     );
     assert_one_line_error(&run("data.delimiter=\"x\""), &["data.delimiter"]);
     assert_one_line_error(
-        &run("positive_class=\"satire\""),
+        &run("detection.positive_class=\"satire\""),
         &["positive_class `satire`", "fake, real"],
+    );
+
+    // Sources: accuracy per source in the report; leave one out: train without bot_b, test on it.
+    stdout_json(&run("detection.source_field=\"source\""));
+    let report = std::fs::read_to_string(dir.path().join("run/test_report.txt")).unwrap();
+    assert!(
+        report.contains("accuracy per source")
+            && report.contains("bot_a")
+            && report.contains("bot_b"),
+        "{report}"
+    );
+    stdout_json(&run(
+        "detection={ positive_class = \"fake\", source_field = \"source\", held_out_source = \"bot_b\" }",
+    ));
+    let report = std::fs::read_to_string(dir.path().join("run/test_report.txt")).unwrap();
+    assert!(
+        report.contains("`bot_b` held out of training")
+            && report.contains("bot_b")
+            && !report.contains("bot_a"),
+        "{report}"
+    );
+    // The same report as JSON (a TF-IDF run keeps no checkpoint to `socgan eval`).
+    let line: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/test_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["posts"], 30, "{line}");
+    assert_eq!(line["per_source"]["bot_b"]["posts"], 10, "{line}");
+    let (low, high) = (
+        line["roc_auc_low"].as_f64().unwrap(),
+        line["roc_auc_high"].as_f64().unwrap(),
+    );
+    assert!(
+        low <= line["roc_auc"].as_f64().unwrap() && high >= low,
+        "{line}"
+    );
+    assert_one_line_error(
+        &run("detection={ positive_class = \"fake\", source_field = \"source\", held_out_source = \"bot_c\" }"),
+        &["test.csv", "no post of the held-out source `bot_c`", "bot_a, bot_b, human"],
     );
 }

@@ -170,6 +170,24 @@ impl RunMethod {
     }
 }
 
+/// The detection protocol's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// The label of the posts to detect, by name (`fake`, `machine`): the positive class of
+    /// ROC-AUC, PR-AUC and the decision threshold. (A two-class run without `[detection]`
+    /// treats the second class of the label map as positive.)
+    pub positive_class: String,
+    /// The column or field naming who wrote each post (`human`, a bot, a generator): the test
+    /// report gives accuracy per source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_field: Option<String>,
+    /// Leave one source out: train and validate without this source's posts, test on them and
+    /// on every real (not positive) post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_source: Option<String>,
+}
+
 /// A classifier run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,11 +205,10 @@ pub struct ClassifierConfig {
     /// The official score; by default the benchmark's (`data.name`), else accuracy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<Score>,
-    /// The label detection metrics of a two-class run treat as positive (ROC-AUC, PR-AUC, the
-    /// decision threshold), by name, e.g. `fake`; by default the second class of the label map
-    /// (labels are sorted by name unless the data gives their order).
+    /// The detection protocol (`[detection]`): a two-class run that tells fake or machine-made
+    /// posts from real ones, scored by weighted F1 unless `score` says otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub positive_class: Option<String>,
+    pub detection: Option<DetectionConfig>,
     #[serde(default)]
     pub encoder: EncoderConfig,
     #[serde(default = "default_method")]
@@ -233,6 +250,18 @@ impl RunConfig for ClassifierConfig {
                 return bail("data.delimiter must be one ASCII punctuation or whitespace character, such as \";\" or \"\\t\"");
             }
         }
+        if let Some(d) = &self.detection {
+            if d.held_out_source.is_some() && d.source_field.is_none() {
+                return bail("detection.held_out_source needs detection.source_field, the column naming each post's source");
+            }
+            if d.source_field.as_deref() == Some(self.data.text_field.as_str())
+                || d.source_field.as_deref() == Some(self.data.label_field.as_str())
+            {
+                return bail(
+                    "detection.source_field must name a column other than the text and the label",
+                );
+            }
+        }
         if !(self.labelled_fraction > 0.0 && self.labelled_fraction <= 1.0) {
             return bail("labelled_fraction must be in (0, 1]");
         }
@@ -269,25 +298,36 @@ impl RunConfig for ClassifierConfig {
 }
 
 impl ClassifierConfig {
-    /// The index of the positive class among `class_names` (see `positive_class`); an error
-    /// naming the labels when the config names one that is not there.
+    /// The index of the positive class among `class_names` (see
+    /// [`DetectionConfig::positive_class`]); an error naming the labels when the config names
+    /// one that is not there, or when a detection run has other than two classes.
     pub fn positive_class_index(&self, class_names: &[String]) -> crate::Result<usize> {
-        match &self.positive_class {
-            None => Ok(1.min(class_names.len().saturating_sub(1))),
-            Some(name) => class_names.iter().position(|n| n == name).ok_or_else(|| {
-                crate::Error::Config(format!(
-                    "positive_class `{name}` is not among the labels ({})",
-                    class_names.join(", ")
-                ))
-            }),
+        let Some(detection) = &self.detection else {
+            return Ok(1.min(class_names.len().saturating_sub(1)));
+        };
+        let name = &detection.positive_class;
+        if class_names.len() != 2 {
+            return Err(crate::Error::Config(format!(
+                "detection tells two classes apart; the labels are {} ({})",
+                class_names.len(),
+                class_names.join(", ")
+            )));
         }
+        class_names.iter().position(|n| n == name).ok_or_else(|| {
+            crate::Error::Config(format!(
+                "detection.positive_class `{name}` is not among the labels ({})",
+                class_names.join(", ")
+            ))
+        })
     }
 
-    /// The run's score: the config's, else the benchmark's.
+    /// The run's score: the config's, else weighted F1 for detection, else the benchmark's.
     pub fn score(&self) -> Score {
-        self.score
-            .clone()
-            .unwrap_or_else(|| Score::for_benchmark(&self.data.name))
+        match (&self.score, &self.detection) {
+            (Some(score), _) => score.clone(),
+            (None, Some(_)) => Score::WeightedF1,
+            (None, None) => Score::for_benchmark(&self.data.name),
+        }
     }
 
     /// One phase of `epochs` epochs, evaluated (and checkpointed) once per epoch; selection of
@@ -393,6 +433,41 @@ data = { name = "sentiment", train = "a_text.txt", test = "b_text.txt" }
         assert!(err.to_string().contains("width"), "{err}");
         let err = parse(&["encoder={ kind = \"minilm\", nope = 1 }"]).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn detection_names_its_positive_class_and_sources() {
+        let c = parse(&["detection={ positive_class = \"fake\" }"]).unwrap();
+        assert_eq!(c.score(), Score::WeightedF1);
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            c.positive_class_index(&names(&["fake", "real"])).unwrap(),
+            0
+        );
+        let err = c.positive_class_index(&names(&["a", "b"])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`fake` is not among the labels (a, b)"),
+            "{err}"
+        );
+        let err = c
+            .positive_class_index(&names(&["fake", "real", "satire"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("two classes"), "{err}");
+        let err = parse(&["detection={ positive_class = \"fake\", held_out_source = \"seqgan\" }"])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("needs detection.source_field"),
+            "{err}"
+        );
+        let err = parse(&["detection={ positive_class = \"fake\", source_field = \"text\" }"])
+            .unwrap_err();
+        assert!(err.to_string().contains("other than the text"), "{err}");
+        let c = parse(&["detection={ positive_class = \"fake\", source_field = \"source\", held_out_source = \"seqgan\" }"]).unwrap();
+        assert_eq!(
+            ClassifierConfig::parse(&c.to_toml().unwrap(), "saved").unwrap(),
+            c
+        );
     }
 
     #[test]

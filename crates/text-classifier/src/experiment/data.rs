@@ -7,6 +7,7 @@ use socgan_data::labels::{LabelMap, LabelledPosts};
 use socgan_data::posts::{PostFormat, PostReader, ReadOptions};
 
 use crate::experiment::config::{ClassifierConfig, ClassifierData, FileLayout};
+use crate::experiment::sources::{with_sources, Split};
 use crate::{Error, Result};
 
 /// The posts of a run.
@@ -17,6 +18,8 @@ pub struct RunPosts {
     pub unlabelled: Vec<String>,
     pub validation: Option<LabelledPosts>,
     pub test: LabelledPosts,
+    /// Each test post's source, when the run names a source column.
+    pub test_sources: Option<Vec<String>>,
     pub map: LabelMap,
     /// Every training text (file order, before the cut), then the unlabelled file's: the pool a
     /// frozen encoder computes (and caches) once for every fraction and seed.
@@ -105,15 +108,21 @@ pub fn read_texts(config: &ClassifierConfig, path: &Path) -> Result<Vec<String>>
 pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
     let data = &config.data;
     let map = label_map(config)?;
-    let train = read_labelled(config, &data.train, &map)?;
+    let positive = config.positive_class_index(map.names())? as u32;
+    // Leave-one-source-out cuts each file as it is read (sources.rs).
+    let read = |path: &Path, split: Split| {
+        let posts = read_labelled(config, path, &map)?;
+        with_sources(config, path, posts, split, positive)
+    };
+    let (train, _) = read(&data.train, Split::Fitting)?;
     if train.is_empty() {
         return Err(Error::file(&data.train, "no training posts"));
     }
-    let test = read_labelled(config, &data.test, &map)?;
+    let (test, test_sources) = read(&data.test, Split::Test)?;
     let validation = data
         .validation
         .as_ref()
-        .map(|p| read_labelled(config, p, &map))
+        .map(|p| read(p, Split::Fitting).map(|(posts, _)| posts))
         .transpose()?;
     if test.is_empty() {
         return Err(Error::file(&data.test, "no test posts"));
@@ -155,6 +164,7 @@ pub fn read_posts(config: &ClassifierConfig) -> Result<RunPosts> {
         unlabelled,
         validation,
         test,
+        test_sources,
         map,
         train_class_counts,
         train_pool,
@@ -217,5 +227,59 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("class `odd` has no labelled post"), "{err}");
+    }
+
+    #[test]
+    fn leave_one_source_out_trains_without_it_and_tests_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = |n: usize| -> String {
+            (0..n)
+                .map(|i| {
+                    let source = ["human", "mle", "seqgan"][i % 3];
+                    let label = if source == "human" { "real" } else { "machine" };
+                    format!("post {i},{label},{source}\n")
+                })
+                .collect()
+        };
+        write(
+            dir.path(),
+            "train.csv",
+            &format!("text,label,source\n{}", rows(30)),
+        );
+        write(
+            dir.path(),
+            "test.csv",
+            &format!("text,label,source\n{}", rows(12)),
+        );
+        let detection = |extra: &str| {
+            format!(
+                "detection = {{ positive_class = \"machine\", source_field = \"source\"{extra} }}"
+            )
+        };
+        let posts = read_posts(&config(dir.path(), &detection("")).unwrap()).unwrap();
+        assert_eq!((posts.labelled.len(), posts.test.len()), (30, 12));
+        let held_out = detection(", held_out_source = \"seqgan\"");
+        let posts = read_posts(&config(dir.path(), &held_out).unwrap()).unwrap();
+        // Training: no seqgan post; test: seqgan's 4 and the 4 human posts, not mle's.
+        assert_eq!(posts.labelled.len(), 20);
+        assert_eq!(posts.test.len(), 8);
+        assert_eq!(posts.test.class_counts(), vec![4, 4]);
+        let typo = detection(", held_out_source = \"segan\"");
+        let err = read_posts(&config(dir.path(), &typo).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("test.csv")
+                && err.contains("no post of the held-out source `segan`")
+                && err.contains("human, mle, seqgan"),
+            "{err}"
+        );
+        let missing = "detection = { positive_class = \"machine\", source_field = \"bot\" }";
+        let err = read_posts(&config(dir.path(), missing).unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("bot"), "{err}");
     }
 }

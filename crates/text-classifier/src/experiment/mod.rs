@@ -4,6 +4,7 @@
 pub mod args;
 pub mod bench;
 pub mod config;
+pub mod confusion_chart;
 pub mod data;
 mod default_run;
 mod embed;
@@ -12,6 +13,7 @@ mod predict;
 pub mod reliability_chart;
 pub mod report;
 pub mod saved;
+pub mod sources;
 mod tfidf_run;
 mod train;
 
@@ -47,7 +49,7 @@ impl Experiment for ClassifierExperiment {
     }
 
     fn about(&self) -> &'static str {
-        "few-label text classification: the semi-supervised GAN classifier and its baselines"
+        "text classification: few-label (the semi-supervised GAN classifier and its baselines), and the detection protocol for fake or machine-made posts ([detection]: positive class, sources, leave-one-source-out)"
     }
 
     fn checkpoint_files(&self) -> &'static [&'static str] {
@@ -175,7 +177,7 @@ pub fn eval(
         };
         // Training wrote the selected checkpoint's chart; an evaluation writes its own.
         let chart = run_dir.join(report::EVAL_CONFUSION_CHART);
-        report::write_confusion_chart(
+        confusion_chart::write_confusion_chart(
             &chart,
             &result.matrix,
             saved.map.names(),

@@ -1,20 +1,25 @@
 //! Evaluation of a trained classifier: the per-class report and the official score on labelled
-//! posts, and the confusion-matrix chart.
+//! posts, the detection protocol's binary metrics and accuracy per source, as text and JSON.
 
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use gan_core::{Checkpoint, Pick};
-use plotters::prelude::*;
 use serde_json::json;
+use socgan_audit::roc::{auc, auc_interval};
 use socgan_data::labels::LabelledPosts;
 use socgan_io::write_atomic;
 
+use crate::experiment::config::ClassifierConfig;
+use crate::experiment::confusion_chart::write_confusion_chart;
 use crate::experiment::data::format_of;
 use crate::experiment::reliability_chart::{write_reliability_chart, RELIABILITY_CHART};
 use crate::experiment::saved::SavedClassifier;
+use crate::experiment::sources::{per_source, per_source_report, with_sources, Split};
 use crate::metrics::{report, ConfusionMatrix};
-use crate::probabilities::{reliability, ReliabilityBin};
+use crate::probabilities::{
+    average_precision, expected_calibration_error, positive_scores, reliability, ReliabilityBin,
+};
 use crate::task::argmax;
 use crate::{Error, Result};
 
@@ -23,6 +28,8 @@ pub const CONFUSION_CHART: &str = "confusion_matrix.svg";
 /// The chart `socgan eval` writes beside the run.
 pub const EVAL_CONFUSION_CHART: &str = "eval_confusion_matrix.svg";
 pub const REPORT_FILE: &str = "test_report.txt";
+/// The same report as JSON (what `socgan eval` prints for the run's test file).
+pub const REPORT_JSON: &str = "test_report.json";
 
 /// One evaluation: what was scored, the score, and the matrix.
 pub struct EvalResult {
@@ -56,35 +63,118 @@ pub fn evaluate(
         },
         Some(&saved.map),
     )?;
-    let k = saved.map.num_classes();
+    let positive = config.positive_class_index(saved.map.names())?;
+    let (posts, sources) = with_sources(config, &path, posts, Split::Test, positive as u32)?;
     let probs = saved.probabilities(&posts.texts, device)?;
+    score_posts(config, &path, &posts, sources.as_deref(), &probs)
+}
+
+/// The evaluation of class probabilities `probs` (`[N * k]`) of labelled `posts` read from
+/// `path` (with their sources, if the run has a source column): the report, its JSON, the
+/// matrix and the reliability bins.
+pub fn score_posts(
+    config: &ClassifierConfig,
+    path: &Path,
+    posts: &LabelledPosts,
+    sources: Option<&[String]>,
+    probs: &[f32],
+) -> Result<EvalResult> {
+    let names = posts.map.names();
+    let k = names.len();
     let predicted: Vec<u32> = probs.chunks_exact(k).map(|r| argmax(r) as u32).collect();
     let matrix = ConfusionMatrix::new(&posts.labels, &predicted, k)?;
-    let names = saved.map.names();
     let score = config.score();
     let value = score.compute(&matrix, names)?;
-    let text = format!(
+    let mut text = format!(
         "{}: {} posts; {} = {value:.4}\n{}",
         path.display(),
         posts.len(),
         score.describe(),
         report(&matrix, names)
     );
+    let mut json = json!({
+        "data": path.display().to_string(),
+        "posts": posts.len(),
+        "score_name": score.describe(),
+        "score": value,
+        "accuracy": matrix.accuracy(),
+        "macro_f1": matrix.macro_f1(),
+        "macro_recall": matrix.macro_recall(),
+        "weighted_f1": matrix.weighted_f1(),
+    });
+    let bins = reliability(probs, &posts.labels, k);
+    json["ece"] = expected_calibration_error(&bins).into();
+    if k == 2 {
+        let positive = config.positive_class_index(names)?;
+        let (line, binary) = binary_detection(probs, &posts.labels, positive, names, config.seed);
+        text += &line;
+        json.as_object_mut().expect("an object").extend(binary);
+    }
+    if let (Some(sources), Some(detection)) = (sources, &config.detection) {
+        let (by_source, lines) =
+            per_source_report(&per_source(sources, &posts.labels, &predicted), detection);
+        json["per_source"] = by_source;
+        text += &lines;
+    }
     Ok(EvalResult {
-        json: json!({
-            "data": path.display().to_string(),
-            "posts": posts.len(),
-            "score_name": score.describe(),
-            "score": value,
-            "accuracy": matrix.accuracy(),
-            "macro_f1": matrix.macro_f1(),
-            "macro_recall": matrix.macro_recall(),
-            "weighted_f1": matrix.weighted_f1(),
-        }),
+        json,
         report: text,
         matrix,
-        reliability: reliability(&probs, &posts.labels, k),
+        reliability: bins,
     })
+}
+
+/// A run's test evaluation beside it: the report (text and JSON) and both charts.
+pub fn write_report_files(
+    run_dir: &Path,
+    result: &EvalResult,
+    names: &[String],
+    title: &str,
+) -> Result<()> {
+    write_atomic(&run_dir.join(REPORT_FILE), result.report.as_bytes())?;
+    let json = serde_json::to_string_pretty(&result.json)
+        .map_err(|e| Error::Config(format!("writing the report: {e}")))?;
+    write_atomic(&run_dir.join(REPORT_JSON), json.as_bytes())?;
+    write_reliability_chart(&run_dir.join(RELIABILITY_CHART), &result.reliability, title)?;
+    write_confusion_chart(&run_dir.join(CONFUSION_CHART), &result.matrix, names, title)
+}
+
+/// ROC-AUC of the positive class with its bootstrap interval, and PR-AUC: a report line and
+/// the JSON fields.
+fn binary_detection(
+    probs: &[f32],
+    labels: &[u32],
+    positive: usize,
+    names: &[String],
+    seed: u64,
+) -> (String, serde_json::Map<String, serde_json::Value>) {
+    let scores = positive_scores(probs, 2, positive);
+    let (hits, misses): (Vec<(f64, u32)>, Vec<(f64, u32)>) = scores
+        .iter()
+        .copied()
+        .zip(labels.iter().copied())
+        .partition(|&(_, l)| l as usize == positive);
+    let first = |pairs: Vec<(f64, u32)>| pairs.into_iter().map(|p| p.0).collect::<Vec<_>>();
+    let (hits, misses) = (first(hits), first(misses));
+    let roc = auc(&hits, &misses).unwrap_or(f64::NAN);
+    let (low, high) = auc_interval(&hits, &misses, seed).unwrap_or((f64::NAN, f64::NAN));
+    let is_positive: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
+    let pr = average_precision(&scores, &is_positive);
+    let line = format!(
+        "`{}` as positive: ROC-AUC {roc:.4} (95% bootstrap interval {low:.4}-{high:.4}), PR-AUC {pr:.4}\n",
+        names[positive]
+    );
+    let json = json!({
+        "positive_class": names[positive],
+        "roc_auc": roc,
+        "roc_auc_low": low,
+        "roc_auc_high": high,
+        "pr_auc": pr,
+    });
+    let serde_json::Value::Object(map) = json else {
+        unreachable!("json! of an object")
+    };
+    (line, map)
 }
 
 /// After training: the selected checkpoint's test report and confusion matrix in the run
@@ -93,93 +183,10 @@ pub fn write_run_report(run_dir: &Path, device: &Device) -> Result<()> {
     let ckpt = Checkpoint::load_pick(run_dir, Pick::best_if_kept(run_dir), device)?;
     let saved = SavedClassifier::load(&ckpt, device, true)?;
     let result = evaluate(&saved, None, device)?;
-    write_atomic(&run_dir.join(REPORT_FILE), result.report.as_bytes())?;
     let title = format!(
         "{} ({})",
         saved.config.method.name(),
         saved.config.encoder.name()
     );
-    write_reliability_chart(
-        &run_dir.join(RELIABILITY_CHART),
-        &result.reliability,
-        &title,
-    )?;
-    write_confusion_chart(
-        &run_dir.join(CONFUSION_CHART),
-        &result.matrix,
-        saved.map.names(),
-        &title,
-    )
-}
-
-/// The confusion matrix as an SVG heat map: rows are gold classes, columns predictions, each
-/// cell coloured by its share of the row (recall on the diagonal) and labelled with its count.
-pub fn write_confusion_chart(
-    path: &Path,
-    matrix: &ConfusionMatrix,
-    names: &[String],
-    title: &str,
-) -> Result<()> {
-    let k = matrix.classes();
-    let cell = (480 / k.max(1)).clamp(12, 90) as i32;
-    let margin = 140;
-    let size = (margin + cell * k as i32 + 20) as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (size, size + 40)).into_drawing_area();
-        let draw = |e: DrawingAreaErrorKind<_>| Error::Config(format!("drawing the chart: {e}"));
-        root.fill(&WHITE).map_err(draw)?;
-        let font = ("sans-serif", 13).into_font();
-        root.draw(&Text::new(
-            format!("{title}: gold (rows) x predicted (columns)"),
-            (10, 10),
-            font.clone(),
-        ))
-        .map_err(draw)?;
-        let top = margin - 40;
-        for (gold, gold_name) in names.iter().enumerate().take(k) {
-            let support = matrix.support(gold).max(1) as f64;
-            for pred in 0..k {
-                let count = matrix.count(gold, pred);
-                let share = count as f64 / support;
-                let shade = (255.0 * (1.0 - share)) as u8;
-                let (x, y) = (margin + pred as i32 * cell, top + gold as i32 * cell);
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    RGBColor(shade, shade, 255).filled(),
-                ))
-                .map_err(draw)?;
-                if cell >= 24 {
-                    let color = if share > 0.5 { &WHITE } else { &BLACK };
-                    root.draw(&Text::new(
-                        count.to_string(),
-                        (x + 4, y + cell / 2 - 6),
-                        font.clone().color(color),
-                    ))
-                    .map_err(draw)?;
-                }
-            }
-            root.draw(&Text::new(
-                truncate(gold_name, 18),
-                (6, top + gold as i32 * cell + cell / 2 - 6),
-                font.clone(),
-            ))
-            .map_err(draw)?;
-        }
-        for (pred, name) in names.iter().enumerate() {
-            root.draw(&Text::new(
-                truncate(name, (cell / 7).max(3) as usize),
-                (margin + pred as i32 * cell + 2, top - 18),
-                font.clone(),
-            ))
-            .map_err(draw)?;
-        }
-        root.present().map_err(draw)?;
-    }
-    write_atomic(path, svg.as_bytes())?;
-    Ok(())
-}
-
-fn truncate(name: &str, chars: usize) -> String {
-    name.chars().take(chars).collect()
+    write_report_files(run_dir, &result, saved.map.names(), &title)
 }

@@ -4,15 +4,13 @@
 
 use gan_core::run_dir::{Invocation, RunFolder};
 use gan_core::{Metrics, RunOutcome};
-use socgan_io::write_atomic;
 
 use crate::baseline::tfidf::TfidfLogistic;
 use crate::experiment::config::ClassifierConfig;
 use crate::experiment::data::RunPosts;
-use crate::experiment::reliability_chart::{write_reliability_chart, RELIABILITY_CHART};
-use crate::experiment::report::{write_confusion_chart, CONFUSION_CHART, REPORT_FILE};
-use crate::metrics::{report, ConfusionMatrix};
-use crate::probabilities::{probability_metrics, reliability, threshold_metrics};
+use crate::experiment::report::{score_posts, write_report_files};
+use crate::metrics::ConfusionMatrix;
+use crate::probabilities::{probability_metrics, threshold_metrics};
 use crate::task::{argmax, metric_names};
 use crate::Result;
 
@@ -33,9 +31,7 @@ pub fn run(
     let score = config.score();
     let positive = config.positive_class_index(names)?;
     let mut metrics = Metrics::new();
-    let mut test_matrix = None;
     let mut positive_scores = Vec::new();
-    let mut test_bins = Vec::new();
     for (split, set) in [
         ("val", posts.validation.as_ref()),
         ("test", Some(&posts.test)),
@@ -65,10 +61,6 @@ pub fn run(
         if let Some(scores) = scores {
             positive_scores.push((scores, set.labels.clone()));
         }
-        if split == "test" {
-            test_matrix = Some(m);
-            test_bins = reliability(&probs, &set.labels, k);
-        }
     }
     // Validation and test scores both there: the threshold chosen on validation, applied to test.
     if let [(val, val_labels), (test, test_labels)] = positive_scores.as_slice() {
@@ -80,23 +72,14 @@ pub fn run(
         );
     }
     let launch = folder.begin(config, Vec::new(), invocation)?;
-    let run_dir = launch.dir();
-    if let Some(m) = &test_matrix {
-        let text = format!(
-            "{}: {} posts; {} = {:.4}\n{}",
-            config.data.test.display(),
-            posts.test.len(),
-            score.describe(),
-            score.compute(m, names)?,
-            report(m, names)
-        );
-        write_atomic(&run_dir.join(REPORT_FILE), text.as_bytes())?;
-        write_confusion_chart(&run_dir.join(CONFUSION_CHART), m, names, "tfidf_logistic")?;
-        write_reliability_chart(
-            &run_dir.join(RELIABILITY_CHART),
-            &test_bins,
-            "tfidf_logistic",
-        )?;
-    }
+    let test_probs = model.probabilities(&posts.test.texts)?;
+    let result = score_posts(
+        config,
+        &config.data.test,
+        &posts.test,
+        posts.test_sources.as_deref(),
+        &test_probs,
+    )?;
+    write_report_files(launch.dir(), &result, names, "tfidf_logistic")?;
     Ok(launch.finish_untrained(metrics)?)
 }
