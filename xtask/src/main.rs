@@ -9,6 +9,8 @@
 //! - `cargo xtask download [NAME...]`: named data sets into the hub cache (needs internet).
 //! - `cargo xtask recommend --protocol games|movielens`: next-item models and losses, full-ranking
 //!   and sampled metrics beside the published rows.
+//! - `cargo xtask detectability --dataset image_coco|tweet_eval/emotion`: real posts against each
+//!   generator's, detectors and tells, the table of section 14 of the benchmarks.
 //! - `cargo xtask eval ARGS`: `socgan eval ARGS` with a fresh release build.
 //!
 //! - `cargo xtask cuda-build`: socgan with CUDA (the toolkit from pinned PyPI wheels, no GPU
@@ -19,6 +21,7 @@
 mod bench;
 mod classify;
 mod cuda;
+mod detectability;
 mod images;
 mod minilm;
 mod posts_on_request;
@@ -65,6 +68,10 @@ enum Task {
     /// classifier: the share of posts generated for each label that it labels so, beside
     /// per-label BLEU / Self-BLEU.
     PostsOnRequest(posts_on_request::PostsOnRequestArgs),
+    /// How easily socgan's own generators are told from people (real held-out posts against
+    /// each generator's): a trained detector with and without the generator, the length-only
+    /// and words-only tells, the zero-shot likelihood and GLTR scores; names the hardest.
+    Detectability(detectability::DetectabilityArgs),
     /// The next-item protocol of Amazon Games or MovieLens: every model and loss, a table of
     /// full-ranking and sampled test metrics beside the published rows.
     Recommend(recommend::RecommendArgs),
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
         Some(Task::CudaBuild(args)) => cuda::run(args),
         Some(Task::Classify(args)) => classify::run(args),
         Some(Task::PostsOnRequest(args)) => posts_on_request::run(args),
+        Some(Task::Detectability(args)) => detectability::run(args),
         Some(Task::Recommend(args)) => recommend::run(args),
         Some(Task::Download {
             mut names,

@@ -357,7 +357,7 @@ fn socgan_eval(socgan: &Path, args: &[String], output: &Path) -> Result<Vec<Eval
 
 /// The train and test files of a named data set: the workspace's copy in `../shared/data` when
 /// there is one, else the hub cache (`cargo xtask download NAME` fills it).
-fn text_dataset(socgan: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn text_dataset(socgan: &Path, name: &str) -> Result<(PathBuf, PathBuf), String> {
     let shared = workspace_root().join("../shared/data");
     let local = match name.split_once('/') {
         None if name == "image_coco" => Some((
