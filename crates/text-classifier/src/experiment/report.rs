@@ -149,13 +149,14 @@ fn binary_detection(
     seed: u64,
 ) -> (String, serde_json::Map<String, serde_json::Value>) {
     let scores = positive_scores(probs, 2, positive);
-    let (hits, misses): (Vec<(f64, u32)>, Vec<(f64, u32)>) = scores
-        .iter()
-        .copied()
-        .zip(labels.iter().copied())
-        .partition(|&(_, l)| l as usize == positive);
-    let first = |pairs: Vec<(f64, u32)>| pairs.into_iter().map(|p| p.0).collect::<Vec<_>>();
-    let (hits, misses) = (first(hits), first(misses));
+    let (mut hits, mut misses) = (Vec::new(), Vec::new());
+    for (&score, &label) in scores.iter().zip(labels) {
+        if label as usize == positive {
+            hits.push(score);
+        } else {
+            misses.push(score);
+        }
+    }
     let roc = auc(&hits, &misses).unwrap_or(f64::NAN);
     let (low, high) = auc_interval(&hits, &misses, seed).unwrap_or((f64::NAN, f64::NAN));
     let is_positive: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
