@@ -38,6 +38,66 @@ pub struct DetectabilityArgs {
     /// Seeds the generators' samples and the split of the posts.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Where the real held-out posts come from: `train-share`, a fifth of the training file
+    /// (the generators learn from the rest: held-out posts of the same distribution), or
+    /// `test`, the data set's test file (generators trained on the whole training file, in
+    /// runs/detect/<dataset>-test). Texygen's COCO test captions are not of its training
+    /// captions' distribution (a detector tells them apart at AUC 0.97), so COCO needs the share.
+    #[arg(long, value_enum, default_value = "train-share")]
+    heldout: Heldout,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Heldout {
+    TrainShare,
+    Test,
+}
+
+/// The training file without a fifth of its posts, and that fifth (by a hash of the seed and
+/// the post's index), written under `dir`; TweetEval's paired label files split alike (and its
+/// `mapping.txt` copied), so that a class-conditional generator trains on the share too.
+fn split_training(train: &Path, dir: &Path, seed: u64) -> Result<(PathBuf, PathBuf), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = train
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let paired = name.ends_with("_text.txt");
+    let (kept_name, held_name) = if paired {
+        ("train_text.txt", "heldout_text.txt")
+    } else {
+        ("train.txt", "heldout.txt")
+    };
+    let held = |i: usize| Sha256::digest(format!("{seed}/heldout/{i}"))[0] % 5 == 0;
+    let mut files = vec![(
+        train.to_path_buf(),
+        kept_name.to_string(),
+        held_name.to_string(),
+    )];
+    if paired {
+        files.push((
+            train.with_file_name(name.replace("_text.txt", "_labels.txt")),
+            "train_labels.txt".into(),
+            "heldout_labels.txt".into(),
+        ));
+        let mapping = train.with_file_name("mapping.txt");
+        fs::copy(&mapping, dir.join("mapping.txt"))
+            .map_err(|e| format!("{}: {e}", mapping.display()))?;
+    }
+    for (source, kept, out) in files {
+        let lines = read_lines(&source)?;
+        let (mut a, mut b) = (String::new(), String::new());
+        for (i, line) in lines.iter().enumerate() {
+            let side = if held(i) { &mut b } else { &mut a };
+            side.push_str(line);
+            side.push('\n');
+        }
+        for (file, text) in [(kept, a), (out, b)] {
+            let path = dir.join(file);
+            fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok((dir.join(kept_name), dir.join(held_name)))
 }
 
 /// One generator run: its name (and folder), config and the run it starts from.
@@ -180,7 +240,8 @@ fn read_lines(path: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The test posts per label name of a TweetEval task (its `test_labels.txt` and `mapping.txt`).
+/// The posts per label name of a TweetEval file (`<split>_labels.txt` and `mapping.txt` beside
+/// its `<split>_text.txt`).
 fn label_counts(test: &Path) -> Result<Vec<(String, usize)>, String> {
     let name = test
         .file_name()
@@ -198,13 +259,13 @@ fn label_counts(test: &Path) -> Result<Vec<(String, usize)>, String> {
         .collect())
 }
 
-/// `n` posts of `g` (per label in the test set's proportions for a conditional run).
+/// `n` posts of `g` (per label in the held-out posts' proportions for a conditional run).
 fn generate(
     socgan: &Path,
     g: &Generator,
     run: &Path,
     n: usize,
-    test: &Path,
+    heldout: &Path,
     seed: u64,
 ) -> Result<Vec<String>, String> {
     let draw = |label: Option<&str>, count: usize| -> Result<Vec<String>, String> {
@@ -227,7 +288,7 @@ fn generate(
         return draw(None, n);
     }
     let mut posts = Vec::new();
-    for (label, count) in label_counts(test)? {
+    for (label, count) in label_counts(heldout)? {
         posts.extend(draw(Some(&label), count)?);
     }
     Ok(posts)
@@ -304,20 +365,22 @@ fn detector(
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// `socgan audit` of one generator's posts: the tells and the zero-shot detector.
+/// `socgan audit` of the posts in `work/<name>.txt`: the tells and the zero-shot detector (and
+/// membership inference under `checkpoint`, the generator's own run).
 fn audit(
     socgan: &Path,
     work: &Path,
-    g: &Generator,
+    name: &str,
     runs: &Path,
+    checkpoint: Option<PathBuf>,
 ) -> Result<serde_json::Map<String, Value>, String> {
-    let out = work.join("audit").join(g.name);
+    let out = work.join("audit").join(name);
     let mut command = args(&[
         "audit",
         "--train",
         &path_arg(&work.join("train.txt")),
         "--synthetic",
-        &path_arg(&work.join(format!("{}.txt", g.name))),
+        &path_arg(&work.join(format!("{name}.txt"))),
         "--holdout",
         &path_arg(&work.join("real.txt")),
         "--out",
@@ -325,8 +388,8 @@ fn audit(
         "--zero-shot",
         &path_arg(&runs.join("mle")),
     ]);
-    if !g.conditional {
-        command.extend(["--checkpoint".into(), path_arg(&runs.join(g.name))]);
+    if let Some(run) = checkpoint {
+        command.extend(["--checkpoint".into(), path_arg(&run)]);
     }
     run_socgan(socgan, &command)?;
     let path = out.join("audit.json");
@@ -356,16 +419,16 @@ fn measure(m: &serde_json::Map<String, Value>, name: &str) -> String {
     with_interval(m, name, &format!("{name}_low"), &format!("{name}_high"))
 }
 
-/// The rendered real posts (test and train) and every generator's posts, under `work`.
+/// The rendered real posts (held-out and training) and every generator's posts, under `work`.
 fn write_posts(
     socgan: &Path,
     list: &[&Generator],
     runs: &Path,
-    (train, test): (&Path, &Path),
+    (train, heldout): (&Path, &Path),
     work: &Path,
     seed: u64,
 ) -> Result<Vec<String>, String> {
-    for (input, name) in [(test, "real.txt"), (train, "train.txt")] {
+    for (input, name) in [(heldout, "real.txt"), (train, "train.txt")] {
         run_socgan(
             socgan,
             &args(&[
@@ -382,7 +445,7 @@ fn write_posts(
     }
     let real = read_lines(&work.join("real.txt"))?;
     for g in list {
-        let posts = generate(socgan, g, &runs.join(g.name), real.len(), test, seed)?;
+        let posts = generate(socgan, g, &runs.join(g.name), real.len(), heldout, seed)?;
         let path = work.join(format!("{}.txt", g.name));
         fs::write(&path, posts.join("\n") + "\n")
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -390,15 +453,90 @@ fn write_posts(
     Ok(real)
 }
 
+/// Where the posts and detectors of one data set are, and how detectors are trained.
+struct Bench<'a> {
+    socgan: &'a Path,
+    config: PathBuf,
+    runs: &'a Path,
+    work: PathBuf,
+    real: Vec<String>,
+    seed: u64,
+}
+
+impl Bench<'_> {
+    /// The detector on the real posts against `name`'s alone (pairs/<name>), and the audit.
+    fn pair_row<'r>(
+        &self,
+        name: &'r str,
+        own: &[String],
+        checkpoint: Option<PathBuf>,
+    ) -> Result<Row<'r>, String> {
+        let pair = self.work.join("pairs").join(name);
+        write_detector_files(&pair, &[("human", &self.real), (name, own)], self.seed)?;
+        let out = self.work.join("detectors").join(name);
+        Ok(Row {
+            name,
+            alone: detector(self.socgan, &self.config, &pair, &out, &[])?,
+            left_out: None,
+            audit: audit(self.socgan, &self.work, name, self.runs, checkpoint)?,
+        })
+    }
+
+    /// The detector trained on every other generator (work/all without `name`), tested on it.
+    fn left_out(&self, name: &str) -> Result<Value, String> {
+        detector(
+            self.socgan,
+            &self.config,
+            &self.work.join("all"),
+            &self.work.join("detectors").join(format!("without-{name}")),
+            &[format!("detection.held_out_source={name:?}")],
+        )
+    }
+}
+
+/// A calibration set: as many real training posts as there are held-out ones (drawn by a hash
+/// of the seed), as if a generator had written them: what a perfect copier would score.
+fn calibration_posts(work: &Path, n: usize, seed: u64) -> Result<Vec<String>, String> {
+    let train = read_lines(&work.join("train.txt"))?;
+    let mut order: Vec<(Vec<u8>, usize)> = (0..train.len())
+        .map(|i| {
+            (
+                Sha256::digest(format!("{seed}/calibration/{i}")).to_vec(),
+                i,
+            )
+        })
+        .collect();
+    order.sort();
+    let posts: Vec<String> = order
+        .iter()
+        .take(n)
+        .map(|(_, i)| train[*i].clone())
+        .collect();
+    let path = work.join(format!("{CALIBRATION}.txt"));
+    fs::write(&path, posts.join("\n") + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(posts)
+}
+
+/// The calibration row's name.
+const CALIBRATION: &str = "real-training-posts";
+
 pub fn run(o: DetectabilityArgs) -> Result<(), String> {
     let socgan = build_socgan(&[])?;
     let all = generators(&o.dataset)?;
     let (train, test) = text_dataset(&socgan, &o.dataset)?;
     let runs = o.runs.clone().unwrap_or_else(|| {
-        workspace_root()
-            .join("runs/detect")
-            .join(o.dataset.replace('/', "-"))
+        let name = o.dataset.replace('/', "-");
+        let name = match o.heldout {
+            Heldout::TrainShare => name,
+            Heldout::Test => format!("{name}-test"),
+        };
+        workspace_root().join("runs/detect").join(name)
     });
+    // The generators learn from `train`; `heldout` are the real posts they are told from.
+    let (train, heldout) = match o.heldout {
+        Heldout::TrainShare => split_training(&train, &runs.join("data"), o.seed)?,
+        Heldout::Test => (train, test.clone()),
+    };
     let data = vec![
         format!("data.train={:?}", path_arg(&train)),
         format!("data.test={:?}", path_arg(&test)),
@@ -410,48 +548,44 @@ pub fn run(o: DetectabilityArgs) -> Result<(), String> {
     let work = runs.join("work");
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     println!("== posts: rendering real ones, sampling each generator");
-    let real = write_posts(&socgan, &tabled, &runs, (&train, &test), &work, o.seed)?;
+    let real = write_posts(&socgan, &tabled, &runs, (&train, &heldout), &work, o.seed)?;
+    let calibration = calibration_posts(&work, real.len(), o.seed)?;
     let posts: Vec<(&str, Vec<String>)> = tabled
         .iter()
         .map(|g| Ok((g.name, read_lines(&work.join(format!("{}.txt", g.name)))?)))
         .collect::<Result<_, String>>()?;
-    let config = workspace_root().join(&o.detector);
-    let detectors = work.join("detectors");
-    let mut sets: Vec<(&str, &[String])> = vec![("human", &real)];
+    let bench = Bench {
+        socgan: &socgan,
+        config: workspace_root().join(&o.detector),
+        runs: &runs,
+        work,
+        real,
+        seed: o.seed,
+    };
+    let mut sets: Vec<(&str, &[String])> = vec![("human", &bench.real)];
     sets.extend(posts.iter().map(|(n, p)| (*n, p.as_slice())));
-    write_detector_files(&work.join("all"), &sets, o.seed)?;
+    write_detector_files(&bench.work.join("all"), &sets, o.seed)?;
     println!(
         "== detector on every generator at once ({})",
         o.detector.display()
     );
     let everyone = detector(
         &socgan,
-        &config,
-        &work.join("all"),
-        &detectors.join("all"),
+        &bench.config,
+        &bench.work.join("all"),
+        &bench.work.join("detectors/all"),
         &[],
     )?;
-    let mut rows = Vec::new();
+    println!("== {CALIBRATION}: detector, audit");
+    let mut rows = vec![bench.pair_row(CALIBRATION, &calibration, None)?];
     for (g, (name, own)) in tabled.iter().zip(&posts) {
         println!("== {name}: detector, leave-one-out detector, audit");
-        let pair = work.join("pairs").join(name);
-        write_detector_files(&pair, &[("human", &real), (name, own)], o.seed)?;
-        let alone = detector(&socgan, &config, &pair, &detectors.join(name), &[])?;
-        let left_out = detector(
-            &socgan,
-            &config,
-            &work.join("all"),
-            &detectors.join(format!("without-{name}")),
-            &[format!("detection.held_out_source={name:?}")],
-        )?;
-        rows.push(Row {
-            name,
-            alone,
-            left_out,
-            audit: audit(&socgan, &work, g, &runs)?,
-        });
+        let checkpoint = (!g.conditional).then(|| runs.join(name));
+        let mut row = bench.pair_row(name, own, checkpoint)?;
+        row.left_out = Some(bench.left_out(name)?);
+        rows.push(row);
     }
-    let table = render_table(&o, &rows, &everyone, real.len());
+    let table = render_table(&o, &rows, &everyone, bench.real.len());
     println!("\n{table}");
     let summary = runs.join("summary.md");
     fs::write(&summary, &table).map_err(|e| format!("{}: {e}", summary.display()))?;
@@ -462,7 +596,8 @@ pub fn run(o: DetectabilityArgs) -> Result<(), String> {
 struct Row<'a> {
     name: &'a str,
     alone: Value,
-    left_out: Value,
+    /// The detector trained without this generator (none for the calibration row).
+    left_out: Option<Value>,
     audit: serde_json::Map<String, Value>,
 }
 
@@ -484,16 +619,21 @@ fn render_table(o: &DetectabilityArgs, rows: &[Row], everyone: &Value, n: usize)
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut table = format!(
-        "Detectability on {} ({n} real held-out posts against as many from each generator; seed {}; detector {detector}; AUC with 95% bootstrap intervals, 0.5: indistinguishable)\n\n\
+        "Detectability on {} ({n} real held-out posts, {}, against as many from each generator; seed {}; detector {detector}; AUC with 95% bootstrap intervals, 0.5: indistinguishable)\n\n\
 | generator | detector AUC | detector trained without it | all-generator detector's accuracy on its posts | naive Bayes 1-2-grams | words only | length only | zero-shot likelihood (MLE LM) | GLTR top-10 share | membership AUC |\n|---|---|---|---|---|---|---|---|---|---|\n",
-        o.dataset, o.seed
+        o.dataset,
+        match o.heldout {
+            Heldout::TrainShare => "a fifth of the training file, which the generators never saw",
+            Heldout::Test => "the test file",
+        },
+        o.seed
     );
     for r in rows {
         table += &format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
             roc(&r.alone),
-            roc(&r.left_out),
+            r.left_out.as_ref().map_or("-".into(), roc),
             source_accuracy(everyone, r.name),
             measure(&r.audit, "detection_auc"),
             measure(&r.audit, "unigram_detection_auc"),
@@ -507,15 +647,22 @@ fn render_table(o: &DetectabilityArgs, rows: &[Row], everyone: &Value, n: usize)
         );
     }
     table += &format!(
-        "\nThe all-generator detector ({}) labels {} of the real posts human; its ROC-AUC over every source: {}.\n",
+        "\n`{CALIBRATION}`: real posts the generators learnt from, in a generator's place (the calibration: how far the training posts themselves stand from the held-out ones).\n"
+    );
+    table += &format!(
+        "The all-generator detector ({}) labels {} of the real posts human; its ROC-AUC over every source: {}.\n",
         detector,
         source_accuracy(everyone, "human"),
         roc(everyone)
     );
-    if let Some(hardest) = rows.iter().min_by(|a, b| {
-        let auc = |r: &Row| r.alone["roc_auc"].as_f64().unwrap_or(f64::INFINITY);
-        auc(a).total_cmp(&auc(b))
-    }) {
+    if let Some(hardest) = rows
+        .iter()
+        .filter(|r| r.name != CALIBRATION)
+        .min_by(|a, b| {
+            let auc = |r: &Row| r.alone["roc_auc"].as_f64().unwrap_or(f64::INFINITY);
+            auc(a).total_cmp(&auc(b))
+        })
+    {
         table += &format!(
             "Hardest to detect: {} (the lowest detector AUC, {}).\n",
             hardest.name,
@@ -537,6 +684,33 @@ mod tests {
         assert!((share("test") - 0.25).abs() < 0.03, "{}", share("test"));
         assert_eq!(part_of(0, "mle", 17), part_of(0, "mle", 17));
         assert_eq!(csv_field("say \"hi\", ok"), "\"say \"\"hi\"\", ok\"");
+    }
+
+    #[test]
+    fn a_fifth_of_the_training_posts_is_held_out_with_its_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let texts: String = (0..500).map(|i| format!("post {i}\n")).collect();
+        let labels: String = (0..500).map(|i| format!("{}\n", i % 2)).collect();
+        fs::write(d.join("train_text.txt"), texts).unwrap();
+        fs::write(d.join("train_labels.txt"), labels).unwrap();
+        fs::write(d.join("mapping.txt"), "0\ta\n1\tb\n").unwrap();
+        let (kept, held) = split_training(&d.join("train_text.txt"), &d.join("split"), 0).unwrap();
+        let (kept, held) = (read_lines(&kept).unwrap(), read_lines(&held).unwrap());
+        assert_eq!(kept.len() + held.len(), 500);
+        assert!((80..120).contains(&held.len()), "{}", held.len());
+        // Each post keeps its label (post i has label i % 2).
+        let held_labels = read_lines(&d.join("split/heldout_labels.txt")).unwrap();
+        for (post, label) in held.iter().zip(&held_labels) {
+            let i: usize = post.trim_start_matches("post ").parse().unwrap();
+            assert_eq!(label, &(i % 2).to_string());
+        }
+        assert_eq!(
+            label_counts(&d.join("split/heldout_text.txt"))
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
