@@ -11,13 +11,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::train::text_dataset;
-use crate::{build_socgan, results, workspace_root};
+use crate::{build_socgan, results, socgan_stdout, workspace_root};
 
 #[derive(clap::Args)]
 pub struct DetectabilityArgs {
@@ -160,22 +159,6 @@ fn generators(dataset: &str) -> Result<Vec<Generator>, String> {
     Ok(list)
 }
 
-fn run_socgan(socgan: &Path, args: &[String]) -> Result<String, String> {
-    let out = Command::new(socgan)
-        .current_dir(workspace_root())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "socgan {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -213,7 +196,7 @@ fn ensure_trained(
         command.extend(["--set".to_string(), s]);
     }
     println!("== {}: socgan {}", g.name, command.join(" "));
-    run_socgan(socgan, &command).map(|_| ())
+    socgan_stdout(socgan, &command).map(|_| ())
 }
 
 /// `--rounds MODEL=N` overrides of the defaults.
@@ -279,7 +262,7 @@ fn generate(
         if let Some(label) = label {
             command.extend(["--label".into(), label.to_string()]);
         }
-        Ok(run_socgan(socgan, &command)?
+        Ok(socgan_stdout(socgan, &command)?
             .lines()
             .map(str::to_string)
             .collect())
@@ -358,7 +341,7 @@ fn detector(
     for s in sets {
         command.extend(["--set".to_string(), s]);
     }
-    run_socgan(socgan, &command)?;
+    socgan_stdout(socgan, &command)?;
     // The test report's JSON (a TF-IDF run keeps no checkpoint to evaluate again).
     let path = out.join("test_report.json");
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -391,7 +374,7 @@ fn audit(
     if let Some(run) = checkpoint {
         command.extend(["--checkpoint".into(), path_arg(&run)]);
     }
-    run_socgan(socgan, &command)?;
+    socgan_stdout(socgan, &command)?;
     let path = out.join("audit.json");
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let report: Value =
@@ -429,7 +412,7 @@ fn write_posts(
     seed: u64,
 ) -> Result<Vec<String>, String> {
     for (input, name) in [(heldout, "real.txt"), (train, "train.txt")] {
-        run_socgan(
+        socgan_stdout(
             socgan,
             &args(&[
                 "data",

@@ -143,6 +143,30 @@ fn run_socgan(
         .ok_or_else(|| format!("socgan {command} failed"))
 }
 
+/// `socgan ARGS...` run from the workspace root: its standard output, or its error message.
+pub fn socgan_stdout<S: AsRef<std::ffi::OsStr>>(
+    socgan: &std::path::Path,
+    args: &[S],
+) -> Result<String, String> {
+    let out = Command::new(socgan)
+        .current_dir(workspace_root())
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
+    if !out.status.success() {
+        let line: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        return Err(format!(
+            "socgan {} failed: {}",
+            line.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

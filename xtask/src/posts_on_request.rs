@@ -9,11 +9,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{build_socgan, workspace_root};
+use crate::{build_socgan, socgan_stdout, workspace_root};
 
 /// `cargo xtask posts-on-request` options.
 #[derive(clap::Args)]
@@ -36,21 +35,6 @@ pub struct PostsOnRequestArgs {
     out: Option<PathBuf>,
 }
 
-fn run_socgan(socgan: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(socgan)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", socgan.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "socgan {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// The share of `posts` (one per line) that the classifier labels `label`.
 fn share_labelled(
     socgan: &Path,
@@ -59,7 +43,7 @@ fn share_labelled(
     label: &str,
 ) -> Result<f64, String> {
     let predictions = posts.with_extension("predictions.jsonl");
-    run_socgan(
+    socgan_stdout(
         socgan,
         &[
             "predict",
@@ -137,7 +121,7 @@ fn run_labels(run: &Path) -> Result<Vec<String>, String> {
 
 /// `socgan eval`'s metrics of a run, by name.
 fn eval_metrics(socgan: &Path, run: &Path) -> Result<Value, String> {
-    let out = run_socgan(
+    let out = socgan_stdout(
         socgan,
         &["eval", "--checkpoint", &run.display().to_string()],
     )?;
@@ -188,7 +172,7 @@ pub fn run(args: PostsOnRequestArgs) -> Result<(), String> {
         let metrics = eval_metrics(&socgan, generator)?;
         for (class, label) in labels.iter().enumerate() {
             let posts = out.join(format!("{run_index}-{name}-class{class}.txt"));
-            run_socgan(
+            socgan_stdout(
                 &socgan,
                 &[
                     "generate",

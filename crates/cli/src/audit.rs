@@ -9,19 +9,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use gan_core::experiment::{RankShares, ScoreRequest};
 use gan_core::DeviceChoice;
-use socgan_audit::audit::sample_indices;
-use socgan_audit::canaries::{exposures, CanarySet, CANARIES_FILE};
 use socgan_audit::chart::write_distance_chart;
-use socgan_audit::roc::{auc, auc_interval};
 use socgan_audit::words::words;
 use socgan_audit::{audit, AuditOptions, FailRule, RecordKind, Records};
 use socgan_data::interactions::{read_log, InteractionLog, KCore, LogColumns, LogFormat};
 use socgan_data::posts::{Normalizer, PostFormat, PostReader, ReadOptions};
 
 use crate::experiments::Registry;
-use crate::run::load_checkpoint;
+use crate::model_scores::{model_measures, zero_shot_measures, Scorer};
 
 /// The exit code of an audit whose `--fail-on` rules were broken (errors exit 1).
 pub const BROKEN_RULES: u8 = 3;
@@ -170,26 +166,24 @@ pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result
     let mut result = audit(&records, &options)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &args.checkpoint {
-        let scored = model_measures(
-            registry,
-            path,
-            &args,
+        let scorer = Scorer::open(registry, path, device)?;
+        result.report.measures.extend(model_measures(
+            &scorer,
             &training.scored,
             &holdout.scored,
-            device,
-        )?;
-        result.report.measures.extend(scored);
+            args.membership_records,
+            args.seed,
+        )?);
     }
     if let Some(path) = &args.zero_shot {
-        let scored = zero_shot_measures(
-            registry,
-            path,
-            &args,
+        let scorer = Scorer::open(registry, path, device)?;
+        result.report.measures.extend(zero_shot_measures(
+            &scorer,
             &synthetic.scored,
             &holdout.scored,
-            device,
-        )?;
-        result.report.measures.extend(scored);
+            args.membership_records,
+            args.seed,
+        )?);
     }
     // Unknown measures in the rules are an error before anything is written.
     let broken = result.report.broken(&rules)?;
@@ -220,147 +214,6 @@ pub fn run(registry: &Registry, args: AuditArgs, device: DeviceChoice) -> Result
     }
     eprintln!("audit failed: {}", broken.join("; "));
     Ok(ExitCode::from(BROKEN_RULES))
-}
-
-/// Up to `size` of `records`, drawn from `seed`.
-fn pick(records: &[String], size: usize, seed: u64) -> Vec<String> {
-    sample_indices(records.len(), size.min(records.len()), seed)
-        .into_iter()
-        .map(|i| records[i].clone())
-        .collect()
-}
-
-/// `name`: the AUC of `positive` over `negative` scores, with its bootstrap interval.
-fn auc_with_interval(
-    name: &str,
-    positive: &[f64],
-    negative: &[f64],
-    seed: u64,
-) -> [(String, f64); 3] {
-    let (low, high) = auc_interval(positive, negative, seed).unwrap_or((f64::NAN, f64::NAN));
-    [
-        (
-            name.to_string(),
-            auc(positive, negative).unwrap_or(f64::NAN),
-        ),
-        (format!("{name}_low"), low),
-        (format!("{name}_high"), high),
-    ]
-}
-
-/// The zero-shot detector: synthetic against held-out records by their likelihood under the
-/// checkpoint's model and by their share of top-10 tokens.
-fn zero_shot_measures(
-    registry: &Registry,
-    path: &Path,
-    args: &AuditArgs,
-    synthetic: &[String],
-    holdout: &[String],
-    device: DeviceChoice,
-) -> Result<Vec<(String, f64)>> {
-    let device = device.open()?;
-    let (tag, checkpoint) = load_checkpoint(path, false, &device)?;
-    let experiment = registry
-        .by_tag(&tag)
-        .with_context(|| checkpoint.dir.display().to_string())?;
-    let (synthetic, holdout) = (
-        pick(synthetic, args.membership_records, args.seed ^ 3),
-        pick(holdout, args.membership_records, args.seed ^ 4),
-    );
-    let likelihood = |records: &[String]| {
-        experiment
-            .record_log_likelihoods(ScoreRequest {
-                path,
-                checkpoint: &checkpoint,
-                records,
-                device: &device,
-            })
-            .map_err(anyhow::Error::from_boxed)
-    };
-    let mut measures = auc_with_interval(
-        "zero_shot_auc",
-        &likelihood(&synthetic)?,
-        &likelihood(&holdout)?,
-        args.seed,
-    )
-    .to_vec();
-    let ranks = |records: &[String]| {
-        experiment
-            .record_rank_shares(ScoreRequest {
-                path,
-                checkpoint: &checkpoint,
-                records,
-                device: &device,
-            })
-            .map_err(anyhow::Error::from_boxed)
-    };
-    if let (Some(synthetic), Some(holdout)) = (ranks(&synthetic)?, ranks(&holdout)?) {
-        let top10 = |shares: &[RankShares]| shares.iter().map(|s| s.top10).collect::<Vec<_>>();
-        measures.extend(auc_with_interval(
-            "gltr_top10_auc",
-            &top10(&synthetic),
-            &top10(&holdout),
-            args.seed,
-        ));
-    }
-    Ok(measures)
-}
-
-/// Membership inference and canary exposure from the checkpoint's per-record likelihoods.
-fn model_measures(
-    registry: &Registry,
-    path: &Path,
-    args: &AuditArgs,
-    training: &[String],
-    holdout: &[String],
-    device: DeviceChoice,
-) -> Result<Vec<(String, f64)>> {
-    let device = device.open()?;
-    let (tag, checkpoint) = load_checkpoint(path, false, &device)?;
-    let experiment = registry
-        .by_tag(&tag)
-        .with_context(|| checkpoint.dir.display().to_string())?;
-    let score = |records: &[String]| -> Result<Vec<f64>> {
-        experiment
-            .record_log_likelihoods(ScoreRequest {
-                path,
-                checkpoint: &checkpoint,
-                records,
-                device: &device,
-            })
-            .map_err(anyhow::Error::from_boxed)
-    };
-    let size = args
-        .membership_records
-        .min(training.len())
-        .min(holdout.len());
-    let members = score(&pick(training, size, args.seed ^ 1))?;
-    let outsiders = score(&pick(holdout, size, args.seed ^ 2))?;
-    let mut measures = vec![(
-        "membership_auc".to_string(),
-        auc(&members, &outsiders).unwrap_or(f64::NAN),
-    )];
-    if checkpoint.dir.join(CANARIES_FILE).is_file() {
-        let text = checkpoint.read_extra(CANARIES_FILE)?;
-        let set: CanarySet = serde_json::from_str(&text)
-            .with_context(|| checkpoint.dir.join(CANARIES_FILE).display().to_string())?;
-        let exposure = exposures(&score(&set.canaries)?, &score(&set.candidates)?);
-        let mean = exposure.iter().sum::<f64>() / exposure.len().max(1) as f64;
-        measures.extend([
-            ("canaries".to_string(), set.canaries.len() as f64),
-            ("canary_repeats".into(), set.repeats as f64),
-            ("canary_exposure_mean".into(), mean),
-            (
-                "canary_exposure_max".into(),
-                exposure.iter().copied().fold(0.0, f64::max),
-            ),
-            (
-                "canary_exposure_possible".into(),
-                ((set.candidates.len() + 1) as f64).log2(),
-            ),
-        ]);
-    }
-    Ok(measures)
 }
 
 fn read_posts(path: &Path, args: &AuditArgs, vocabulary: &mut Vocabulary) -> Result<Read> {

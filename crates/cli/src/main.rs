@@ -8,6 +8,7 @@
 mod audit;
 mod data;
 mod experiments;
+mod model_scores;
 mod run;
 
 use std::process::ExitCode;
