@@ -165,19 +165,21 @@ pub fn best_threshold(scores: &[f64], labels: &[u32], positive: usize) -> Result
 
 /// ROC-AUC of the positive class's probability.
 pub fn roc_auc(scores: &[f64], labels: &[u32], positive: usize) -> f64 {
-    let (pos, neg): (Vec<f64>, Vec<f64>) = {
-        let mut pos = Vec::new();
-        let mut neg = Vec::new();
-        for (&s, &l) in scores.iter().zip(labels) {
-            if l as usize == positive {
-                pos.push(s);
-            } else {
-                neg.push(s);
-            }
-        }
-        (pos, neg)
-    };
+    let (pos, neg) = by_class(scores, labels, positive);
     auc(&pos, &neg).unwrap_or(f64::NAN)
+}
+
+/// The scores of the positive class's posts and of the others'.
+pub fn by_class(scores: &[f64], labels: &[u32], positive: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for (&s, &l) in scores.iter().zip(labels) {
+        if l as usize == positive {
+            pos.push(s);
+        } else {
+            neg.push(s);
+        }
+    }
+    (pos, neg)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 use gan_core::{Checkpoint, Pick};
 use serde_json::json;
-use socgan_audit::roc::{auc, auc_interval};
+use socgan_audit::roc::auc_interval;
 use socgan_data::labels::LabelledPosts;
 use socgan_io::write_atomic;
 
@@ -18,7 +18,8 @@ use crate::experiment::saved::SavedClassifier;
 use crate::experiment::sources::{per_source, per_source_report, with_sources, Split};
 use crate::metrics::{report, ConfusionMatrix};
 use crate::probabilities::{
-    average_precision, expected_calibration_error, positive_scores, reliability, ReliabilityBin,
+    average_precision, by_class, expected_calibration_error, positive_scores, reliability, roc_auc,
+    ReliabilityBin,
 };
 use crate::task::argmax;
 use crate::{Error, Result};
@@ -106,9 +107,14 @@ pub fn score_posts(
     json["ece"] = expected_calibration_error(&bins).into();
     if k == 2 {
         let positive = config.positive_class_index(names)?;
-        let (line, binary) = binary_detection(probs, &posts.labels, positive, names, config.seed);
-        text += &line;
-        json.as_object_mut().expect("an object").extend(binary);
+        text += &binary_detection(
+            probs,
+            &posts.labels,
+            positive,
+            names,
+            config.seed,
+            &mut json,
+        );
     }
     if let (Some(sources), Some(detection)) = (sources, &config.detection) {
         let (by_source, lines) =
@@ -139,43 +145,31 @@ pub fn write_report_files(
     write_confusion_chart(&run_dir.join(CONFUSION_CHART), &result.matrix, names, title)
 }
 
-/// ROC-AUC of the positive class with its bootstrap interval, and PR-AUC: a report line and
-/// the JSON fields.
+/// ROC-AUC of the positive class with its bootstrap interval, and PR-AUC, added to `json`;
+/// the report line.
 fn binary_detection(
     probs: &[f32],
     labels: &[u32],
     positive: usize,
     names: &[String],
     seed: u64,
-) -> (String, serde_json::Map<String, serde_json::Value>) {
+    json: &mut serde_json::Value,
+) -> String {
     let scores = positive_scores(probs, 2, positive);
-    let (mut hits, mut misses) = (Vec::new(), Vec::new());
-    for (&score, &label) in scores.iter().zip(labels) {
-        if label as usize == positive {
-            hits.push(score);
-        } else {
-            misses.push(score);
-        }
-    }
-    let roc = auc(&hits, &misses).unwrap_or(f64::NAN);
+    let roc = roc_auc(&scores, labels, positive);
+    let (hits, misses) = by_class(&scores, labels, positive);
     let (low, high) = auc_interval(&hits, &misses, seed).unwrap_or((f64::NAN, f64::NAN));
     let is_positive: Vec<bool> = labels.iter().map(|&l| l as usize == positive).collect();
     let pr = average_precision(&scores, &is_positive);
-    let line = format!(
+    json["positive_class"] = names[positive].clone().into();
+    json["roc_auc"] = roc.into();
+    json["roc_auc_low"] = low.into();
+    json["roc_auc_high"] = high.into();
+    json["pr_auc"] = pr.into();
+    format!(
         "`{}` as positive: ROC-AUC {roc:.4} (95% bootstrap interval {low:.4}-{high:.4}), PR-AUC {pr:.4}\n",
         names[positive]
-    );
-    let json = json!({
-        "positive_class": names[positive],
-        "roc_auc": roc,
-        "roc_auc_low": low,
-        "roc_auc_high": high,
-        "pr_auc": pr,
-    });
-    let serde_json::Value::Object(map) = json else {
-        unreachable!("json! of an object")
-    };
-    (line, map)
+    )
 }
 
 /// After training: the selected checkpoint's test report and confusion matrix in the run
