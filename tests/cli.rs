@@ -1022,9 +1022,20 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
     let data = dir.path().join("mnist");
     write_mnist_json(&data, 12);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/mnist");
-    for model in ["mlp", "dcgan32", "dcgan"] {
+    for model in ["mlp", "dcgan32", "dcgan", "mlp-seed-c"] {
         let run = dir.path().join(model);
-        let sets = [
+        // The seed layouts name their widths; the seed with a tanh output also takes stabilizers.
+        let sized: &[&str] = if model.starts_with("mlp-seed") {
+            &[
+                "model.mlp.generator=[4]",
+                "model.mlp.discriminator=[4]",
+                "stabilizers.instance_noise=0.1",
+                "stabilizers.minibatch_stddev=true",
+            ]
+        } else {
+            &["model.width=4"]
+        };
+        let mut sets = vec![
             format!("data.path={:?}", data.display().to_string()),
             format!("out_dir={:?}", run.display().to_string()),
             // One shared classifier, trained by the first run.
@@ -1032,7 +1043,6 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
                 "evaluation.classifier={:?}",
                 dir.path().join("classifier").display().to_string()
             ),
-            "model.width=4".to_string(),
             "batch_size=16".into(),
             "schedule.steps=4".into(),
             "schedule.eval_every=2".into(),
@@ -1041,6 +1051,7 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
             "evaluation.grid=4".into(),
             "evaluation.classifier_epochs=1".into(),
         ];
+        sets.extend(sized.iter().map(|s| s.to_string()));
         let config = root.join(format!("{model}.toml"));
         let mut args = vec!["train", "--quiet", "--config", config.to_str().unwrap()];
         for s in &sets {
@@ -1056,12 +1067,26 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
             "test/fid_ceiling_repeated",
             "test/fid_ceiling_noise",
             "test/classifier_accuracy",
+            "test/precision",
+            "test/recall",
+            "test/precision_floor_real",
+            "test/recall_floor_real",
+            "test/confident_share",
+            "test/confident_classes",
+            "val/classifier_fid",
         ] {
             assert!(
                 m[key].as_f64().is_some_and(f64::is_finite),
                 "{model}: {key} missing: {m}"
             );
         }
+        for key in ["test/precision", "test/recall", "test/confident_share"] {
+            assert!((0.0..=1.0).contains(&m[key].as_f64().unwrap()), "{key}: {m}");
+        }
+        // The selected generator (lowest FID against the training digits) is kept.
+        let best = &summary["best"];
+        assert_eq!(best["metric"], "val/classifier_fid", "{summary}");
+        assert!(run.join("checkpoints/best").is_dir(), "{model}");
         // The degenerate rows are worse than the real floor.
         assert!(
             m["test/fid_ceiling_noise"].as_f64() > m["test/fid_floor_real"].as_f64(),

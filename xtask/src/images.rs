@@ -1,7 +1,9 @@
 //! `cargo xtask images`: an image GAN (`configs/mnist/<model>.toml`) trained with each adversarial
-//! loss, every run scored with one shared classifier; a table of classifier-FID and classifier
-//! score per loss beside the floor and ceiling rows, and a chart of FID against training steps.
-//! Results are read from the files each run writes (`results.json`, `metrics.jsonl`).
+//! loss and each stabilizer variant asked for, every run scored with one shared classifier; a
+//! table per run of the selected (best `val/classifier_fid`) evaluation: its step and wall-clock
+//! minutes, classifier-FID, precision, recall, the confident share and its classes, beside the
+//! floor and ceiling rows; and a chart of FID against training steps. Results are read from the
+//! files each run writes (`results.json`, `metrics.jsonl`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,7 +22,25 @@ mod metric {
     pub const REPEATED: &str = "test/fid_ceiling_repeated";
     pub const NOISE: &str = "test/fid_ceiling_noise";
     pub const ACCURACY: &str = "test/classifier_accuracy";
+    pub const PRECISION: &str = "test/precision";
+    pub const RECALL: &str = "test/recall";
+    pub const PRECISION_FLOOR: &str = "test/precision_floor_real";
+    pub const RECALL_FLOOR: &str = "test/recall_floor_real";
+    pub const CONFIDENT: &str = "test/confident_share";
+    pub const CONFIDENT_CLASSES: &str = "test/confident_classes";
 }
+
+/// What the literature uses against collapse, each alone on top of a loss: name and overrides.
+const VARIANTS: [(&str, &[&str]); 5] = [
+    ("plain", &[]),
+    ("label_smoothing", &["stabilizers.real_label=0.9"]),
+    ("instance_noise", &["stabilizers.instance_noise=0.1"]),
+    (
+        "two_timescale",
+        &["optim.discriminator.lr=4e-4", "optim.generator.lr=1e-4"],
+    ),
+    ("minibatch_stddev", &["stabilizers.minibatch_stddev=true"]),
+];
 
 /// Each loss: name, config value, critic steps per generator step.
 const LOSSES: [(&str, &str, u64); 7] = [
@@ -37,14 +57,24 @@ const LOSSES: [(&str, &str, u64); 7] = [
 #[derive(clap::Args)]
 pub struct ImagesArgs {
     /// configs/mnist/<model>.toml.
-    #[arg(long, value_parser = ["mlp", "dcgan", "dcgan32"], default_value = "mlp")]
+    #[arg(long, value_parser = ["mlp", "dcgan", "dcgan32", "mlp-seed-a", "mlp-seed-b", "mlp-seed-c"], default_value = "mlp")]
     model: String,
     /// Losses to train (default: all seven).
     #[arg(long, value_delimiter = ',')]
     losses: Vec<String>,
-    /// Override the config's number of steps.
+    /// Stabilizer variants, each alone on every loss: plain, label_smoothing, instance_noise,
+    /// two_timescale, minibatch_stddev (default: plain).
+    #[arg(long, value_delimiter = ',')]
+    variants: Vec<String>,
+    /// Override the config's number of steps (the most a run takes).
     #[arg(long)]
     steps: Option<u64>,
+    /// Override the config's evaluation interval.
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// Override the config's early stopping: evaluations without a new best FID.
+    #[arg(long)]
+    patience: Option<u64>,
     /// Output folder (default runs/mnist-<model>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -59,8 +89,17 @@ pub struct ImagesArgs {
 struct RunResults {
     completed: bool,
     steps: u64,
+    stopped_early: bool,
     #[serde(rename = "final")]
     final_metrics: BTreeMap<String, f64>,
+    best: Option<Best>,
+}
+
+/// The selected evaluation: the lowest FID against the training digits.
+#[derive(Deserialize)]
+struct Best {
+    step: u64,
+    metrics: BTreeMap<String, f64>,
 }
 
 fn results(dir: &Path) -> Option<RunResults> {
@@ -70,13 +109,55 @@ fn results(dir: &Path) -> Option<RunResults> {
         .filter(|r| r.completed)
 }
 
-/// The lowest FID of a run's evaluations and its step, from its metrics log.
-fn best_fid(dir: &Path) -> Option<(f64, u64)> {
+/// Wall-clock minutes from a run's start to its evaluation at `step`, from its metrics log.
+fn minutes_to(dir: &Path, step: u64) -> Option<f64> {
     let text = fs::read_to_string(dir.join("metrics.jsonl")).ok()?;
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|r| Some((r[metric::FID].as_f64()?, r["step"].as_u64()?)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|r| r["kind"] == "eval" && r["step"].as_u64() == Some(step))
+        .filter_map(|r| r["elapsed_s"].as_f64())
+        .next_back()
+        .map(|s| s / 60.0)
+}
+
+/// The runs asked for: `(folder name, overrides)` for each loss and variant.
+fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
+    let losses: Vec<&(&str, &str, u64)> = LOSSES
+        .iter()
+        .filter(|(name, _, _)| o.losses.is_empty() || o.losses.iter().any(|l| l == name))
+        .collect();
+    if losses.is_empty() {
+        return Err(format!("no such loss among {:?}", o.losses));
+    }
+    let wanted: Vec<&str> = if o.variants.is_empty() {
+        vec!["plain"]
+    } else {
+        o.variants.iter().map(String::as_str).collect()
+    };
+    let mut runs = Vec::new();
+    for variant in &wanted {
+        let Some((_, sets)) = VARIANTS.iter().find(|(name, _)| name == variant) else {
+            let names: Vec<&str> = VARIANTS.iter().map(|(n, _)| *n).collect();
+            return Err(format!("no variant `{variant}`; one of {}", names.join(", ")));
+        };
+        for (loss, toml, critic_steps) in &losses {
+            let name = match *variant {
+                "plain" => loss.to_string(),
+                v => format!("{loss}+{v}"),
+            };
+            let mut overrides = vec![
+                format!("loss={toml}"),
+                format!("schedule.discriminator_steps={critic_steps}"),
+            ];
+            if *loss == "wgan_gp" && !o.model.starts_with("mlp") {
+                // The penalty is per sample; batch norm in the critic would mix samples.
+                overrides.push("model.normalization=\"layer\"".into());
+            }
+            overrides.extend(sets.iter().map(|s| s.to_string()));
+            runs.push((name, overrides));
+        }
+    }
+    Ok(runs)
 }
 
 pub fn run(o: ImagesArgs) -> Result<(), String> {
@@ -93,29 +174,25 @@ pub fn run(o: ImagesArgs) -> Result<(), String> {
     let config = workspace_root()
         .join("configs/mnist")
         .join(format!("{}.toml", o.model));
-    let chosen: Vec<&(&str, &str, u64)> = LOSSES
-        .iter()
-        .filter(|(name, _, _)| o.losses.is_empty() || o.losses.iter().any(|l| l == name))
-        .collect();
-    if chosen.is_empty() {
-        return Err(format!("no such loss among {:?}", o.losses));
-    }
+    let runs = planned_runs(&o)?;
     let quote = |p: &Path| format!("{:?}", p.display().to_string());
-    for (name, loss, critic_steps) in &chosen {
-        let mut sets = vec![
-            format!("loss={loss}"),
-            format!("schedule.discriminator_steps={critic_steps}"),
+    for (name, overrides) in &runs {
+        let mut sets = overrides.clone();
+        sets.extend([
             format!("seed={}", o.seed),
             format!("out_dir={}", quote(&out.join(name))),
             // One classifier for every run: FID is comparable only within one classifier.
             format!("evaluation.classifier={}", quote(&out.join("classifier"))),
-        ];
-        if *name == "wgan_gp" && o.model != "mlp" {
-            // The penalty is per sample; batch norm in the critic would mix samples.
-            sets.push("model.normalization=\"layer\"".into());
-        }
+        ]);
         if let Some(steps) = o.steps {
             sets.push(format!("schedule.steps={steps}"));
+        }
+        if let Some(every) = o.eval_every {
+            sets.push(format!("schedule.eval_every={every}"));
+            sets.push(format!("schedule.checkpoint_every={every}"));
+        }
+        if let Some(patience) = o.patience {
+            sets.push(format!("evaluation.patience={patience}"));
         }
         let mut command = Command::new(&socgan);
         command
@@ -137,13 +214,14 @@ pub fn run(o: ImagesArgs) -> Result<(), String> {
             return Err(format!("{name} run failed"));
         }
     }
-    report(&socgan, &out, &o.model)
+    let names: Vec<String> = runs.into_iter().map(|(name, _)| name).collect();
+    report(&socgan, &out, &o.model, &names)
 }
 
-fn report(socgan: &Path, out: &Path, model: &str) -> Result<(), String> {
-    let runs: Vec<(&str, RunResults)> = LOSSES
+fn report(socgan: &Path, out: &Path, model: &str, names: &[String]) -> Result<(), String> {
+    let runs: Vec<(&str, RunResults)> = names
         .iter()
-        .filter_map(|(name, _, _)| results(&out.join(name)).map(|r| (*name, r)))
+        .filter_map(|name| results(&out.join(name)).map(|r| (name.as_str(), r)))
         .collect();
     let Some((_, first)) = runs.first() else {
         return Err(format!("no completed run in {}", out.display()));
@@ -151,31 +229,44 @@ fn report(socgan: &Path, out: &Path, model: &str) -> Result<(), String> {
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
     let reference = |k: &str| fmt(first.final_metrics.get(k).copied());
     let mut table = format!(
-        "MNIST, {model}; classifier-FID and classifier score of 2,000 generated images against the 2,000 test digits, one classifier for every row (test accuracy {})\n\n\
-         | row | steps | classifier-FID (final) | best FID (step) | classifier score (final) |\n|---|---|---|---|---|\n",
+        "MNIST, {model}; 2,000 generated images against the 2,000 test digits in one classifier's feature space (test accuracy {}); each run's selected evaluation (lowest FID against the training digits)\n\n\
+         | row | selected step (of) | minutes to it | classifier-FID | precision | recall | confident share | confident classes | classifier score |\n|---|---|---|---|---|---|---|---|---|\n",
         reference(metric::ACCURACY)
     );
     table += &format!(
-        "| floor: real training digits (through the generator's resolution) | - | {} | - | - |\n",
-        reference(metric::FLOOR)
+        "| floor: real training digits (through the generator's resolution) | - | - | {} | {} | {} | - | - | - |\n",
+        reference(metric::FLOOR),
+        reference(metric::PRECISION_FLOOR),
+        reference(metric::RECALL_FLOOR),
     );
     table += &format!(
-        "| ceiling: one digit repeated | - | {} | - | - |\n",
+        "| ceiling: one digit repeated | - | - | {} | - | - | - | - | - |\n",
         reference(metric::REPEATED)
     );
     table += &format!(
-        "| ceiling: uniform noise | - | {} | - | - |\n",
+        "| ceiling: uniform noise | - | - | {} | - | - | - | - | - |\n",
         reference(metric::NOISE)
     );
     for (name, r) in &runs {
-        let best = best_fid(&out.join(name))
-            .map(|(v, s)| format!("{v:.3} ({s})"))
-            .unwrap_or_else(|| "-".into());
+        let Some(best) = &r.best else {
+            table += &format!("| {model}, {name} | - ({}) | - | - | - | - | - | - | - |\n", r.steps);
+            continue;
+        };
+        let m = |k: &str| fmt(best.metrics.get(k).copied());
+        let stop = if r.stopped_early { ", stopped" } else { "" };
         table += &format!(
-            "| {model}, {name} | {} | {} | {best} | {} |\n",
+            "| {model}, {name} | {} ({}{stop}) | {} | {} | {} | {} | {} | {} | {} |\n",
+            best.step,
             r.steps,
-            fmt(r.final_metrics.get(metric::FID).copied()),
-            fmt(r.final_metrics.get(metric::SCORE).copied()),
+            minutes_to(&out.join(name), best.step)
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            m(metric::FID),
+            m(metric::PRECISION),
+            m(metric::RECALL),
+            m(metric::CONFIDENT),
+            m(metric::CONFIDENT_CLASSES),
+            m(metric::SCORE),
         );
     }
     let chart = out.join("fid.svg");
@@ -198,7 +289,7 @@ fn report(socgan: &Path, out: &Path, model: &str) -> Result<(), String> {
         return Err("socgan chart failed".into());
     }
     table += &format!(
-        "\nchart: {}; sample grids: {}/<loss>/samples/\n",
+        "\nchart: {}; sample grids: {}/<run>/samples/\n",
         chart.display(),
         out.display()
     );

@@ -8,6 +8,7 @@ use candle_core::Tensor;
 use gan_core::{Mode, ParamStore, SeededRng};
 
 use crate::layers::{leaky_relu, Conv, ConvTranspose, FeatureNorm, Normalization};
+use crate::stabilizers::append_minibatch_stddev;
 use crate::{Error, Result};
 
 /// Channel multipliers of the hidden stages, from the generator's input side: 64x64 has four
@@ -89,6 +90,8 @@ impl DcganGenerator {
 pub struct DcganDiscriminator {
     convs: Vec<Conv>,
     norms: Vec<FeatureNorm>,
+    /// Whether the last convolution also sees the batch's mean feature standard deviation.
+    minibatch_stddev: bool,
 }
 
 impl DcganDiscriminator {
@@ -97,6 +100,7 @@ impl DcganDiscriminator {
         filters: usize,
         (channels, size): (usize, usize),
         normalization: Normalization,
+        minibatch_stddev: bool,
         rng: &mut SeededRng,
     ) -> Result<Self> {
         let spectral = normalization == Normalization::Spectral;
@@ -135,7 +139,7 @@ impl DcganDiscriminator {
         convs.push(Conv::new(
             params,
             &format!("conv{last}"),
-            inputs,
+            inputs + usize::from(minibatch_stddev),
             1,
             4,
             1,
@@ -143,7 +147,11 @@ impl DcganDiscriminator {
             spectral,
             rng,
         )?);
-        Ok(Self { convs, norms })
+        Ok(Self {
+            convs,
+            norms,
+            minibatch_stddev,
+        })
     }
 
     /// The same network with detached parameters (see [`crate::nets::Discriminator::frozen`]).
@@ -151,6 +159,7 @@ impl DcganDiscriminator {
         Self {
             convs: self.convs.iter().map(Conv::frozen).collect(),
             norms: self.norms.iter().map(FeatureNorm::frozen).collect(),
+            minibatch_stddev: self.minibatch_stddev,
         }
     }
 
@@ -159,6 +168,9 @@ impl DcganDiscriminator {
         let mut h = x.clone();
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
             h = leaky_relu(&norm.forward(&conv.forward(&h, mode)?, mode)?, 0.2)?;
+        }
+        if self.minibatch_stddev {
+            h = append_minibatch_stddev(&h)?;
         }
         let last = self.convs.last().expect("at least one layer");
         Ok(last.forward(&h, mode)?.flatten_all()?)

@@ -4,15 +4,24 @@
 //!   resolution and back) against the test images: the best a generator can hope for;
 //! - `fid_ceiling_repeated`: one real image repeated (total mode collapse);
 //! - `fid_ceiling_noise`: uniform noise images;
-//! - `classifier_accuracy`: the classifier's accuracy on the test images.
+//! - `classifier_accuracy`: the classifier's accuracy on the test images;
+//! - `precision_floor_real`, `recall_floor_real`: improved precision and recall of the real
+//!   training images against the test images (what a perfect generator would reach).
+//!
+//! Every evaluation gives, against the test images (`test/`), the FID, the classifier score,
+//! improved precision and recall ([`crate::precision_recall`]), the share of samples the
+//! classifier labels with confidence above 0.9 and the effective number of classes among them;
+//! and (`val/`) the FID against the training images, which model selection and early stopping
+//! read, so that the test images only ever report.
 
 use candle_core::{Device, Tensor};
-use gan_core::{Metrics, Mode, SeededRng};
+use gan_core::{Evaluation, Metrics, Mode, SeededRng};
 use socgan_data::images::ImageSet;
 
 use crate::classifier::{Classifier, FEATURE_DIM};
 use crate::fid::{classifier_score, frechet_distance, FeatureStats};
 use crate::nets::{Generator, PixelRange};
+use crate::precision_recall::{confident_share, precision_recall, K};
 use crate::{Error, Result};
 
 /// The metric names (logged under `test/`).
@@ -23,7 +32,16 @@ pub mod metric {
     pub const FID_REPEATED: &str = "fid_ceiling_repeated";
     pub const FID_NOISE: &str = "fid_ceiling_noise";
     pub const ACCURACY: &str = "classifier_accuracy";
+    pub const PRECISION: &str = "precision";
+    pub const RECALL: &str = "recall";
+    pub const PRECISION_FLOOR: &str = "precision_floor_real";
+    pub const RECALL_FLOOR: &str = "recall_floor_real";
+    pub const CONFIDENT: &str = "confident_share";
+    pub const CONFIDENT_CLASSES: &str = "confident_classes";
 }
+
+/// The classifier confidence above which a sample counts as a recognisable digit.
+pub const CONFIDENCE: f32 = 0.9;
 
 /// Images generated per batch while evaluating.
 const GENERATE_BATCH: usize = 250;
@@ -31,7 +49,11 @@ const GENERATE_BATCH: usize = 250;
 /// Scores generated images against the test images in the classifier's feature space.
 pub struct FidEvaluator {
     classifier: Classifier,
+    /// The test images' feature statistics (`test/` FID) and features (precision, recall).
     reference: FeatureStats,
+    reference_features: Vec<f32>,
+    /// The training images' feature statistics (`val/` FID, for selection).
+    train_reference: FeatureStats,
     /// Images generated and compared per evaluation (the same in every row).
     pub samples: usize,
     /// The reference rows and the classifier's accuracy.
@@ -56,8 +78,11 @@ impl FidEvaluator {
         let size = classifier.spec.size;
         let (features, _) = classifier.embed(test)?;
         let reference = FeatureStats::of(&features, FEATURE_DIM);
+        let (train_features, _) = classifier.embed(&train.resized(size))?;
         let mut evaluator = Self {
             reference,
+            reference_features: features,
+            train_reference: FeatureStats::of(&train_features, FEATURE_DIM),
             samples,
             references: Metrics::new(),
             classifier,
@@ -72,7 +97,16 @@ impl FidEvaluator {
             ..floor.clone()
         };
         let accuracy = evaluator.classifier.accuracy(test)?;
+        let (floor_features, _) = evaluator.classifier.embed(&floor)?;
+        let (precision, recall) = precision_recall(
+            &evaluator.reference_features,
+            &floor_features,
+            FEATURE_DIM,
+            K,
+        )?;
         evaluator.references = Metrics::from([
+            (metric::PRECISION_FLOOR.to_string(), precision),
+            (metric::RECALL_FLOOR.to_string(), recall),
             (metric::FID_FLOOR.to_string(), evaluator.fid(&floor)?),
             (metric::FID_REPEATED.to_string(), evaluator.fid(&repeated)?),
             (metric::FID_NOISE.to_string(), evaluator.fid(&noise)?),
@@ -90,20 +124,33 @@ impl FidEvaluator {
         ))
     }
 
-    /// FID and classifier score of `images` (`[0, 1]`, any resolution), with the reference rows.
-    pub fn score(&self, images: &ImageSet) -> Result<Metrics> {
+    /// The scores of `images` (`[0, 1]`, any resolution): against the test images with the
+    /// reference rows, and the FID against the training images as the validation metric.
+    pub fn score(&self, images: &ImageSet) -> Result<Evaluation> {
         let resized = images.resized(self.classifier.spec.size);
         let (features, probs) = self.classifier.embed(&resized)?;
-        let mut metrics = self.references.clone();
-        metrics.insert(
-            metric::FID.into(),
-            frechet_distance(&FeatureStats::of(&features, FEATURE_DIM), &self.reference),
-        );
-        metrics.insert(
-            metric::SCORE.into(),
-            classifier_score(&probs, self.classifier.spec.classes),
-        );
-        Ok(metrics)
+        let stats = FeatureStats::of(&features, FEATURE_DIM);
+        let classes = self.classifier.spec.classes;
+        let (precision, recall) =
+            precision_recall(&self.reference_features, &features, FEATURE_DIM, K)?;
+        let (confident, confident_classes) = confident_share(&probs, classes, CONFIDENCE);
+        let mut test = self.references.clone();
+        test.extend([
+            (
+                metric::FID.to_string(),
+                frechet_distance(&stats, &self.reference),
+            ),
+            (metric::SCORE.to_string(), classifier_score(&probs, classes)),
+            (metric::PRECISION.to_string(), precision),
+            (metric::RECALL.to_string(), recall),
+            (metric::CONFIDENT.to_string(), confident),
+            (metric::CONFIDENT_CLASSES.to_string(), confident_classes),
+        ]);
+        let validation = Metrics::from([(
+            metric::FID.to_string(),
+            frechet_distance(&stats, &self.train_reference),
+        )]);
+        Ok(Evaluation { validation, test })
     }
 }
 

@@ -17,6 +17,8 @@ pub mod fid;
 pub mod layers;
 pub mod mlp;
 pub mod nets;
+pub mod precision_recall;
+pub mod stabilizers;
 pub mod task;
 
 pub use error::{Error, Result};

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::dcgan::{DcganDiscriminator, DcganGenerator};
 use crate::layers::Normalization;
-use crate::mlp::{MlpDiscriminator, MlpGenerator};
+use crate::mlp::{MlpDiscriminator, MlpGenerator, MlpLayout};
 use crate::{Error, Result};
 
 /// Which image GAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Architecture {
-    /// The MLP GAN at the data's own size: noise 100 -> 128 -> 128 -> pixels (sigmoid); D
-    /// pixels -> 128 -> 128 -> 1.
+    /// The MLP GAN at the data's own size: by default noise 100 -> 128 -> 128 -> pixels
+    /// (sigmoid), D pixels -> 128 -> 128 -> 1; `[model.mlp]` sets other widths and activations.
     Mlp,
     /// DCGAN at 64x64, 64 filters.
     Dcgan,
@@ -67,13 +67,6 @@ impl Architecture {
         }
     }
 
-    pub fn pixel_range(self) -> PixelRange {
-        match self {
-            Architecture::Mlp => PixelRange::ZeroOne,
-            Architecture::Dcgan | Architecture::Dcgan32 => PixelRange::MinusOneOne,
-        }
-    }
-
     /// Filters (DCGAN) or hidden units (MLP) when the config does not say.
     pub fn default_width(self) -> usize {
         match self {
@@ -85,14 +78,29 @@ impl Architecture {
 }
 
 /// The sizes of one model.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NetShape {
     pub architecture: Architecture,
     pub noise_dim: usize,
+    /// DCGAN's filters (the MLP's widths are in `mlp`).
     pub width: usize,
     pub channels: usize,
     pub size: usize,
     pub normalization: Normalization,
+    /// The MLP's widths and activations (read by the MLP only).
+    pub mlp: MlpLayout,
+    /// The discriminator's minibatch standard deviation feature.
+    pub minibatch_stddev: bool,
+}
+
+impl NetShape {
+    /// The range the generator's pixels live in (and real images are mapped to).
+    pub fn pixel_range(&self) -> PixelRange {
+        match self.architecture {
+            Architecture::Mlp => self.mlp.output.pixel_range(),
+            Architecture::Dcgan | Architecture::Dcgan32 => PixelRange::MinusOneOne,
+        }
+    }
 }
 
 pub enum Generator {
@@ -116,7 +124,7 @@ pub fn generator(
         Architecture::Mlp => Generator::Mlp(MlpGenerator::new(
             &mut params,
             shape.noise_dim,
-            shape.width,
+            &shape.mlp,
             (shape.channels, shape.size),
             rng,
         )?),
@@ -142,8 +150,9 @@ pub fn discriminator(
         Architecture::Mlp => Discriminator::Mlp(MlpDiscriminator::new(
             &mut params,
             shape.channels * shape.size * shape.size,
-            shape.width,
+            &shape.mlp,
             shape.normalization,
+            shape.minibatch_stddev,
             rng,
         )?),
         Architecture::Dcgan | Architecture::Dcgan32 => {
@@ -152,6 +161,7 @@ pub fn discriminator(
                 shape.width,
                 (shape.channels, shape.size),
                 shape.normalization,
+                shape.minibatch_stddev,
                 rng,
             )?)
         }

@@ -12,6 +12,7 @@ use socgan_data::images::{write_grid, ImageSet};
 use crate::classifier::batch_tensor;
 use crate::evaluation::{images_of, FidEvaluator};
 use crate::nets::{Discriminator, Generator, NetShape};
+use crate::stabilizers::{add_instance_noise, smoothed_discriminator_loss, Stabilizers};
 use crate::{Error, Result};
 
 /// Group, optimizer and loss names of an image GAN run.
@@ -57,6 +58,10 @@ pub struct ImageGan {
     pub evaluator: Option<FidEvaluator>,
     /// Noise of the sample grid, the same at every evaluation so that a run can be watched.
     pub grid_noise: Tensor,
+    /// Label smoothing, instance noise (the minibatch statistic is in the discriminator).
+    pub stabilizers: Stabilizers,
+    /// The run's rounds, over which instance noise is annealed.
+    pub steps: u64,
     /// The last discriminator update's generated batch (with its graph) and real batch: the
     /// generator update of the same round reuses them, as PyTorch's DCGAN does.
     pending: Option<(Tensor, Tensor)>,
@@ -100,8 +105,19 @@ impl ImageGan {
             discriminator_steps: discriminator_steps.max(1),
             evaluator,
             grid_noise,
+            stabilizers: Stabilizers::default(),
+            steps: 1,
             pending: None,
         })
+    }
+
+    /// The task with `stabilizers` (instance noise annealed over `steps` rounds).
+    pub fn with_stabilizers(self, stabilizers: Stabilizers, steps: u64) -> Self {
+        Self {
+            stabilizers,
+            steps,
+            ..self
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -121,7 +137,7 @@ impl ImageGan {
         let start = (index % per_epoch) as usize * self.batch_size;
         let batch = self.train.select(&order[start..start + self.batch_size]);
         let x = batch_tensor(&batch, 0..batch.len(), self.device())?;
-        self.shape.architecture.pixel_range().from_unit(&x)
+        self.shape.pixel_range().from_unit(&x)
     }
 
     fn noise(&self, rng: &mut SeededRng) -> Result<Tensor> {
@@ -138,11 +154,19 @@ impl ImageGan {
         let real = self.real_batch(ctx.seed, index)?;
         let z = self.noise(ctx.rng)?;
         let fake = self.generator.forward(&z, &Mode::Train(ctx.rng))?;
-        let d_real = self.discriminator.forward(&real, &Mode::Train(ctx.rng))?;
+        let noise = self.stabilizers.noise_std(ctx.step, self.steps);
+        let noisy_real = add_instance_noise(&real, noise, ctx.rng)?;
+        let noisy_fake = add_instance_noise(&fake.detach(), noise, ctx.rng)?;
+        let d_real = self
+            .discriminator
+            .forward(&noisy_real, &Mode::Train(ctx.rng))?;
         let d_fake = self
             .discriminator
-            .forward(&fake.detach(), &Mode::Train(ctx.rng))?;
-        let mut loss = self.loss.discriminator_loss(&d_real, &d_fake)?;
+            .forward(&noisy_fake, &Mode::Train(ctx.rng))?;
+        let mut loss = match self.stabilizers.real_label {
+            Some(label) => smoothed_discriminator_loss(&self.loss, &d_real, &d_fake, label)?,
+            None => self.loss.discriminator_loss(&d_real, &d_fake)?,
+        };
         if let Some(lambda) = self.loss.gradient_penalty_weight() {
             let disc = &self.discriminator;
             let critic = |x: &Tensor| disc.forward(x, &Mode::Eval).map_err(gan_core::Error::from);
@@ -167,8 +191,11 @@ impl ImageGan {
             }
         };
         let critic = &self.frozen_discriminator;
+        let noise = self.stabilizers.noise_std(ctx.step, self.steps);
+        let fake = add_instance_noise(&fake, noise, ctx.rng)?;
         let d_fake = critic.forward(&fake, &Mode::Train(ctx.rng))?;
         let d_real = if self.loss.generator_needs_real() {
+            let real = add_instance_noise(&real, noise, ctx.rng)?;
             critic.forward(&real, &Mode::Train(ctx.rng))?
         } else {
             d_fake.clone()
@@ -182,7 +209,7 @@ impl ImageGan {
         let mut dims = (0, 0, 0);
         let pixels = images_of(
             &self.generator,
-            self.shape.architecture.pixel_range(),
+            self.shape.pixel_range(),
             &self.grid_noise,
             &mut dims,
         )?;
@@ -196,14 +223,14 @@ impl ImageGan {
         })
     }
 
-    /// FID and classifier score of `samples` generated images (none without a classifier).
-    pub fn score(&self, rng: &mut SeededRng) -> Result<Metrics> {
+    /// The scores of `samples` generated images (none without a classifier).
+    pub fn score(&self, rng: &mut SeededRng) -> Result<Evaluation> {
         let Some(evaluator) = &self.evaluator else {
-            return Ok(Metrics::new());
+            return Ok(Evaluation::test_only(Metrics::new()));
         };
         let images = crate::evaluation::generate(
             &self.generator,
-            self.shape.architecture.pixel_range(),
+            self.shape.pixel_range(),
             self.shape.noise_dim,
             evaluator.samples,
             rng,
@@ -246,6 +273,6 @@ impl Task for ImageGan {
             .join(format!("step-{:08}.png", ctx.step));
         let columns = (grid.len() as f64).sqrt().ceil() as usize;
         write_grid(&path, &grid, columns).map_err(Error::from)?;
-        Ok(Evaluation::test_only(self.score(ctx.rng)?))
+        Ok(self.score(ctx.rng)?)
     }
 }

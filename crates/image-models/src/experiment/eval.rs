@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use candle_core::Device;
-use gan_core::evaluation::Evaluation;
 use gan_core::{Checkpoint, SeededRng};
 use serde_json::{json, Value};
 
@@ -45,13 +44,13 @@ pub fn eval(
             FidEvaluator::new(classifier, &images.test, &images.train, n, config.data_seed)?;
         let generated = generate(
             &generator,
-            shape.architecture.pixel_range(),
+            shape.pixel_range(),
             shape.noise_dim,
             n,
             &mut SeededRng::derive(seed, "evaluation", 0),
             device,
         )?;
-        let metrics = Evaluation::test_only(evaluator.score(&generated)?).flatten();
+        let metrics = evaluator.score(&generated)?.flatten();
         lines.push(json!({
             "checkpoint": ckpt.dir.display().to_string(),
             "model": config.model.architecture.name(),

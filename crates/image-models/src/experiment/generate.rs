@@ -25,7 +25,7 @@ pub fn generate(
     let (_, generator, shape) = checkpoint_generator(ckpt, device)?;
     let images = generate_images(
         &generator,
-        shape.architecture.pixel_range(),
+        shape.pixel_range(),
         shape.noise_dim,
         n,
         &mut SeededRng::derive(seed, "generate", 0),

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 pub use eval::eval;
 pub use generate::generate;
-pub use train::{build_nets, net_shape, resolve_config, train, ImageNets};
+pub use train::{build_nets, resolve_config, train, ImageNets};
 
 use crate::experiment::args::ImageTrainArgs;
 use crate::experiment::config::ImageGanTag;

@@ -108,7 +108,17 @@ pub fn train(config: ImageGanConfig, invocation: &Invocation) -> Result<RunOutco
             eprintln!("socgan: the images have no classes, so there is no classifier and no FID: losses and sample grids only");
         }
     }
-    Ok(launch.train(config.trainer_config(), &mut task)?)
+    let mut trainer = config.trainer_config();
+    match (&task.evaluator, config.evaluation.patience) {
+        (Some(_), _) => trainer.selection = Some(config.selection()),
+        (None, Some(_)) => {
+            return Err(Error::Config(
+                "evaluation.patience stops on the classifier-FID, and these images have no classes to train a classifier on".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok(launch.train(trainer, &mut task)?)
 }
 
 /// The classifier-FID evaluator with the classifier in `classifier_dir`, trained there first if
@@ -162,7 +172,7 @@ pub fn build_nets(
     train: &socgan_data::images::ImageSet,
     device: &Device,
 ) -> Result<ImageNets> {
-    let shape = net_shape(config, train);
+    let shape = config.net_shape(train.channels, train.height);
     let g = generator(
         &shape,
         device,
@@ -195,7 +205,7 @@ impl ImageNets {
         train: socgan_data::images::ImageSet,
         evaluator: Option<FidEvaluator>,
     ) -> Result<ImageGan> {
-        ImageGan::new(
+        Ok(ImageGan::new(
             self.g,
             self.d,
             self.shape,
@@ -205,19 +215,8 @@ impl ImageNets {
             config.schedule.discriminator_steps,
             evaluator,
             self.grid_noise,
-        )
-    }
-}
-
-/// The networks' sizes for `config` and training images at the generator's resolution.
-pub fn net_shape(config: &ImageGanConfig, train: &socgan_data::images::ImageSet) -> NetShape {
-    NetShape {
-        architecture: config.model.architecture,
-        noise_dim: config.model.noise_dim,
-        width: config.width(),
-        channels: train.channels,
-        size: train.height,
-        normalization: config.model.normalization,
+        )?
+        .with_stabilizers(config.stabilizers.clone(), config.schedule.steps))
     }
 }
 
@@ -228,14 +227,7 @@ pub(crate) fn checkpoint_generator(
 ) -> Result<(ImageGanConfig, crate::nets::Generator, NetShape)> {
     let config = ImageGanConfig::from_checkpoint(ckpt)?;
     let (channels, size) = generated_shape(&config)?;
-    let shape = NetShape {
-        architecture: config.model.architecture,
-        noise_dim: config.model.noise_dim,
-        width: config.width(),
-        channels,
-        size,
-        normalization: config.model.normalization,
-    };
+    let shape = config.net_shape(channels, size);
     let (g, params) = generator(&shape, device, &mut SeededRng::new(0))?;
     params.load_with_prefix(&ckpt.tensors, &format!("{}.", names::GENERATOR), &ckpt.dir)?;
     Ok((config, g, shape))

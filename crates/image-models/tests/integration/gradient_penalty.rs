@@ -30,6 +30,8 @@ gan_core::second_order_test!(the_penalty_trains_every_critic_weight, {
                     channels: 1,
                     size,
                     normalization,
+                    mlp: image_models::mlp::MlpLayout::two_layers(width),
+                    minibatch_stddev: false,
                 };
                 let (d, params) = discriminator(&shape, &Device::Cpu, &mut rng).unwrap();
                 let real = rng

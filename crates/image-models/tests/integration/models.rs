@@ -6,6 +6,7 @@ use gan_core::gradient_flow::check_gradient_flow;
 use gan_core::{AdversarialLoss, Mode, RunOptions, SeededRng, Trainer};
 use image_models::experiment::config::ImageGanConfig;
 use image_models::nets::{discriminator, generator, PixelRange};
+use image_models::mlp::{Activation, MlpLayout, Output};
 use image_models::{Architecture, ImageGan, NetShape, Normalization};
 use socgan_data::images::ImageSet;
 
@@ -17,6 +18,8 @@ fn shape(architecture: Architecture, size: usize, normalization: Normalization) 
         channels: 1,
         size,
         normalization,
+        mlp: MlpLayout::two_layers(4),
+        minibatch_stddev: false,
     }
 }
 
@@ -60,6 +63,68 @@ fn every_parameter_of_every_net_gets_a_gradient() {
                 .unwrap_or_else(|e| panic!("{architecture:?} D, {normalization:?}: {e}"));
         }
     }
+}
+
+/// The seeds' MLP layouts (a deeper generator, leaky ReLU and tanh) and the minibatch statistic
+/// in both discriminators: every parameter still gets a gradient, and tanh images are in
+/// `[-1, 1]`.
+#[test]
+fn seed_layouts_and_the_minibatch_statistic_train_every_parameter() {
+    let mut rng = SeededRng::new(4);
+    let deep = MlpLayout {
+        generator: vec![4, 4, 8],
+        discriminator: vec![8, 4],
+        generator_activation: Activation::Relu,
+        discriminator_activation: Activation::Relu,
+        output: Output::Sigmoid,
+    };
+    let leaky_tanh = MlpLayout {
+        generator_activation: Activation::LeakyRelu,
+        output: Output::Tanh,
+        ..MlpLayout::two_layers(4)
+    };
+    let cases = [
+        (Architecture::Mlp, 8, deep, false),
+        (Architecture::Mlp, 8, leaky_tanh.clone(), true),
+        (Architecture::Dcgan32, 32, MlpLayout::two_layers(4), true),
+    ];
+    for (architecture, size, mlp, minibatch_stddev) in cases {
+        let s = NetShape {
+            mlp,
+            minibatch_stddev,
+            ..shape(architecture, size, Normalization::None)
+        };
+        let case = format!("{architecture:?}, {:?}, stddev {minibatch_stddev}", s.mlp);
+        let (g, gp) = generator(&s, &Device::Cpu, &mut rng).unwrap();
+        let (d, dp) = discriminator(&s, &Device::Cpu, &mut rng).unwrap();
+        let z = rng.normal((4, 6), 0.0, 3.0, &Device::Cpu).unwrap();
+        let mut step = SeededRng::new(1);
+        let images = g.forward(&z, &Mode::Train(&mut step)).unwrap();
+        let values: Vec<f32> = images.flatten_all().unwrap().to_vec1().unwrap();
+        let low = if s.pixel_range() == PixelRange::ZeroOne { 0.0 } else { -1.0 };
+        assert!(values.iter().all(|v| (low..=1.0).contains(v)), "{case}");
+        assert!(values.iter().any(|&v| v < 0.0) == (low < 0.0), "{case}");
+        let logits = d.forward(&images, &Mode::Train(&mut step)).unwrap();
+        let loss = AdversarialLoss::NonSaturating
+            .generator_loss(&logits, &logits)
+            .unwrap();
+        check_gradient_flow(&loss, &gp).unwrap_or_else(|e| panic!("{case} G: {e}"));
+        let d_loss = AdversarialLoss::NonSaturating
+            .discriminator_loss(&logits.detach(), &logits.detach())
+            .unwrap();
+        // D's own gradients: through a fresh forward pass.
+        let real = rng.uniform((4, 1, size, size), 0.0, 1.0, &Device::Cpu).unwrap();
+        let d_loss = (d_loss
+            + AdversarialLoss::NonSaturating
+                .discriminator_loss(
+                    &d.forward(&real, &Mode::Train(&mut step)).unwrap(),
+                    &d.forward(&images.detach(), &Mode::Train(&mut step)).unwrap(),
+                )
+                .unwrap())
+        .unwrap();
+        check_gradient_flow(&d_loss, &dp).unwrap_or_else(|e| panic!("{case} D: {e}"));
+    }
+    assert_eq!(leaky_tanh.output.pixel_range(), PixelRange::MinusOneOne);
 }
 
 #[test]
@@ -188,14 +253,7 @@ fn config(loss: AdversarialLoss, steps: u64) -> ImageGanConfig {
 
 fn gan(config: &ImageGanConfig) -> ImageGan {
     let train = halves(64, 1);
-    let s = NetShape {
-        architecture: Architecture::Mlp,
-        noise_dim: 6,
-        width: 8,
-        channels: 1,
-        size: 8,
-        normalization: config.model.normalization,
-    };
+    let s = config.net_shape(1, 8);
     let g = generator(
         &s,
         &Device::Cpu,
@@ -209,7 +267,9 @@ fn gan(config: &ImageGanConfig) -> ImageGan {
     )
     .unwrap();
     let grid = Tensor::zeros((4, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
-    ImageGan::new(g, d, s, config.loss.clone(), train, 8, 1, None, grid).unwrap()
+    ImageGan::new(g, d, s, config.loss.clone(), train, 8, 1, None, grid)
+        .unwrap()
+        .with_stabilizers(config.stabilizers.clone(), config.schedule.steps)
 }
 
 use gan_core::testing::logged_records as log;
@@ -259,6 +319,44 @@ fn training_is_seeded_and_a_halted_run_resumes_to_the_same_log_and_running_stati
     };
     assert!(!running(&a).is_empty());
     assert_eq!(running(&a), running(&b));
+}
+
+/// Label smoothing, instance noise and the minibatch statistic change the losses, and a run with
+/// them is as seeded and as resumable as one without.
+#[test]
+fn stabilized_training_is_seeded_resumable_and_different() {
+    let mut cfg = config(AdversarialLoss::NonSaturating, 9);
+    cfg.stabilizers = image_models::stabilizers::Stabilizers {
+        real_label: Some(0.9),
+        instance_noise: Some(0.1),
+        minibatch_stddev: true,
+    };
+    let whole = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.trainer_config(), whole.path(), options(false, None))
+        .unwrap()
+        .run(&mut gan(&cfg))
+        .unwrap();
+    let split = tempfile::tempdir().unwrap();
+    Trainer::new(cfg.trainer_config(), split.path(), options(false, Some(5)))
+        .unwrap()
+        .run(&mut gan(&cfg))
+        .unwrap();
+    Trainer::new(cfg.trainer_config(), split.path(), options(true, None))
+        .unwrap()
+        .run(&mut gan(&cfg))
+        .unwrap();
+    assert_eq!(log(whole.path()), log(split.path()));
+    let plain_cfg = config(AdversarialLoss::NonSaturating, 9);
+    let plain = tempfile::tempdir().unwrap();
+    Trainer::new(plain_cfg.trainer_config(), plain.path(), options(false, None))
+        .unwrap()
+        .run(&mut gan(&plain_cfg))
+        .unwrap();
+    let d_losses = |dir: &std::path::Path| -> Vec<f64> {
+        log(dir).iter().filter_map(|r| r["d_loss"].as_f64()).collect()
+    };
+    assert_ne!(d_losses(whole.path()), d_losses(plain.path()));
+    assert!(d_losses(whole.path()).iter().all(|v| v.is_finite()));
 }
 
 #[test]
