@@ -42,15 +42,26 @@ const VARIANTS: [(&str, &[&str]); 5] = [
     ("minibatch_stddev", &["stabilizers.minibatch_stddev=true"]),
 ];
 
-/// Each loss: name, config value, critic steps per generator step.
-const LOSSES: [(&str, &str, u64); 7] = [
-    ("non_saturating", "{ kind = \"non_saturating\" }", 1),
-    ("minimax", "{ kind = \"minimax\" }", 1),
-    ("least_squares", "{ kind = \"least_squares\" }", 1),
-    ("hinge", "{ kind = \"hinge\" }", 1),
-    ("rsgan", "{ kind = \"rsgan\" }", 1),
-    ("wasserstein", "{ kind = \"wasserstein\", clip = 0.01 }", 5),
-    ("wgan_gp", "{ kind = \"wgan_gp\", lambda = 10.0 }", 5),
+/// Each loss: name, config value, critic steps per generator step, and its paper's optimiser
+/// where it differs from DCGAN's Adam(2e-4, 0.5, 0.999).
+type LossRow = (&'static str, &'static str, u64, &'static [&'static str]);
+const LOSSES: [LossRow; 7] = [
+    ("non_saturating", "{ kind = \"non_saturating\" }", 1, &[]),
+    ("minimax", "{ kind = \"minimax\" }", 1, &[]),
+    ("least_squares", "{ kind = \"least_squares\" }", 1, &[]),
+    ("hinge", "{ kind = \"hinge\" }", 1, &[]),
+    ("rsgan", "{ kind = \"rsgan\" }", 1, &[]),
+    ("wasserstein", "{ kind = \"wasserstein\", clip = 0.01 }", 5, &[]),
+    // Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9) for critic and generator.
+    (
+        "wgan_gp",
+        "{ kind = \"wgan_gp\", lambda = 10.0 }",
+        5,
+        &[
+            "optim.generator={ lr = 1e-4, beta1 = 0.0, beta2 = 0.9 }",
+            "optim.discriminator={ lr = 1e-4, beta1 = 0.0, beta2 = 0.9 }",
+        ],
+    ),
 ];
 
 /// `cargo xtask images` options.
@@ -122,9 +133,9 @@ fn minutes_to(dir: &Path, step: u64) -> Option<f64> {
 
 /// The runs asked for: `(folder name, overrides)` for each loss and variant.
 fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
-    let losses: Vec<&(&str, &str, u64)> = LOSSES
+    let losses: Vec<&LossRow> = LOSSES
         .iter()
-        .filter(|(name, _, _)| o.losses.is_empty() || o.losses.iter().any(|l| l == name))
+        .filter(|(name, ..)| o.losses.is_empty() || o.losses.iter().any(|l| l == name))
         .collect();
     if losses.is_empty() {
         return Err(format!("no such loss among {:?}", o.losses));
@@ -140,7 +151,7 @@ fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
             let names: Vec<&str> = VARIANTS.iter().map(|(n, _)| *n).collect();
             return Err(format!("no variant `{variant}`; one of {}", names.join(", ")));
         };
-        for (loss, toml, critic_steps) in &losses {
+        for (loss, toml, critic_steps, optimiser) in &losses {
             let name = match *variant {
                 "plain" => loss.to_string(),
                 v => format!("{loss}+{v}"),
@@ -153,6 +164,7 @@ fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
                 // The penalty is per sample; batch norm in the critic would mix samples.
                 overrides.push("model.normalization=\"layer\"".into());
             }
+            overrides.extend(optimiser.iter().map(|s| s.to_string()));
             overrides.extend(sets.iter().map(|s| s.to_string()));
             runs.push((name, overrides));
         }
