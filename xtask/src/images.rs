@@ -106,7 +106,7 @@ struct RunResults {
     best: Option<Best>,
 }
 
-/// The selected evaluation: the lowest FID against the training digits.
+/// The selected evaluation: the lowest FID against the held-out validation digits.
 #[derive(Deserialize)]
 struct Best {
     step: u64,
@@ -241,7 +241,7 @@ fn report(socgan: &Path, out: &Path, model: &str, names: &[String]) -> Result<()
     let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
     let reference = |k: &str| fmt(first.final_metrics.get(k).copied());
     let mut table = format!(
-        "MNIST, {model}; 2,000 generated images against the 2,000 test digits in one classifier's feature space (test accuracy {}); each run's selected evaluation (lowest FID against the training digits)\n\n\
+        "MNIST, {model}; 2,000 generated images against the 2,000 test digits in one classifier's feature space (test accuracy {}); each run's selected evaluation (lowest FID against the tenth of the training digits held out of training)\n\n\
          | row | selected step (of) | minutes to it | classifier-FID | precision | recall | confident share | confident classes | classifier score |\n|---|---|---|---|---|---|---|---|---|\n",
         reference(metric::ACCURACY)
     );

@@ -11,8 +11,9 @@
 //! Every evaluation gives, against the test images (`test/`), the FID, the classifier score,
 //! improved precision and recall ([`crate::precision_recall`]), the share of samples the
 //! classifier labels with confidence above 0.9 and the effective number of classes among them;
-//! and (`val/`) the FID against the training images, which model selection and early stopping
-//! read, so that the test images only ever report.
+//! and (`val/`) the FID against training images held out of the GAN's training (through the
+//! generator's resolution, like the floor), which model selection and early stopping read, so
+//! that the test images only ever report.
 
 use candle_core::{Device, Tensor};
 use gan_core::{Evaluation, Metrics, Mode, SeededRng};
@@ -52,8 +53,8 @@ pub struct FidEvaluator {
     /// The test images' feature statistics (`test/` FID) and features (precision, recall).
     reference: FeatureStats,
     reference_features: Vec<f32>,
-    /// The training images' feature statistics (`val/` FID, for selection).
-    train_reference: FeatureStats,
+    /// The held-out validation images' feature statistics (`val/` FID, for selection).
+    validation_reference: FeatureStats,
     /// Images generated and compared per evaluation (the same in every row).
     pub samples: usize,
     /// The reference rows and the classifier's accuracy.
@@ -61,11 +62,13 @@ pub struct FidEvaluator {
 }
 
 impl FidEvaluator {
-    /// `test` at the classifier's resolution; `train` at the generator's (for the floor row).
+    /// `test` at the classifier's resolution; `train` (for the floor row) and `validation` at
+    /// the generator's.
     pub fn new(
         classifier: Classifier,
         test: &ImageSet,
         train: &ImageSet,
+        validation: &ImageSet,
         samples: usize,
         seed: u64,
     ) -> Result<Self> {
@@ -78,11 +81,11 @@ impl FidEvaluator {
         let size = classifier.spec.size;
         let (features, _) = classifier.embed(test)?;
         let reference = FeatureStats::of(&features, FEATURE_DIM);
-        let (train_features, _) = classifier.embed(&train.resized(size))?;
+        let (validation_features, _) = classifier.embed(&validation.resized(size))?;
         let mut evaluator = Self {
             reference,
             reference_features: features,
-            train_reference: FeatureStats::of(&train_features, FEATURE_DIM),
+            validation_reference: FeatureStats::of(&validation_features, FEATURE_DIM),
             samples,
             references: Metrics::new(),
             classifier,
@@ -148,7 +151,7 @@ impl FidEvaluator {
         ]);
         let validation = Metrics::from([(
             metric::FID.to_string(),
-            frechet_distance(&stats, &self.train_reference),
+            frechet_distance(&stats, &self.validation_reference),
         )]);
         Ok(Evaluation { validation, test })
     }

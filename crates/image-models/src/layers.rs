@@ -5,7 +5,7 @@
 use candle_core::Tensor;
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
-use socgan_nn::{BatchNorm, GroupLayerNorm, SpectralNorm};
+use socgan_nn::{dense_activation, BatchNorm, DenseActivation, GradientOrder, GroupLayerNorm, SpectralNorm};
 
 use crate::Result;
 
@@ -86,10 +86,12 @@ impl Weight {
 }
 
 /// `x @ W^T + b`, PyTorch's `Linear` with its default initialisation
-/// (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for weight and bias).
+/// (`U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for weight and bias), as `socgan-nn`'s fused dense op
+/// (one graph node with its activation) unless gradients of it are to be differentiated again.
 pub struct Dense {
     weight: Weight,
     bias: Tensor,
+    order: GradientOrder,
 }
 
 impl Dense {
@@ -108,7 +110,16 @@ impl Dense {
         };
         let weight = Weight::new(params, name, &[outputs, inputs], init, spectral, rng)?;
         let bias = params.create(&format!("{name}.bias"), outputs, init, rng)?;
-        Ok(Self { weight, bias })
+        Ok(Self {
+            weight,
+            bias,
+            order: GradientOrder::First,
+        })
+    }
+
+    /// The layer differentiable to `order` (a WGAN-GP critic's: the second).
+    pub fn with_order(self, order: GradientOrder) -> Self {
+        Self { order, ..self }
     }
 
     /// The same layer with detached parameters (see [`FeatureNorm::frozen`]).
@@ -116,12 +127,28 @@ impl Dense {
         Self {
             weight: self.weight.frozen(),
             bias: self.bias.detach(),
+            order: self.order,
         }
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight.value(mode)?.t()?)?
-            .broadcast_add(&self.bias)?)
+        self.forward_activated(x, mode, DenseActivation::Identity)
+    }
+
+    /// `activation(x @ W^T + b)`.
+    pub fn forward_activated(
+        &self,
+        x: &Tensor,
+        mode: &Mode,
+        activation: DenseActivation,
+    ) -> Result<Tensor> {
+        Ok(dense_activation(
+            x,
+            &self.weight.value(mode)?,
+            &self.bias,
+            activation,
+            self.order,
+        )?)
     }
 }
 
@@ -258,6 +285,11 @@ impl FeatureNorm {
             FeatureNorm::Layer(ln) => FeatureNorm::Layer(ln.frozen()),
             FeatureNorm::Identity => FeatureNorm::Identity,
         }
+    }
+
+    /// Whether this normalisation does nothing (an activation may then fuse into the layer).
+    pub fn is_identity(&self) -> bool {
+        matches!(self, FeatureNorm::Identity)
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {

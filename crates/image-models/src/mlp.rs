@@ -8,7 +8,8 @@ use candle_core::Tensor;
 use gan_core::{Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use crate::layers::{leaky_relu, Dense, FeatureNorm, Normalization};
+use crate::layers::{Dense, FeatureNorm, Normalization};
+use socgan_nn::{DenseActivation, GradientOrder};
 use crate::nets::PixelRange;
 use crate::stabilizers::append_minibatch_stddev;
 use crate::Result;
@@ -24,10 +25,15 @@ pub enum Activation {
 
 impl Activation {
     fn apply(self, x: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Activation::Relu => x.relu()?,
-            Activation::LeakyRelu => leaky_relu(x, 0.2)?,
-        })
+        Ok(self.fused().reference(x)?)
+    }
+
+    /// The same activation, fused into a dense layer.
+    fn fused(self) -> DenseActivation {
+        match self {
+            Activation::Relu => DenseActivation::Relu,
+            Activation::LeakyRelu => DenseActivation::LeakyRelu(0.2),
+        }
     }
 }
 
@@ -137,7 +143,7 @@ impl MlpGenerator {
         let (last, hidden) = self.layers.split_last().expect("an output layer");
         let mut h = z.clone();
         for layer in hidden {
-            h = self.activation.apply(&layer.forward(&h, mode)?)?;
+            h = layer.forward_activated(&h, mode, self.activation.fused())?;
         }
         let logits = last.forward(&h, mode)?;
         let out = match self.output {
@@ -164,6 +170,7 @@ impl MlpDiscriminator {
         layout: &MlpLayout,
         normalization: Normalization,
         minibatch_stddev: bool,
+        order: GradientOrder,
         rng: &mut SeededRng,
     ) -> Result<Self> {
         let spectral = normalization == Normalization::Spectral;
@@ -173,6 +180,7 @@ impl MlpDiscriminator {
         let mut layers = dense_stack(params, pixels, widths, None, spectral, rng)?;
         let name = format!("fc{}", widths.len() + 1);
         layers.push(Dense::new(params, &name, output_inputs, 1, spectral, rng)?);
+        let layers = layers.into_iter().map(|l| l.with_order(order)).collect();
         let mut norms = Vec::new();
         for (i, &w) in widths.iter().enumerate() {
             norms.push(FeatureNorm::new(
@@ -206,9 +214,12 @@ impl MlpDiscriminator {
         let (last, hidden) = self.layers.split_last().expect("an output layer");
         let mut h = x.flatten_from(1)?;
         for (layer, norm) in hidden.iter().zip(&self.norms) {
-            h = self
-                .activation
-                .apply(&norm.forward(&layer.forward(&h, mode)?, mode)?)?;
+            h = if norm.is_identity() {
+                layer.forward_activated(&h, mode, self.activation.fused())?
+            } else {
+                self.activation
+                    .apply(&norm.forward(&layer.forward(&h, mode)?, mode)?)?
+            };
         }
         if self.minibatch_stddev {
             h = append_minibatch_stddev(&h)?;

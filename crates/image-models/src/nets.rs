@@ -3,6 +3,7 @@
 use candle_core::{Device, Tensor};
 use gan_core::{Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
+use socgan_nn::GradientOrder;
 
 use crate::dcgan::{DcganDiscriminator, DcganGenerator};
 use crate::layers::Normalization;
@@ -91,6 +92,9 @@ pub struct NetShape {
     pub mlp: MlpLayout,
     /// The discriminator's minibatch standard deviation feature.
     pub minibatch_stddev: bool,
+    /// How far the discriminator must be differentiable: the second order under a gradient
+    /// penalty (which differentiates its input gradient), else the first (fused layers).
+    pub critic_order: GradientOrder,
 }
 
 impl NetShape {
@@ -153,6 +157,7 @@ pub fn discriminator(
             &shape.mlp,
             shape.normalization,
             shape.minibatch_stddev,
+            shape.critic_order,
             rng,
         )?),
         Architecture::Dcgan | Architecture::Dcgan32 => {

@@ -1,5 +1,7 @@
-//! A fully connected layer `x W^T + b` over `[rows, in]` activations as one op with its own
-//! backward, rows split over rayon's threads.
+//! A fully connected layer `act(x W^T + b)` over `[rows, in]` activations as one op with its own
+//! backward, rows split over rayon's threads; the activation (identity, ReLU, leaky ReLU) is
+//! applied in place after the product, and its derivative, read from the output's sign, scales
+//! the incoming gradient before the products of the backward.
 //!
 //! Composed from candle ops the layer is three graph nodes (the matmul, the bias, their sum);
 //! candle's backward fills a zeroed buffer for every node's gradient before adding to it, so on
@@ -19,7 +21,52 @@ use crate::gemm::{cpu_slice, host_values, sgemm, GradientOrder};
 /// rows make 25 blocks for the threads to share.
 const BLOCK_ROWS: usize = 256;
 
-struct Dense;
+/// The activation fused into a dense layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// `max(x, slope * x)` for `0 < slope < 1`.
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    fn apply(self, y: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::LeakyRelu(slope) => y
+                .iter_mut()
+                .for_each(|v| *v = if *v > 0.0 { *v } else { *v * slope }),
+        }
+    }
+
+    /// `g * act'(pre)` from the output `y = act(pre)`: positive outputs had positive inputs.
+    fn scale_gradient(self, y: &[f32], g: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => g
+                .iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
+            Activation::LeakyRelu(slope) => g
+                .iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * slope }),
+        }
+    }
+
+    /// The activation from candle ops (differentiable to any order).
+    pub fn reference(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Activation::Identity => Ok(x.clone()),
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu(slope) => x.maximum(&(x * slope as f64)?),
+        }
+    }
+}
+
+struct Dense(Activation);
 
 impl CustomOp3 for Dense {
     fn name(&self) -> &'static str {
@@ -59,6 +106,7 @@ impl CustomOp3 for Dense {
                 sgemm(
                     m, outputs, inputs, y, outputs, true, x, inputs, 1, w, 1, inputs,
                 );
+                self.0.apply(y);
             });
         Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
     }
@@ -68,12 +116,16 @@ impl CustomOp3 for Dense {
         x: &Tensor,
         w: &Tensor,
         _b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (rows, inputs) = x.dims2()?;
         let outputs = w.dim(0)?;
-        let (x_host, w_host, g) = (host_values(x)?, host_values(w)?, host_values(grad)?);
+        let (x_host, w_host) = (host_values(x)?, host_values(w)?);
+        let mut g = host_values(grad)?;
+        if self.0 != Activation::Identity {
+            self.0.scale_gradient(&host_values(res)?, &mut g);
+        }
         let mut dx = vec![0f32; rows * inputs];
         // Per block: its rows of dx, and its partial dW and db.
         let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
@@ -123,14 +175,28 @@ pub fn dense(
     bias: &Tensor,
     order: GradientOrder,
 ) -> crate::Result<Tensor> {
+    dense_activation(x, weight, bias, Activation::Identity, order)
+}
+
+/// `activation(x W^T + b)` as one op (see [`dense`]); the candle composition for the second
+/// order, other devices and dtypes.
+pub fn dense_activation(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    activation: Activation,
+    order: GradientOrder,
+) -> crate::Result<Tensor> {
     let empty = x.elem_count() == 0 || weight.elem_count() == 0;
     if order.allows_fused(x, weight) && bias.dtype() == x.dtype() && !empty {
         let bias = bias.flatten_all()?;
-        return Ok(x
-            .contiguous()?
-            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Dense)?);
+        return Ok(x.contiguous()?.apply_op3(
+            &weight.contiguous()?,
+            &bias.contiguous()?,
+            Dense(activation),
+        )?);
     }
-    reference_dense(x, weight, bias)
+    Ok(activation.reference(&reference_dense(x, weight, bias)?)?)
 }
 
 /// The same layer from candle ops (differentiable to any order).
@@ -171,6 +237,28 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn fused_activations_match_their_composition() {
+        let d = &Device::Cpu;
+        for activation in [Activation::Relu, Activation::LeakyRelu(0.2)] {
+            let mut rng = SeededRng::new(11);
+            let x = Var::from_tensor(&rng.normal((70, 9), 0.0, 1.0, d).unwrap()).unwrap();
+            let w = Var::from_tensor(&rng.normal((13, 9), 0.0, 0.5, d).unwrap()).unwrap();
+            let b = Var::from_tensor(&rng.normal(13, 0.0, 0.5, d).unwrap()).unwrap();
+            let fused = dense_activation(&x, &w, &b, activation, GradientOrder::First).unwrap();
+            let plain = activation
+                .reference(&reference_dense(&x, &w, &b).unwrap())
+                .unwrap();
+            assert!(crate::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
+            let probe = rng.normal((70, 13), 0.0, 1.0, d).unwrap();
+            let vars = [&x, &w, &b];
+            let diffs = crate::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
+            for (v, diff) in vars.iter().zip(diffs) {
+                assert!(diff < 1e-3, "{activation:?}: gradient of {:?} differs by {diff}", v.dims());
+            }
+        }
     }
 
     #[test]

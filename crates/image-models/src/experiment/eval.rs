@@ -41,7 +41,14 @@ pub fn eval(
             .unwrap_or(config.evaluation.samples)
             .min(images.test.len());
         let evaluator =
-            FidEvaluator::new(classifier, &images.test, &images.train, n, config.data_seed)?;
+            FidEvaluator::new(
+                classifier,
+                &images.test,
+                &images.train,
+                &images.validation,
+                n,
+                config.data_seed,
+            )?;
         let generated = generate(
             &generator,
             shape.pixel_range(),

@@ -153,6 +153,7 @@ fn evaluator(
         classifier,
         &images.test,
         &images.train,
+        &images.validation,
         samples,
         config.data_seed,
     )?))

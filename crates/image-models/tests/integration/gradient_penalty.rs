@@ -32,6 +32,8 @@ gan_core::second_order_test!(the_penalty_trains_every_critic_weight, {
                     normalization,
                     mlp: image_models::mlp::MlpLayout::two_layers(width),
                     minibatch_stddev: false,
+                    // The penalty differentiates the critic's input gradient.
+                    critic_order: socgan_nn::GradientOrder::Second,
                 };
                 let (d, params) = discriminator(&shape, &Device::Cpu, &mut rng).unwrap();
                 let real = rng

@@ -20,6 +20,7 @@ fn shape(architecture: Architecture, size: usize, normalization: Normalization) 
         normalization,
         mlp: MlpLayout::two_layers(4),
         minibatch_stddev: false,
+        critic_order: socgan_nn::GradientOrder::First,
     }
 }
 
