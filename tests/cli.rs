@@ -1081,7 +1081,10 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
             );
         }
         for key in ["test/precision", "test/recall", "test/confident_share"] {
-            assert!((0.0..=1.0).contains(&m[key].as_f64().unwrap()), "{key}: {m}");
+            assert!(
+                (0.0..=1.0).contains(&m[key].as_f64().unwrap()),
+                "{key}: {m}"
+            );
         }
         // The selected generator (lowest FID against the training digits) is kept.
         let best = &summary["best"];

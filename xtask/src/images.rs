@@ -51,7 +51,12 @@ const LOSSES: [LossRow; 7] = [
     ("least_squares", "{ kind = \"least_squares\" }", 1, &[]),
     ("hinge", "{ kind = \"hinge\" }", 1, &[]),
     ("rsgan", "{ kind = \"rsgan\" }", 1, &[]),
-    ("wasserstein", "{ kind = \"wasserstein\", clip = 0.01 }", 5, &[]),
+    (
+        "wasserstein",
+        "{ kind = \"wasserstein\", clip = 0.01 }",
+        5,
+        &[],
+    ),
     // Gulrajani et al. 2017, Algorithm 1: Adam(1e-4, 0, 0.9) for critic and generator.
     (
         "wgan_gp",
@@ -149,7 +154,10 @@ fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
     for variant in &wanted {
         let Some((_, sets)) = VARIANTS.iter().find(|(name, _)| name == variant) else {
             let names: Vec<&str> = VARIANTS.iter().map(|(n, _)| *n).collect();
-            return Err(format!("no variant `{variant}`; one of {}", names.join(", ")));
+            return Err(format!(
+                "no variant `{variant}`; one of {}",
+                names.join(", ")
+            ));
         };
         for (loss, toml, critic_steps, optimiser) in &losses {
             let name = match *variant {
@@ -261,7 +269,10 @@ fn report(socgan: &Path, out: &Path, model: &str, names: &[String]) -> Result<()
     );
     for (name, r) in &runs {
         let Some(best) = &r.best else {
-            table += &format!("| {model}, {name} | - ({}) | - | - | - | - | - | - | - |\n", r.steps);
+            table += &format!(
+                "| {model}, {name} | - ({}) | - | - | - | - | - | - | - |\n",
+                r.steps
+            );
             continue;
         };
         let m = |k: &str| fmt(best.metrics.get(k).copied());

@@ -5,7 +5,9 @@
 use candle_core::Tensor;
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
-use socgan_nn::{dense_activation, BatchNorm, DenseActivation, GradientOrder, GroupLayerNorm, SpectralNorm};
+use socgan_nn::{
+    dense_activation, BatchNorm, DenseActivation, GradientOrder, GroupLayerNorm, SpectralNorm,
+};
 
 use crate::Result;
 

@@ -9,10 +9,10 @@ use gan_core::{Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{Dense, FeatureNorm, Normalization};
-use socgan_nn::{DenseActivation, GradientOrder};
 use crate::nets::PixelRange;
 use crate::stabilizers::append_minibatch_stddev;
 use crate::Result;
+use socgan_nn::{DenseActivation, GradientOrder};
 
 /// A hidden layer's activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +131,14 @@ impl MlpGenerator {
     ) -> Result<Self> {
         let pixels = channels * size * size;
         Ok(Self {
-            layers: dense_stack(params, noise_dim, &layout.generator, Some(pixels), false, rng)?,
+            layers: dense_stack(
+                params,
+                noise_dim,
+                &layout.generator,
+                Some(pixels),
+                false,
+                rng,
+            )?,
             activation: layout.generator_activation,
             output: layout.output,
             shape: (channels, size, size),
@@ -176,7 +183,8 @@ impl MlpDiscriminator {
         let spectral = normalization == Normalization::Spectral;
         let widths = &layout.discriminator;
         // The output layer sees one more input with the batch statistic.
-        let output_inputs = widths.last().copied().unwrap_or(pixels) + usize::from(minibatch_stddev);
+        let output_inputs =
+            widths.last().copied().unwrap_or(pixels) + usize::from(minibatch_stddev);
         let mut layers = dense_stack(params, pixels, widths, None, spectral, rng)?;
         let name = format!("fc{}", widths.len() + 1);
         layers.push(Dense::new(params, &name, output_inputs, 1, spectral, rng)?);

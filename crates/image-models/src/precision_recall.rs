@@ -44,9 +44,7 @@ pub fn kth_neighbour_radii(features: &[f32], dim: usize, k: usize) -> Result<Vec
                 .map(|(_, &v)| v)
                 .collect();
             let kth = (k - 1).min(others.len().saturating_sub(1));
-            *others
-                .select_nth_unstable_by(kth, |a, b| a.total_cmp(b))
-                .1
+            *others.select_nth_unstable_by(kth, |a, b| a.total_cmp(b)).1
         })
         .collect())
 }
@@ -64,7 +62,12 @@ fn coverage(queries: &[f32], manifold: &[f32], radii: &[f32], dim: usize) -> Res
 }
 
 /// `(precision, recall)` of `generated` against `real` feature rows, neighbourhoods of `k`.
-pub fn precision_recall(real: &[f32], generated: &[f32], dim: usize, k: usize) -> Result<(f64, f64)> {
+pub fn precision_recall(
+    real: &[f32],
+    generated: &[f32],
+    dim: usize,
+    k: usize,
+) -> Result<(f64, f64)> {
     let real_radii = kth_neighbour_radii(real, dim, k)?;
     let generated_radii = kth_neighbour_radii(generated, dim, k)?;
     Ok((
@@ -81,10 +84,11 @@ pub fn confident_share(probs: &[f32], classes: usize, threshold: f32) -> (f64, f
     let mut counts = vec![0usize; classes];
     let rows = probs.len() / classes;
     for row in probs.chunks_exact(classes) {
-        let (top, p) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |best, (c, &p)| if p > best.1 { (c, p) } else { best });
+        let (top, p) =
+            row.iter().enumerate().fold(
+                (0, f32::MIN),
+                |best, (c, &p)| if p > best.1 { (c, p) } else { best },
+            );
         if p > threshold {
             counts[top] += 1;
         }
@@ -136,15 +140,16 @@ mod tests {
         let line = [0.0f32, 1.0, 3.0, 6.0];
         let radii = kth_neighbour_radii(&line, 1, 3).unwrap();
         assert_eq!(radii, vec![36.0, 25.0, 9.0, 36.0]);
-        assert_eq!(kth_neighbour_radii(&line, 1, 1).unwrap(), vec![1.0, 1.0, 4.0, 9.0]);
+        assert_eq!(
+            kth_neighbour_radii(&line, 1, 1).unwrap(),
+            vec![1.0, 1.0, 4.0, 9.0]
+        );
     }
 
     #[test]
     fn the_confident_share_counts_classes_above_the_threshold() {
         // Two confident rows of class 0, two of class 1, one unsure.
-        let probs = [
-            0.95f32, 0.05, 0.99, 0.01, 0.02, 0.98, 0.05, 0.95, 0.6, 0.4,
-        ];
+        let probs = [0.95f32, 0.05, 0.99, 0.01, 0.02, 0.98, 0.05, 0.95, 0.6, 0.4];
         let (share, classes) = confident_share(&probs, 2, 0.9);
         assert!((share - 0.8).abs() < 1e-12);
         assert!((classes - 2.0).abs() < 1e-9);

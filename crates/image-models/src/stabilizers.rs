@@ -139,7 +139,10 @@ mod tests {
         let real = Tensor::new(&[3.0f32, 0.5, -1.0], &d).unwrap();
         let fake = Tensor::new(&[-2.0f32, 0.1, 1.0], &d).unwrap();
         let scalar = |t: Tensor| t.to_scalar::<f32>().unwrap() as f64;
-        for loss in [AdversarialLoss::NonSaturating, AdversarialLoss::LeastSquares] {
+        for loss in [
+            AdversarialLoss::NonSaturating,
+            AdversarialLoss::LeastSquares,
+        ] {
             let core = scalar(loss.discriminator_loss(&real, &fake).unwrap());
             let one = scalar(smoothed_discriminator_loss(&loss, &real, &fake, 1.0).unwrap());
             assert!(close(core, one), "{}: {core} vs {one}", loss.name());
@@ -149,7 +152,10 @@ mod tests {
         let none = Tensor::new(&[-12.0f32], &d).unwrap();
         let nb = AdversarialLoss::NonSaturating;
         let smoothed = scalar(smoothed_discriminator_loss(&nb, &confident, &none, 0.9).unwrap());
-        assert!(close(smoothed, 0.9 * (1.0 + (-12f64).exp()).ln() + 0.1 * 12.0), "{smoothed}");
+        assert!(
+            close(smoothed, 0.9 * (1.0 + (-12f64).exp()).ln() + 0.1 * 12.0),
+            "{smoothed}"
+        );
         assert!(smoothed_discriminator_loss(&AdversarialLoss::Hinge, &real, &fake, 0.9).is_err());
     }
 
@@ -159,7 +165,13 @@ mod tests {
         let same = Tensor::ones((4, 3), candle_core::DType::F32, &d).unwrap();
         let out = append_minibatch_stddev(&same).unwrap();
         assert_eq!(out.dims(), [4, 4]);
-        let col: Vec<f32> = out.narrow(1, 3, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let col: Vec<f32> = out
+            .narrow(1, 3, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!(col.iter().all(|v| v.abs() < 1e-3), "{col:?}");
         // Two distinct samples [0, 0] and [2, 4]: per-feature std 1 and 2, mean 1.5.
         let spread = Tensor::new(&[[0f32, 0.0], [2.0, 4.0]], &d).unwrap();
@@ -190,7 +202,9 @@ mod tests {
             real_label: Some(1.2),
             ..Default::default()
         };
-        assert!(out_of_range.validate(&AdversarialLoss::NonSaturating).is_err());
+        assert!(out_of_range
+            .validate(&AdversarialLoss::NonSaturating)
+            .is_err());
         let mbstd = Stabilizers {
             minibatch_stddev: true,
             ..Default::default()

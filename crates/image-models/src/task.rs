@@ -62,6 +62,8 @@ pub struct ImageGan {
     pub stabilizers: Stabilizers,
     /// The run's rounds, over which instance noise is annealed.
     pub steps: u64,
+    /// The image order of the epoch last read from (drawn from the seed, so not checkpointed).
+    epoch_order: Option<(u64, Vec<usize>)>,
     /// The last discriminator update's generated batch (with its graph) and real batch: the
     /// generator update of the same round reuses them, as PyTorch's DCGAN does.
     pending: Option<(Tensor, Tensor)>,
@@ -107,6 +109,7 @@ impl ImageGan {
             grid_noise,
             stabilizers: Stabilizers::default(),
             steps: 1,
+            epoch_order: None,
             pending: None,
         })
     }
@@ -130,10 +133,15 @@ impl ImageGan {
 
     /// Real batch number `index` of the run: epochs visit the images in the order of
     /// `derive(seed, "batches", epoch)`, in the generator's pixel range.
-    fn real_batch(&self, seed: u64, index: u64) -> Result<Tensor> {
+    fn real_batch(&mut self, seed: u64, index: u64) -> Result<Tensor> {
         let per_epoch = self.batches_per_epoch();
-        let order =
-            SeededRng::derive(seed, "batches", index / per_epoch).permutation(self.train.len());
+        let epoch = index / per_epoch;
+        // The epoch's order is drawn once, not once a batch.
+        if self.epoch_order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let order = SeededRng::derive(seed, "batches", epoch).permutation(self.train.len());
+            self.epoch_order = Some((epoch, order));
+        }
+        let order = &self.epoch_order.as_ref().expect("drawn above").1;
         let start = (index % per_epoch) as usize * self.batch_size;
         let batch = self.train.select(&order[start..start + self.batch_size]);
         let x = batch_tensor(&batch, 0..batch.len(), self.device())?;

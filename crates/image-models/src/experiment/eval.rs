@@ -40,15 +40,14 @@ pub fn eval(
         let n = samples
             .unwrap_or(config.evaluation.samples)
             .min(images.test.len());
-        let evaluator =
-            FidEvaluator::new(
-                classifier,
-                &images.test,
-                &images.train,
-                &images.validation,
-                n,
-                config.data_seed,
-            )?;
+        let evaluator = FidEvaluator::new(
+            classifier,
+            &images.test,
+            &images.train,
+            &images.validation,
+            n,
+            config.data_seed,
+        )?;
         let generated = generate(
             &generator,
             shape.pixel_range(),

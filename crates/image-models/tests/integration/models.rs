@@ -5,8 +5,8 @@ use candle_core::{Device, Tensor};
 use gan_core::gradient_flow::check_gradient_flow;
 use gan_core::{AdversarialLoss, Mode, RunOptions, SeededRng, Trainer};
 use image_models::experiment::config::ImageGanConfig;
-use image_models::nets::{discriminator, generator, PixelRange};
 use image_models::mlp::{Activation, MlpLayout, Output};
+use image_models::nets::{discriminator, generator, PixelRange};
 use image_models::{Architecture, ImageGan, NetShape, Normalization};
 use socgan_data::images::ImageSet;
 
@@ -102,7 +102,11 @@ fn seed_layouts_and_the_minibatch_statistic_train_every_parameter() {
         let mut step = SeededRng::new(1);
         let images = g.forward(&z, &Mode::Train(&mut step)).unwrap();
         let values: Vec<f32> = images.flatten_all().unwrap().to_vec1().unwrap();
-        let low = if s.pixel_range() == PixelRange::ZeroOne { 0.0 } else { -1.0 };
+        let low = if s.pixel_range() == PixelRange::ZeroOne {
+            0.0
+        } else {
+            -1.0
+        };
         assert!(values.iter().all(|v| (low..=1.0).contains(v)), "{case}");
         assert!(values.iter().any(|&v| v < 0.0) == (low < 0.0), "{case}");
         let logits = d.forward(&images, &Mode::Train(&mut step)).unwrap();
@@ -114,12 +118,15 @@ fn seed_layouts_and_the_minibatch_statistic_train_every_parameter() {
             .discriminator_loss(&logits.detach(), &logits.detach())
             .unwrap();
         // D's own gradients: through a fresh forward pass.
-        let real = rng.uniform((4, 1, size, size), 0.0, 1.0, &Device::Cpu).unwrap();
+        let real = rng
+            .uniform((4, 1, size, size), 0.0, 1.0, &Device::Cpu)
+            .unwrap();
         let d_loss = (d_loss
             + AdversarialLoss::NonSaturating
                 .discriminator_loss(
                     &d.forward(&real, &Mode::Train(&mut step)).unwrap(),
-                    &d.forward(&images.detach(), &Mode::Train(&mut step)).unwrap(),
+                    &d.forward(&images.detach(), &Mode::Train(&mut step))
+                        .unwrap(),
                 )
                 .unwrap())
         .unwrap();
@@ -349,12 +356,19 @@ fn stabilized_training_is_seeded_resumable_and_different() {
     assert_eq!(log(whole.path()), log(split.path()));
     let plain_cfg = config(AdversarialLoss::NonSaturating, 9);
     let plain = tempfile::tempdir().unwrap();
-    Trainer::new(plain_cfg.trainer_config(), plain.path(), options(false, None))
-        .unwrap()
-        .run(&mut gan(&plain_cfg))
-        .unwrap();
+    Trainer::new(
+        plain_cfg.trainer_config(),
+        plain.path(),
+        options(false, None),
+    )
+    .unwrap()
+    .run(&mut gan(&plain_cfg))
+    .unwrap();
     let d_losses = |dir: &std::path::Path| -> Vec<f64> {
-        log(dir).iter().filter_map(|r| r["d_loss"].as_f64()).collect()
+        log(dir)
+            .iter()
+            .filter_map(|r| r["d_loss"].as_f64())
+            .collect()
     };
     assert_ne!(d_losses(whole.path()), d_losses(plain.path()));
     assert!(d_losses(whole.path()).iter().all(|v| v.is_finite()));
