@@ -7,7 +7,9 @@
 use candle_core::Tensor;
 use gan_core::{Mode, ParamStore, SeededRng};
 
-use crate::layers::{leaky_relu, Conv, ConvTranspose, FeatureNorm, Normalization};
+use socgan_nn::{Activation, GradientOrder};
+
+use crate::layers::{Conv, ConvTranspose, FeatureNorm, Normalization};
 use crate::stabilizers::append_minibatch_stddev;
 use crate::{Error, Result};
 
@@ -80,7 +82,13 @@ impl DcganGenerator {
     pub fn forward(&self, z: &Tensor, mode: &Mode) -> Result<Tensor> {
         let mut h = z.reshape((z.dim(0)?, z.dim(1)?, 1, 1))?;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            h = norm.forward(&conv.forward(&h)?, mode)?.relu()?;
+            // The generator's gradients are never differentiated again.
+            h = norm.forward_activated(
+                &conv.forward(&h)?,
+                mode,
+                Activation::Relu,
+                GradientOrder::First,
+            )?;
         }
         let last = self.convs.last().expect("at least one layer");
         Ok(last.forward(&h)?.tanh()?)
@@ -92,6 +100,8 @@ pub struct DcganDiscriminator {
     norms: Vec<FeatureNorm>,
     /// Whether the last convolution also sees the batch's mean feature standard deviation.
     minibatch_stddev: bool,
+    /// How far it must be differentiable (the second order under a gradient penalty).
+    order: GradientOrder,
 }
 
 impl DcganDiscriminator {
@@ -101,6 +111,7 @@ impl DcganDiscriminator {
         (channels, size): (usize, usize),
         normalization: Normalization,
         minibatch_stddev: bool,
+        order: GradientOrder,
         rng: &mut SeededRng,
     ) -> Result<Self> {
         let spectral = normalization == Normalization::Spectral;
@@ -151,6 +162,7 @@ impl DcganDiscriminator {
             convs,
             norms,
             minibatch_stddev,
+            order,
         })
     }
 
@@ -160,6 +172,7 @@ impl DcganDiscriminator {
             convs: self.convs.iter().map(Conv::frozen).collect(),
             norms: self.norms.iter().map(FeatureNorm::frozen).collect(),
             minibatch_stddev: self.minibatch_stddev,
+            order: self.order,
         }
     }
 
@@ -167,7 +180,8 @@ impl DcganDiscriminator {
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let mut h = x.clone();
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            h = leaky_relu(&norm.forward(&conv.forward(&h, mode)?, mode)?, 0.2)?;
+            let pre = conv.forward(&h, mode)?;
+            h = norm.forward_activated(&pre, mode, Activation::LeakyRelu(0.2), self.order)?;
         }
         if self.minibatch_stddev {
             h = append_minibatch_stddev(&h)?;

@@ -1,12 +1,12 @@
 //! The layers the image GANs are built of, on `socgan-nn`'s convolutions and normalisations:
 //! dense and convolutional layers (optionally spectrally normalised), transposed convolutions,
-//! the critic's selectable normalisation, and leaky ReLU.
+//! the critic's selectable normalisation with its activation fused where it can be.
 
 use candle_core::Tensor;
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 use serde::{Deserialize, Serialize};
 use socgan_nn::{
-    dense_activation, BatchNorm, DenseActivation, GradientOrder, GroupLayerNorm, SpectralNorm,
+    activate, dense_activation, Activation, BatchNorm, GradientOrder, GroupLayerNorm, SpectralNorm,
 };
 
 use crate::Result;
@@ -35,12 +35,6 @@ impl Normalization {
             Normalization::None => "none",
         }
     }
-}
-
-/// `x` where positive, `slope * x` elsewhere (`0 <= slope < 1`): `max(x, slope * x)`, two ops
-/// instead of candle-nn's five, differentiable twice (the gradient penalty).
-pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    Ok(x.maximum(&(x * slope)?)?)
 }
 
 /// A weight, spectrally normalised or not.
@@ -134,7 +128,7 @@ impl Dense {
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
-        self.forward_activated(x, mode, DenseActivation::Identity)
+        self.forward_activated(x, mode, Activation::Identity)
     }
 
     /// `activation(x @ W^T + b)`.
@@ -142,7 +136,7 @@ impl Dense {
         &self,
         x: &Tensor,
         mode: &Mode,
-        activation: DenseActivation,
+        activation: Activation,
     ) -> Result<Tensor> {
         Ok(dense_activation(
             x,
@@ -292,6 +286,22 @@ impl FeatureNorm {
     /// Whether this normalisation does nothing (an activation may then fuse into the layer).
     pub fn is_identity(&self) -> bool {
         matches!(self, FeatureNorm::Identity)
+    }
+
+    /// `activation(norm(x))`, fused where the normalisation (batch norm in training) or the
+    /// gradient order (the first) allows.
+    pub fn forward_activated(
+        &self,
+        x: &Tensor,
+        mode: &Mode,
+        activation: Activation,
+        order: GradientOrder,
+    ) -> Result<Tensor> {
+        Ok(match self {
+            FeatureNorm::Batch(bn) => bn.forward_activated(x, mode, activation)?,
+            FeatureNorm::Layer(ln) => activate(&ln.forward(x)?, activation, order)?,
+            FeatureNorm::Identity => activate(x, activation, order)?,
+        })
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {

@@ -12,7 +12,7 @@ use crate::layers::{Dense, FeatureNorm, Normalization};
 use crate::nets::PixelRange;
 use crate::stabilizers::append_minibatch_stddev;
 use crate::Result;
-use socgan_nn::{DenseActivation, GradientOrder};
+use socgan_nn::{Activation as FusedActivation, GradientOrder};
 
 /// A hidden layer's activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,15 +24,11 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply(self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.fused().reference(x)?)
-    }
-
     /// The same activation, fused into a dense layer.
-    fn fused(self) -> DenseActivation {
+    fn fused(self) -> FusedActivation {
         match self {
-            Activation::Relu => DenseActivation::Relu,
-            Activation::LeakyRelu => DenseActivation::LeakyRelu(0.2),
+            Activation::Relu => FusedActivation::Relu,
+            Activation::LeakyRelu => FusedActivation::LeakyRelu(0.2),
         }
     }
 }
@@ -168,6 +164,7 @@ pub struct MlpDiscriminator {
     activation: Activation,
     /// Whether the last layer also sees the batch's mean feature standard deviation.
     minibatch_stddev: bool,
+    order: GradientOrder,
 }
 
 impl MlpDiscriminator {
@@ -204,6 +201,7 @@ impl MlpDiscriminator {
             norms,
             activation: layout.discriminator_activation,
             minibatch_stddev,
+            order,
         })
     }
 
@@ -214,6 +212,7 @@ impl MlpDiscriminator {
             norms: self.norms.iter().map(FeatureNorm::frozen).collect(),
             activation: self.activation,
             minibatch_stddev: self.minibatch_stddev,
+            order: self.order,
         }
     }
 
@@ -222,11 +221,11 @@ impl MlpDiscriminator {
         let (last, hidden) = self.layers.split_last().expect("an output layer");
         let mut h = x.flatten_from(1)?;
         for (layer, norm) in hidden.iter().zip(&self.norms) {
+            let act = self.activation.fused();
             h = if norm.is_identity() {
-                layer.forward_activated(&h, mode, self.activation.fused())?
+                layer.forward_activated(&h, mode, act)?
             } else {
-                self.activation
-                    .apply(&norm.forward(&layer.forward(&h, mode)?, mode)?)?
+                norm.forward_activated(&layer.forward(&h, mode)?, mode, act, self.order)?
             };
         }
         if self.minibatch_stddev {

@@ -167,6 +167,7 @@ pub fn discriminator(
                 (shape.channels, shape.size),
                 shape.normalization,
                 shape.minibatch_stddev,
+                shape.critic_order,
                 rng,
             )?)
         }

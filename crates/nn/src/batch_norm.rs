@@ -12,6 +12,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::activation::Activation;
 use crate::gemm::cpu_slice;
 
 /// `[B, C, S]` sizes of a `[B, C]` or `[B, C, H, W]` tensor.
@@ -76,9 +77,10 @@ fn affine_terms(moments: &[(f64, f64)], weight: &[f32], bias: &[f32], eps: f64) 
         .collect()
 }
 
-/// `y = batch_norm(x; weight, bias)` on the batch's own statistics.
+/// `y = activation(batch_norm(x; weight, bias))` on the batch's own statistics.
 struct BatchNormTrain {
     eps: f64,
+    activation: Activation,
 }
 
 impl CustomOp3 for BatchNormTrain {
@@ -104,13 +106,18 @@ impl CustomOp3 for BatchNormTrain {
             self.eps,
         );
         let mut y = vec![0f32; x.len()];
+        let slope = self.activation.negative_slope();
         y.par_chunks_mut(s.spatial.max(1))
             .zip(x.par_chunks(s.spatial.max(1)))
             .enumerate()
             .for_each(|(plane, (y, x))| {
                 let (scale, shift) = terms[plane % s.channels];
                 for (y, &x) in y.iter_mut().zip(x) {
-                    *y = x * scale + shift;
+                    let v = x * scale + shift;
+                    *y = match slope {
+                        Some(slope) if v <= 0.0 => v * slope,
+                        _ => v,
+                    };
                 }
             });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -121,11 +128,12 @@ impl CustomOp3 for BatchNormTrain {
         x: &Tensor,
         weight: &Tensor,
         _bias: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let elems = x.elem_count();
         let channels = weight.elem_count();
+        let grad = self.activation.gradient_through(y, grad)?;
         // One op returns the three gradients packed: [dx (elems), dweight (C), dbias (C)].
         let packed = x.apply_op3_no_bwd(
             weight,
@@ -209,17 +217,19 @@ impl CustomOp3 for BatchNormBackward {
 }
 
 /// Batch normalisation of `x` (`[B, C]` or `[B, C, H, W]`, contiguous CPU `f32`) on its own
-/// statistics, with `weight` and `bias` of `[C]`; gradients reach all three (first order).
+/// statistics, with `weight` and `bias` of `[C]`, then `activation` in the same sweep;
+/// gradients reach all three (first order).
 pub fn batch_norm_train(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
+    activation: Activation,
 ) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        BatchNormTrain { eps },
+        BatchNormTrain { eps, activation },
     )
 }
 
@@ -305,12 +315,26 @@ mod tests {
             let x = var(&mut rng, &shape, 2.0);
             let weight = var(&mut rng, &[c], 1.0);
             let bias = var(&mut rng, &[c], 0.0);
-            let fused = batch_norm_train(&x, &weight, &bias, 1e-5).unwrap();
-            let plain = composition(&x, &weight, &bias, 1e-5);
-            assert!(max_abs_diff(&fused, &plain) < 1e-4, "{shape:?}");
-            let probe = rng.normal(&shape[..], 0.0, 1.0, &Device::Cpu).unwrap();
-            for d in max_gradient_diffs(&fused, &plain, &probe, &[&x, &weight, &bias]) {
-                assert!(d < 1e-3, "gradient differs by {d} for {shape:?}");
+            for activation in [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::LeakyRelu(0.2),
+            ] {
+                let fused = batch_norm_train(&x, &weight, &bias, 1e-5, activation).unwrap();
+                let plain = activation
+                    .reference(&composition(&x, &weight, &bias, 1e-5))
+                    .unwrap();
+                assert!(
+                    max_abs_diff(&fused, &plain) < 1e-4,
+                    "{shape:?} {activation:?}"
+                );
+                let probe = rng.normal(&shape[..], 0.0, 1.0, &Device::Cpu).unwrap();
+                for d in max_gradient_diffs(&fused, &plain, &probe, &[&x, &weight, &bias]) {
+                    assert!(
+                        d < 1e-3,
+                        "gradient differs by {d} for {shape:?} {activation:?}"
+                    );
+                }
             }
             let (mean, variance) = channel_moments_detached(&x).unwrap();
             assert_eq!(mean.dims(), &[c]);
@@ -331,7 +355,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                let y = batch_norm_train(&x, &weight, &bias, 1e-5).unwrap();
+                let y = batch_norm_train(&x, &weight, &bias, 1e-5, Activation::Identity).unwrap();
                 let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
                 let mut bits: Vec<u32> = Vec::new();
                 for t in [&y, grads.get(&x).unwrap(), grads.get(&weight).unwrap()] {

@@ -15,56 +15,12 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::activation::Activation;
 use crate::gemm::{cpu_slice, sgemm, GradientOrder};
 
 /// Rows per block: enough for the gemm kernels to run at speed, small enough that SASRec's 6,400
 /// rows make 25 blocks for the threads to share.
 const BLOCK_ROWS: usize = 256;
-
-/// The activation fused into a dense layer.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    Identity,
-    Relu,
-    /// `max(x, slope * x)` for `0 < slope < 1`.
-    LeakyRelu(f32),
-}
-
-impl Activation {
-    fn apply(self, y: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::LeakyRelu(slope) => y
-                .iter_mut()
-                .for_each(|v| *v = if *v > 0.0 { *v } else { *v * slope }),
-        }
-    }
-
-    /// `g * act'(pre)` from the output `y = act(pre)`: positive outputs had positive inputs.
-    fn scale_gradient(self, y: &[f32], g: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::Relu => g
-                .iter_mut()
-                .zip(y)
-                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
-            Activation::LeakyRelu(slope) => g
-                .iter_mut()
-                .zip(y)
-                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * slope }),
-        }
-    }
-
-    /// The activation from candle ops (differentiable to any order).
-    pub fn reference(self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Activation::Identity => Ok(x.clone()),
-            Activation::Relu => x.relu(),
-            Activation::LeakyRelu(slope) => x.maximum(&(x * slope as f64)?),
-        }
-    }
-}
 
 struct Dense(Activation);
 
@@ -106,7 +62,7 @@ impl CustomOp3 for Dense {
                 sgemm(
                     m, outputs, inputs, y, outputs, true, x, inputs, 1, w, 1, inputs,
                 );
-                self.0.apply(y);
+                self.0.apply_in_place(y);
             });
         Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
     }

@@ -19,6 +19,7 @@
 //! numbers except from a caller's `gan_core::SeededRng`; layers whose behaviour differs in
 //! training take a `gan_core::Mode`.
 
+pub mod activation;
 pub mod batch_norm;
 pub mod conv2d;
 pub mod cross_entropy;
@@ -38,9 +39,10 @@ pub mod sampling;
 #[cfg(test)]
 mod second_order;
 
+pub use activation::{activate, Activation};
 pub use conv2d::{conv2d, conv_transpose2d};
 pub use cross_entropy::{linear_cross_entropy, row_nll};
-pub use dense::{dense, dense_activation, Activation as DenseActivation};
+pub use dense::{dense, dense_activation};
 pub use device_sampling::DeviceSampler;
 pub use error::{Error, Result};
 pub use gemm::GradientOrder;

@@ -15,6 +15,7 @@
 use candle_core::{DType, Tensor, Var, D};
 use gan_core::{Init, Mode, ParamStore, SeededRng};
 
+use crate::activation::Activation;
 use crate::gemm::use_fused;
 use crate::{batch_norm, Error, Result};
 
@@ -90,6 +91,17 @@ impl BatchNorm {
     }
 
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        self.forward_activated(x, mode, Activation::Identity)
+    }
+
+    /// `activation(batch_norm(x))`: in training mode on the CPU one op (first order), else the
+    /// candle composition.
+    pub fn forward_activated(
+        &self,
+        x: &Tensor,
+        mode: &Mode,
+        activation: Activation,
+    ) -> Result<Tensor> {
         let rank = x.rank();
         if rank < 2 {
             return Err(Error::Shape(format!(
@@ -105,8 +117,15 @@ impl BatchNorm {
                 &self.weight,
                 &self.bias,
                 self.eps,
+                activation,
             )?);
         }
+        Ok(activation.reference(&self.normalize_composed(x, mode)?)?)
+    }
+
+    /// The candle composition of [`Self::forward`] (differentiable to any order).
+    fn normalize_composed(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        let rank = x.rank();
         let (mean, var) = match mode {
             Mode::Train(_) => {
                 let (mean, var) = channel_moments(x)?;
