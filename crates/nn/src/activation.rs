@@ -38,11 +38,17 @@ impl Activation {
             Activation::Relu => 0.0,
             Activation::LeakyRelu(slope) => slope,
         };
-        y.par_chunks_mut(CHUNK).for_each(|chunk| {
+        let apply = |chunk: &mut [f32]| {
             chunk
                 .iter_mut()
                 .for_each(|v| *v = if *v > 0.0 { *v } else { *v * slope });
-        });
+        };
+        // One chunk runs on the calling thread: handing it to the pool costs more than it takes.
+        if y.len() <= CHUNK {
+            apply(y);
+        } else {
+            y.par_chunks_mut(CHUNK).for_each(apply);
+        }
     }
 
     /// `g * act'(pre)` in place, from the output `y = act(pre)`.
@@ -52,13 +58,18 @@ impl Activation {
             Activation::Relu => 0.0,
             Activation::LeakyRelu(slope) => slope,
         };
-        g.par_chunks_mut(CHUNK)
-            .zip(y.par_chunks(CHUNK))
-            .for_each(|(g, y)| {
-                g.iter_mut()
-                    .zip(y)
-                    .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * slope });
-            });
+        let scale = |(g, y): (&mut [f32], &[f32])| {
+            g.iter_mut()
+                .zip(y)
+                .for_each(|(g, &y)| *g = if y > 0.0 { *g } else { *g * slope });
+        };
+        if g.len() <= CHUNK {
+            scale((g, y));
+        } else {
+            g.par_chunks_mut(CHUNK)
+                .zip(y.par_chunks(CHUNK))
+                .for_each(scale);
+        }
     }
 
     /// The activation from candle ops (differentiable to any order).

@@ -50,20 +50,26 @@ impl CustomOp3 for Dense {
             )));
         }
         let mut y = vec![0f32; rows * outputs];
-        y.par_chunks_mut(BLOCK_ROWS * outputs)
-            .enumerate()
-            .for_each(|(block, y)| {
-                let m = y.len() / outputs;
-                let x = &x[block * BLOCK_ROWS * inputs..];
-                for row in y.chunks_exact_mut(outputs) {
-                    row.copy_from_slice(b);
-                }
-                // y += x W^T: W^T[k, j] = w[j * inputs + k].
-                sgemm(
-                    m, outputs, inputs, y, outputs, true, x, inputs, 1, w, 1, inputs,
-                );
-                self.0.apply_in_place(y);
-            });
+        let block_forward = |(block, y): (usize, &mut [f32])| {
+            let m = y.len() / outputs;
+            let x = &x[block * BLOCK_ROWS * inputs..];
+            for row in y.chunks_exact_mut(outputs) {
+                row.copy_from_slice(b);
+            }
+            // y += x W^T: W^T[k, j] = w[j * inputs + k].
+            sgemm(
+                m, outputs, inputs, y, outputs, true, x, inputs, 1, w, 1, inputs,
+            );
+            self.0.apply_in_place(y);
+        };
+        // One block runs on the calling thread: handing it to the pool costs more than it takes.
+        if rows <= BLOCK_ROWS {
+            block_forward((0, &mut y));
+        } else {
+            y.par_chunks_mut(BLOCK_ROWS * outputs)
+                .enumerate()
+                .for_each(block_forward);
+        }
         Ok((CpuStorage::F32(y), Shape::from((rows, outputs))))
     }
 
@@ -155,38 +161,40 @@ fn backward_products(
     (rows, inputs, outputs): (usize, usize, usize),
     need: Needed,
 ) -> Gradients {
-    let blocks: Vec<usize> = (0..rows.div_ceil(BLOCK_ROWS)).collect();
-    let partials: Vec<(Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>)> = blocks
-        .par_iter()
-        .map(|&block| {
-            let first = block * BLOCK_ROWS;
-            let m = BLOCK_ROWS.min(rows - first);
-            let g = &g[first * outputs..(first + m) * outputs];
-            let x = &x[first * inputs..(first + m) * inputs];
-            let dx = need.dx.then(|| {
-                let mut dx = vec![0f32; m * inputs];
-                sgemm(
-                    m, inputs, outputs, &mut dx, inputs, false, g, outputs, 1, w, inputs, 1,
-                );
-                dx
-            });
-            let dw = need.dw.then(|| {
-                let mut dw = vec![0f32; outputs * inputs];
-                sgemm(
-                    outputs, inputs, m, &mut dw, inputs, false, g, 1, outputs, x, inputs, 1,
-                );
-                dw
-            });
-            let db = need.db.then(|| {
-                let mut db = vec![0f32; outputs];
-                for row in g.chunks_exact(outputs) {
-                    db.iter_mut().zip(row).for_each(|(acc, v)| *acc += v);
-                }
-                db
-            });
-            (dx, dw, db)
-        })
-        .collect();
+    let block_gradients = |block: usize| {
+        let first = block * BLOCK_ROWS;
+        let m = BLOCK_ROWS.min(rows - first);
+        let g = &g[first * outputs..(first + m) * outputs];
+        let x = &x[first * inputs..(first + m) * inputs];
+        let dx = need.dx.then(|| {
+            let mut dx = vec![0f32; m * inputs];
+            sgemm(
+                m, inputs, outputs, &mut dx, inputs, false, g, outputs, 1, w, inputs, 1,
+            );
+            dx
+        });
+        let dw = need.dw.then(|| {
+            let mut dw = vec![0f32; outputs * inputs];
+            sgemm(
+                outputs, inputs, m, &mut dw, inputs, false, g, 1, outputs, x, inputs, 1,
+            );
+            dw
+        });
+        let db = need.db.then(|| {
+            let mut db = vec![0f32; outputs];
+            for row in g.chunks_exact(outputs) {
+                db.iter_mut().zip(row).for_each(|(acc, v)| *acc += v);
+            }
+            db
+        });
+        (dx, dw, db)
+    };
+    let blocks = rows.div_ceil(BLOCK_ROWS);
+    let partials: Vec<Gradients> = if blocks == 1 {
+        vec![block_gradients(0)]
+    } else {
+        (0..blocks).into_par_iter().map(block_gradients).collect()
+    };
     let mut dx = need.dx.then(|| Vec::with_capacity(rows * inputs));
     let mut dw: Option<Vec<f32>> = None;
     let mut db: Option<Vec<f32>> = None;

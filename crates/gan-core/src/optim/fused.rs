@@ -62,14 +62,20 @@ fn contiguous_f32_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> Resul
 /// `dst[i] = f(dst[i], a[i], b[i])`, in parallel chunks (element-wise, so the split does not
 /// change any result).
 fn zip_apply(dst: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
-    dst.par_chunks_mut(CHUNK)
-        .zip(a.par_chunks(CHUNK))
-        .zip(b.par_chunks(CHUNK))
-        .for_each(|((d, a), b)| {
-            for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
-                *d = f(*d, a, b);
-            }
-        });
+    let apply = |((d, a), b): ((&mut [f32], &[f32]), &[f32])| {
+        for ((d, &a), &b) in d.iter_mut().zip(a).zip(b) {
+            *d = f(*d, a, b);
+        }
+    };
+    // One chunk runs on the calling thread: handing it to the pool costs more than it takes.
+    if dst.len() <= CHUNK {
+        apply(((dst, a), b));
+    } else {
+        dst.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK))
+            .zip(b.par_chunks(CHUNK))
+            .for_each(apply);
+    }
 }
 
 /// `m = m * beta1 + g * (1 - beta1)`.
