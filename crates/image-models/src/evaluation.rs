@@ -22,7 +22,7 @@ use socgan_data::images::ImageSet;
 use crate::classifier::{Classifier, FEATURE_DIM};
 use crate::fid::{classifier_score, frechet_distance, FeatureStats};
 use crate::nets::{Generator, PixelRange};
-use crate::precision_recall::{confident_share, precision_recall, K};
+use crate::precision_recall::{confident_share, Manifold, K};
 use crate::{Error, Result};
 
 /// The metric names (logged under `test/`).
@@ -50,9 +50,9 @@ const GENERATE_BATCH: usize = 250;
 /// Scores generated images against the test images in the classifier's feature space.
 pub struct FidEvaluator {
     classifier: Classifier,
-    /// The test images' feature statistics (`test/` FID) and features (precision, recall).
+    /// The test images' feature statistics (`test/` FID) and manifold (precision, recall).
     reference: FeatureStats,
-    reference_features: Vec<f32>,
+    reference_manifold: Manifold,
     /// The held-out validation images' feature statistics (`val/` FID, for selection).
     validation_reference: FeatureStats,
     /// Images generated and compared per evaluation (the same in every row).
@@ -72,6 +72,12 @@ impl FidEvaluator {
         samples: usize,
         seed: u64,
     ) -> Result<Self> {
+        if validation.len() < 2 {
+            return Err(Error::Config(format!(
+                "the validation FID needs at least 2 held-out training images, evaluation.validation_share left {}",
+                validation.len()
+            )));
+        }
         if samples < 2 || samples > train.len() {
             return Err(Error::Config(format!(
                 "FID over {samples} samples needs 2..={} training images",
@@ -84,7 +90,7 @@ impl FidEvaluator {
         let (validation_features, _) = classifier.embed(&validation.resized(size))?;
         let mut evaluator = Self {
             reference,
-            reference_features: features,
+            reference_manifold: Manifold::new(features, FEATURE_DIM, K)?,
             validation_reference: FeatureStats::of(&validation_features, FEATURE_DIM),
             samples,
             references: Metrics::new(),
@@ -101,12 +107,9 @@ impl FidEvaluator {
         };
         let accuracy = evaluator.classifier.accuracy(test)?;
         let (floor_features, _) = evaluator.classifier.embed(&floor)?;
-        let (precision, recall) = precision_recall(
-            &evaluator.reference_features,
-            &floor_features,
-            FEATURE_DIM,
-            K,
-        )?;
+        let (precision, recall) = evaluator
+            .reference_manifold
+            .precision_recall(&floor_features)?;
         evaluator.references = Metrics::from([
             (metric::PRECISION_FLOOR.to_string(), precision),
             (metric::RECALL_FLOOR.to_string(), recall),
@@ -134,8 +137,7 @@ impl FidEvaluator {
         let (features, probs) = self.classifier.embed(&resized)?;
         let stats = FeatureStats::of(&features, FEATURE_DIM);
         let classes = self.classifier.spec.classes;
-        let (precision, recall) =
-            precision_recall(&self.reference_features, &features, FEATURE_DIM, K)?;
+        let (precision, recall) = self.reference_manifold.precision_recall(&features)?;
         let (confident, confident_classes) = confident_share(&probs, classes, CONFIDENCE);
         let mut test = self.references.clone();
         test.extend([

@@ -30,9 +30,13 @@ pub fn squared_distances(a: &[f32], b: &[f32], dim: usize) -> Result<Vec<f32>> {
     Ok(d.flatten_all()?.to_vec1::<f32>()?)
 }
 
-/// Each row's squared distance to its `k`-th nearest neighbour among the other rows.
+/// Each row's squared distance to its `k`-th nearest neighbour among the other rows (0 for a
+/// row with no other: its ball holds only itself).
 pub fn kth_neighbour_radii(features: &[f32], dim: usize, k: usize) -> Result<Vec<f32>> {
     let n = features.len() / dim;
+    if n < 2 {
+        return Ok(vec![0.0; n]);
+    }
     let d = squared_distances(features, features, dim)?;
     Ok(d.chunks_exact(n)
         .enumerate()
@@ -43,22 +47,56 @@ pub fn kth_neighbour_radii(features: &[f32], dim: usize, k: usize) -> Result<Vec
                 .filter(|&(j, _)| j != i)
                 .map(|(_, &v)| v)
                 .collect();
-            let kth = (k - 1).min(others.len().saturating_sub(1));
+            let kth = (k.max(1) - 1).min(others.len() - 1);
             *others.select_nth_unstable_by(kth, |a, b| a.total_cmp(b)).1
         })
         .collect())
 }
 
-/// The share of `queries` rows inside some ball of `manifold` (centres with squared `radii`).
-fn coverage(queries: &[f32], manifold: &[f32], radii: &[f32], dim: usize) -> Result<f64> {
-    let n = manifold.len() / dim;
-    let d = squared_distances(queries, manifold, dim)?;
-    let rows = d.len() / n.max(1);
-    let inside = d
-        .chunks_exact(n)
-        .filter(|row| row.iter().zip(radii).any(|(dist, r)| dist <= r))
-        .count();
-    Ok(inside as f64 / rows.max(1) as f64)
+/// A set of feature rows with each row's k-nearest-neighbour ball: the manifold estimate.
+/// The real digits' is built once per run, not at every evaluation.
+pub struct Manifold {
+    features: Vec<f32>,
+    /// Squared radii, one per row.
+    radii: Vec<f32>,
+    dim: usize,
+    k: usize,
+}
+
+impl Manifold {
+    pub fn new(features: Vec<f32>, dim: usize, k: usize) -> Result<Self> {
+        let radii = kth_neighbour_radii(&features, dim, k)?;
+        Ok(Self {
+            features,
+            radii,
+            dim,
+            k,
+        })
+    }
+
+    /// The share of `queries` rows inside some ball of the manifold (0 for an empty one).
+    pub fn coverage(&self, queries: &[f32]) -> Result<f64> {
+        let n = self.radii.len();
+        let rows = queries.len() / self.dim;
+        if n == 0 || rows == 0 {
+            return Ok(0.0);
+        }
+        let d = squared_distances(queries, &self.features, self.dim)?;
+        let inside = d
+            .chunks_exact(n)
+            .filter(|row| row.iter().zip(&self.radii).any(|(dist, r)| dist <= r))
+            .count();
+        Ok(inside as f64 / rows as f64)
+    }
+
+    /// `(precision, recall)` of `generated` rows against this (real) manifold.
+    pub fn precision_recall(&self, generated: &[f32]) -> Result<(f64, f64)> {
+        let generated_manifold = Manifold::new(generated.to_vec(), self.dim, self.k)?;
+        Ok((
+            self.coverage(generated)?,
+            generated_manifold.coverage(&self.features)?,
+        ))
+    }
 }
 
 /// `(precision, recall)` of `generated` against `real` feature rows, neighbourhoods of `k`.
@@ -68,12 +106,7 @@ pub fn precision_recall(
     dim: usize,
     k: usize,
 ) -> Result<(f64, f64)> {
-    let real_radii = kth_neighbour_radii(real, dim, k)?;
-    let generated_radii = kth_neighbour_radii(generated, dim, k)?;
-    Ok((
-        coverage(generated, real, &real_radii, dim)?,
-        coverage(real, generated, &generated_radii, dim)?,
-    ))
+    Manifold::new(real.to_vec(), dim, k)?.precision_recall(generated)
 }
 
 /// The share of rows of class probabilities whose top class has probability above `threshold`,
@@ -143,6 +176,19 @@ mod tests {
         assert_eq!(
             kth_neighbour_radii(&line, 1, 1).unwrap(),
             vec![1.0, 1.0, 4.0, 9.0]
+        );
+    }
+
+    #[test]
+    fn tiny_and_empty_sets_do_not_panic() {
+        assert_eq!(kth_neighbour_radii(&[1.0, 2.0], 2, K).unwrap(), vec![0.0]);
+        assert_eq!(
+            precision_recall(&[1.0, 2.0], &[1.0, 2.0], 2, K).unwrap(),
+            (1.0, 1.0)
+        );
+        assert_eq!(
+            precision_recall(&grid(3, 0.0), &[], 2, K).unwrap(),
+            (0.0, 0.0)
         );
     }
 

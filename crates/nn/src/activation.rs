@@ -33,10 +33,8 @@ impl Activation {
 
     /// `y = act(y)` in place.
     pub(crate) fn apply_in_place(self, y: &mut [f32]) {
-        let slope = match self {
-            Activation::Identity => return,
-            Activation::Relu => 0.0,
-            Activation::LeakyRelu(slope) => slope,
+        let Some(slope) = self.negative_slope() else {
+            return;
         };
         let apply = |chunk: &mut [f32]| {
             chunk
@@ -53,10 +51,8 @@ impl Activation {
 
     /// `g * act'(pre)` in place, from the output `y = act(pre)`.
     pub(crate) fn scale_gradient(self, y: &[f32], g: &mut [f32]) {
-        let slope = match self {
-            Activation::Identity => return,
-            Activation::Relu => 0.0,
-            Activation::LeakyRelu(slope) => slope,
+        let Some(slope) = self.negative_slope() else {
+            return;
         };
         let scale = |(g, y): (&mut [f32], &[f32])| {
             g.iter_mut()

@@ -150,10 +150,12 @@ fn host_slice<'a>(
     }
 }
 
+/// `(dx, dW, db)` on the host, each only when asked for.
+type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>);
+
 /// `dx = g W`, `dW = g^T x`, `db` = column sums of `g` (those `need` asks for), per row block in
 /// parallel; weight and bias partials are added in block order, so the result does not depend on
 /// the thread count.
-type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>);
 fn backward_products(
     x: &[f32],
     w: &[f32],
