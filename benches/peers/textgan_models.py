@@ -1,5 +1,6 @@
 """PyTorch peers of socgan's models, written as TextGAN-PyTorch writes them (LSTMGenerator,
-RelGAN_G's LSTM variant, CNNDiscriminator, RelGAN_D), for side-by-side speed ratios.
+RelGAN_G with its LSTM and with its relational memory, CNNDiscriminator, RelGAN_D), for
+side-by-side speed ratios.
 
 Sizes: vocabulary 5,000, embedding 32, hidden 32, length 20, batch 64. The discriminators end
 in one logit per sequence (per representation for RelGAN), as socgan's do.
@@ -90,6 +91,97 @@ class RelGANLSTMGenerator(LSTMGenerator):
             next_token = torch.argmax(gumbel_t, dim=1).detach()
             preds.append(F.softmax(gumbel_t * temperature, dim=-1))
             inp = next_token.view(-1, 1)
+        return torch.stack(preds, 1)
+
+
+class RelationalMemory(nn.Module):
+    """TextGAN-PyTorch's RelationalMemory (models/relational_rnn_general.py, after Sonnet's) with
+    its defaults as RelGAN_G uses them: one attention block, per-unit gating, an attention MLP of
+    two layers that are one nn.Linear listed twice, layer norms over [slots + 1, features]."""
+
+    def __init__(self, mem_slots, head_size, input_size, num_heads):
+        super().__init__()
+        self.mem_slots, self.head_size, self.num_heads = mem_slots, head_size, num_heads
+        self.mem_size = head_size * num_heads
+        rows = mem_slots + 1
+        self.qkv_projector = nn.Linear(self.mem_size, 3 * self.mem_size)
+        self.qkv_layernorm = nn.LayerNorm([rows, 3 * self.mem_size])
+        self.attention_mlp = nn.ModuleList([nn.Linear(self.mem_size, self.mem_size)] * 2)
+        self.attended_memory_layernorm = nn.LayerNorm([rows, self.mem_size])
+        self.attended_memory_layernorm2 = nn.LayerNorm([rows, self.mem_size])
+        self.input_projector = nn.Linear(input_size, self.mem_size)
+        self.input_gate_projector = nn.Linear(self.mem_size, 2 * self.mem_size)
+        self.memory_gate_projector = nn.Linear(self.mem_size, 2 * self.mem_size)
+        self.forget_bias = nn.Parameter(torch.tensor(1.0))
+        self.input_bias = nn.Parameter(torch.tensor(0.0))
+
+    def initial_state(self, batch_size):
+        state = torch.stack([torch.eye(self.mem_slots) for _ in range(batch_size)])
+        if self.mem_size > self.mem_slots:
+            pad = torch.zeros((batch_size, self.mem_slots, self.mem_size - self.mem_slots))
+            state = torch.cat([state, pad], -1)
+        return state[:, :, :self.mem_size]
+
+    def multihead_attention(self, memory):
+        qkv = self.qkv_layernorm(self.qkv_projector(memory))
+        b, n = qkv.shape[0], memory.shape[1]
+        qkv = qkv.view(b, n, self.num_heads, 3 * self.head_size).permute(0, 2, 1, 3)
+        q, k, v = torch.split(qkv, [self.head_size] * 3, -1)
+        q = q * (self.head_size ** -0.5)
+        weights = F.softmax(torch.matmul(q, k.permute(0, 1, 3, 2)), dim=-1)
+        out = torch.matmul(weights, v).permute(0, 2, 1, 3).contiguous()
+        return out.view(b, n, -1)
+
+    def forward_step(self, inputs, memory):
+        inputs = self.input_projector(inputs.view(inputs.shape[0], -1)).unsqueeze(1)
+        memory_plus_input = torch.cat([memory, inputs], dim=1)
+        attended = self.attended_memory_layernorm(memory_plus_input + self.multihead_attention(memory_plus_input))
+        mlp = attended
+        for layer in self.attention_mlp:
+            mlp = F.relu(layer(mlp))
+        next_memory = self.attended_memory_layernorm2(attended + mlp)[:, :-1, :]
+        gates = self.memory_gate_projector(torch.tanh(memory)) + self.input_gate_projector(inputs.view(inputs.shape[0], -1)).unsqueeze(1)
+        input_gate, forget_gate = torch.split(gates, self.mem_size, dim=2)
+        input_gate = torch.sigmoid(input_gate + self.input_bias)
+        forget_gate = torch.sigmoid(forget_gate + self.forget_bias)
+        next_memory = input_gate * torch.tanh(next_memory) + forget_gate * memory
+        return next_memory.view(next_memory.shape[0], -1), next_memory
+
+    def forward(self, inputs, memory):
+        outputs = []
+        for t in range(inputs.shape[1]):
+            out, memory = self.forward_step(inputs[:, t], memory)
+            outputs.append(out.unsqueeze(1))
+        return torch.cat(outputs, dim=1), memory
+
+
+class RelGANRMCGenerator(nn.Module):
+    """RelGAN_G with model_type 'RMC' at the synthetic data's sizes: 1 slot, 2 heads of 256."""
+
+    def __init__(self, mem_slots=1, num_heads=2, head_size=256):
+        super().__init__()
+        self.embeddings = nn.Embedding(V, E)
+        self.lstm = RelationalMemory(mem_slots, head_size, E, num_heads)
+        self.hidden_dim = mem_slots * num_heads * head_size
+        self.lstm2out = nn.Linear(self.hidden_dim, V)
+
+    def forward(self, inp):
+        memory = self.lstm.initial_state(inp.size(0))
+        out, _ = self.lstm(self.embeddings(inp), memory)
+        return F.log_softmax(self.lstm2out(out.contiguous().view(-1, self.hidden_dim)), dim=-1)
+
+    def sample_soft(self, batch_size, temperature):
+        memory = self.lstm.initial_state(batch_size)
+        inp = torch.zeros(batch_size, dtype=torch.long)
+        preds = []
+        for _ in range(L):
+            out, memory = self.lstm(self.embeddings(inp).unsqueeze(1), memory)
+            logits = self.lstm2out(out.squeeze(1))
+            u = torch.rand(logits.size())
+            gumbel_t = logits + (-torch.log(-torch.log(u + 1e-10) + 1e-10))
+            next_token = torch.argmax(gumbel_t, dim=1).detach()
+            preds.append(F.softmax(gumbel_t * temperature, dim=-1))
+            inp = next_token
         return torch.stack(preds, 1)
 
 

@@ -42,6 +42,23 @@ const VARIANTS: [(&str, &[&str]); 5] = [
     ("minibatch_stddev", &["stabilizers.minibatch_stddev=true"]),
 ];
 
+/// The overrides of a variant: one of `VARIANTS` or several joined by `+` (combined stabilizers,
+/// e.g. `instance_noise+minibatch_stddev`).
+fn variant_overrides(variant: &str) -> Result<Vec<&'static str>, String> {
+    let mut sets = Vec::new();
+    for part in variant.split('+') {
+        let Some((_, part_sets)) = VARIANTS.iter().find(|(name, _)| *name == part) else {
+            let names: Vec<&str> = VARIANTS.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "no variant `{part}`; one of {}, or several joined by `+`",
+                names.join(", ")
+            ));
+        };
+        sets.extend_from_slice(part_sets);
+    }
+    Ok(sets)
+}
+
 /// Each loss: name, config value, critic steps per generator step, and its paper's optimiser
 /// where it differs from DCGAN's Adam(2e-4, 0.5, 0.999).
 type LossRow = (&'static str, &'static str, u64, &'static [&'static str]);
@@ -78,8 +95,8 @@ pub struct ImagesArgs {
     /// Losses to train (default: all seven).
     #[arg(long, value_delimiter = ',')]
     losses: Vec<String>,
-    /// Stabilizer variants, each alone on every loss: plain, label_smoothing, instance_noise,
-    /// two_timescale, minibatch_stddev (default: plain).
+    /// Stabilizer variants, each on every loss: plain, label_smoothing, instance_noise,
+    /// two_timescale, minibatch_stddev, or several joined by `+` (default: plain).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Override the config's number of steps (the most a run takes).
@@ -152,13 +169,7 @@ fn planned_runs(o: &ImagesArgs) -> Result<Vec<(String, Vec<String>)>, String> {
     };
     let mut runs = Vec::new();
     for variant in &wanted {
-        let Some((_, sets)) = VARIANTS.iter().find(|(name, _)| name == variant) else {
-            let names: Vec<&str> = VARIANTS.iter().map(|(n, _)| *n).collect();
-            return Err(format!(
-                "no variant `{variant}`; one of {}",
-                names.join(", ")
-            ));
-        };
+        let sets = variant_overrides(variant)?;
         for (loss, toml, critic_steps, optimiser) in &losses {
             let name = match *variant {
                 "plain" => loss.to_string(),
@@ -322,4 +333,24 @@ fn report(socgan: &Path, out: &Path, model: &str, names: &[String]) -> Result<()
     fs::write(&summary, &table).map_err(|e| format!("{}: {e}", summary.display()))?;
     println!("written: {}", summary.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_combine_with_plus_and_unknown_ones_are_named() {
+        let combined = variant_overrides("instance_noise+minibatch_stddev").unwrap();
+        assert_eq!(
+            combined,
+            [
+                "stabilizers.instance_noise=0.1",
+                "stabilizers.minibatch_stddev=true"
+            ]
+        );
+        assert!(variant_overrides("plain").unwrap().is_empty());
+        let err = variant_overrides("instance_noise+dropout").unwrap_err();
+        assert!(err.contains("`dropout`"), "{err}");
+    }
 }

@@ -1,4 +1,4 @@
-//! MLE, SeqGAN, RelGAN and CatGAN training of an [`LstmGenerator`] (against a
+//! MLE, SeqGAN, RelGAN and CatGAN training of an [`SequenceGenerator`] (against a
 //! [`CnnDiscriminator`] for the adversarial ones) as a [`gan_core::Task`] (the "instructor" of
 //! TextGAN-PyTorch, without its global config). The same task trains over words or over item
 //! ids: nothing here is textual. With class labels beside the training rows the generator is
@@ -15,7 +15,9 @@ use socgan_data::TokenSequences;
 
 use crate::discriminator::DiscriminatorInput;
 use crate::generator::one_hot;
-use crate::{CnnDiscriminator, Error, LstmGenerator, Result, SamplingConfig, SequenceEvaluator};
+use crate::{
+    CnnDiscriminator, Error, Result, SamplingConfig, SequenceEvaluator, SequenceGenerator,
+};
 
 /// Parameter group and optimizer names of a text GAN run (checkpoint keys start with them).
 pub mod names {
@@ -186,7 +188,7 @@ impl From<TokenSequences> for TrainingRows {
 /// A text GAN: generator, (for the adversarial algorithms) discriminator, training data,
 /// evaluator.
 pub struct TextGan<E: SequenceEvaluator> {
-    pub generator: LstmGenerator,
+    pub generator: SequenceGenerator,
     pub adversary: Option<Adversary>,
     pub train: TokenSequences,
     /// The class of each training row, for a class-conditional generator.
@@ -200,7 +202,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
     /// by maximum likelihood. Training rows with classes make the run class-conditional: the
     /// generator must have that many classes, and CatGAN's discriminator one output per class.
     pub fn new(
-        generator: LstmGenerator,
+        generator: SequenceGenerator,
         discriminator: Option<CnnDiscriminator>,
         algorithm: &Algorithm,
         loss: AdversarialLoss,
@@ -555,7 +557,7 @@ fn class_logits(logits: &Tensor, classes: &[u32], reps: usize) -> Result<Tensor>
 
 /// The classes of a run agree with its generator, data and algorithm.
 fn check_classes(
-    generator: &LstmGenerator,
+    generator: &SequenceGenerator,
     algorithm: &Algorithm,
     train: &TokenSequences,
     classes: Option<&[u32]>,

@@ -3,7 +3,7 @@
 use gan_core::{Metrics, SeededRng};
 use socgan_data::TokenSequences;
 
-use crate::{LstmGenerator, Oracle, Result, SamplingConfig};
+use crate::{Oracle, Result, SamplingConfig, SequenceGenerator};
 
 /// The names of the metrics below (logged under `test/` by the trainer): the one place they
 /// are spelled.
@@ -26,13 +26,13 @@ pub mod metric {
 
 /// Scores a generator; called by the training loop at its evaluation points.
 pub trait SequenceEvaluator {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics>;
+    fn evaluate(&mut self, generator: &SequenceGenerator, rng: &mut SeededRng) -> Result<Metrics>;
     /// How generated samples are drawn (the temperature sweep of a quality-diversity curve).
     fn set_sampling(&mut self, sampling: SamplingConfig);
 }
 
 impl<T: SequenceEvaluator + ?Sized> SequenceEvaluator for Box<T> {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+    fn evaluate(&mut self, generator: &SequenceGenerator, rng: &mut SeededRng) -> Result<Metrics> {
         (**self).evaluate(generator, rng)
     }
     fn set_sampling(&mut self, sampling: SamplingConfig) {
@@ -66,7 +66,7 @@ impl OracleEvaluator {
 }
 
 impl SequenceEvaluator for OracleEvaluator {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+    fn evaluate(&mut self, generator: &SequenceGenerator, rng: &mut SeededRng) -> Result<Metrics> {
         let samples = generator.sample(self.num_samples, &self.sampling, rng)?;
         let floor = match self.floor {
             Some(f) => f,
@@ -154,7 +154,7 @@ impl TextEvaluator {
 }
 
 impl SequenceEvaluator for TextEvaluator {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+    fn evaluate(&mut self, generator: &SequenceGenerator, rng: &mut SeededRng) -> Result<Metrics> {
         let samples = generator.sample(self.num_hypotheses, &self.sampling, rng)?;
         let mut metrics = self.score_samples(&samples);
         metrics.insert(metric::NLL_GEN.to_string(), generator.mean_nll(&self.test)?);
@@ -182,7 +182,7 @@ impl ClassTextEvaluator {
 }
 
 impl SequenceEvaluator for ClassTextEvaluator {
-    fn evaluate(&mut self, generator: &LstmGenerator, rng: &mut SeededRng) -> Result<Metrics> {
+    fn evaluate(&mut self, generator: &SequenceGenerator, rng: &mut SeededRng) -> Result<Metrics> {
         let mut metrics = Metrics::new();
         let mut sums = Metrics::new();
         for (class, (name, evaluator)) in self.classes.iter_mut().enumerate() {

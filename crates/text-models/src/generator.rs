@@ -1,5 +1,5 @@
-//! The LSTM language-model generator of SeqGAN / RelGAN / TextGAN-PyTorch: embedding, one LSTM
-//! layer, vocabulary projection.
+//! The language-model generator of SeqGAN / RelGAN / TextGAN-PyTorch: embedding, a recurrent
+//! core (one LSTM layer, or RelGAN's relational memory), vocabulary projection.
 
 use candle_core::{Device, Tensor, D};
 use gan_core::{Init, ParamStore, SeededRng};
@@ -7,17 +7,32 @@ use serde::{Deserialize, Serialize};
 use socgan_data::TokenSequences;
 
 use crate::kernels;
+use crate::relational_memory::{RelationalMemory, RelationalMemoryConfig};
 use crate::{Error, Result};
 use socgan_nn::SamplingConfig;
 
+/// The recurrent core between the embedding and the vocabulary projection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CoreConfig {
+    /// One LSTM layer of `hidden_dim` units (SeqGAN's generator, and RelGAN's LSTM variant).
+    #[default]
+    Lstm,
+    /// RelGAN's relational memory (`core = { kind = "relational_memory", slots = 1, heads = 2,
+    /// head_size = 256 }`, the paper's sizes for the synthetic data and the defaults).
+    RelationalMemory(#[serde(default)] RelationalMemoryConfig),
+}
+
 /// Generator sizes. The defaults are the synthetic-oracle benchmark's (SeqGAN, RelGAN Table 1):
-/// vocabulary 5,000, embedding 32, hidden 32, length 20, start token 0.
+/// vocabulary 5,000, embedding 32, an LSTM of 32 units, length 20, start token 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GeneratorConfig {
     pub vocab_size: usize,
     pub embed_dim: usize,
+    /// The LSTM's units (the relational memory's width is its `slots x heads x head_size`).
     pub hidden_dim: usize,
+    pub core: CoreConfig,
     pub seq_len: usize,
     /// Token fed before the first position (SeqGAN's oracle uses id 0, also a vocabulary word).
     pub start_token: u32,
@@ -32,6 +47,7 @@ impl Default for GeneratorConfig {
             vocab_size: 5000,
             embed_dim: 32,
             hidden_dim: 32,
+            core: CoreConfig::Lstm,
             seq_len: 20,
             start_token: 0,
             classes: 0,
@@ -40,7 +56,26 @@ impl Default for GeneratorConfig {
 }
 
 impl GeneratorConfig {
+    /// Width of the core's output (the vocabulary projection's input).
+    pub fn output_width(&self) -> usize {
+        match self.core {
+            CoreConfig::Lstm => self.hidden_dim,
+            CoreConfig::RelationalMemory(m) => m.output_width(),
+        }
+    }
+
+    /// Width of the core's input projection (an LSTM's four gates, or the memory's row).
+    fn projection_width(&self) -> usize {
+        match self.core {
+            CoreConfig::Lstm => 4 * self.hidden_dim,
+            CoreConfig::RelationalMemory(m) => m.row_width(),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if let CoreConfig::RelationalMemory(m) = self.core {
+            m.validate()?;
+        }
         if self.vocab_size < 2 || self.embed_dim == 0 || self.hidden_dim == 0 || self.seq_len == 0 {
             return Err(Error::Config(
                 "generator needs vocab_size >= 2 and non-zero embed_dim, hidden_dim, seq_len"
@@ -62,22 +97,48 @@ impl GeneratorConfig {
     }
 }
 
-/// LSTM state `(h, c)`, each `[B, H]`.
-type State = (Tensor, Tensor);
+/// The recurrent state after some inputs.
+#[derive(Clone)]
+enum State {
+    /// LSTM `(h, c)`, each `[B, H]`.
+    Lstm(Tensor, Tensor),
+    /// Relational memory `[B, slots, M]`.
+    Memory(Tensor),
+}
 
-/// An LSTM generator over token ids. Gate columns are ordered input, forget, cell, output.
-pub struct LstmGenerator {
+impl State {
+    /// What the vocabulary projection reads, `[B, output width]`.
+    fn output(&self) -> Result<Tensor> {
+        Ok(match self {
+            State::Lstm(h, _) => h.clone(),
+            State::Memory(memory) => memory.flatten_from(1)?,
+        })
+    }
+}
+
+/// The recurrent core's own parameters.
+enum Core {
+    /// Gate columns are ordered input, forget, cell, output.
+    Lstm {
+        w_ih: Tensor,
+        w_hh: Tensor,
+        bias: Tensor,
+    },
+    Memory(RelationalMemory),
+}
+
+/// A generator over token ids.
+pub struct SequenceGenerator {
     config: GeneratorConfig,
     params: ParamStore,
     embedding: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    bias: Tensor,
+    core: Core,
     out_weight: Tensor,
     out_bias: Tensor,
-    /// Class-conditional generators (CatGAN): a gate bias per class `[K, 4H]`, added to the
-    /// input projection at every step. The same as CatGAN_G's one-hot class vector concatenated
-    /// to each input embedding (its class matrix is the identity), without the wider matmul.
+    /// Class-conditional generators (CatGAN): a bias per class on the core's input projection
+    /// (`[K, 4H]` for an LSTM, `[K, M]` for a relational memory), added at every step. The same
+    /// as CatGAN_G's one-hot class vector concatenated to each input embedding (its class matrix
+    /// is the identity), without the wider matmul.
     class_gates: Option<Tensor>,
 }
 
@@ -128,13 +189,13 @@ fn with_gates(proj: Tensor, gates: Option<&Tensor>) -> Result<Tensor> {
     })
 }
 
-impl LstmGenerator {
+impl SequenceGenerator {
     /// A generator initialised as TextGAN-PyTorch does: normal with std `1/sqrt(fan_in)`.
     pub fn new(config: GeneratorConfig, device: &Device, rng: &mut SeededRng) -> Result<Self> {
         Self::with_init(config, device, rng, None)
     }
 
-    /// Like [`LstmGenerator::new`], with every parameter drawn from `N(0, std^2)` instead (the
+    /// Like [`SequenceGenerator::new`], with every parameter drawn from `N(0, std^2)` instead (the
     /// random oracle of TextGAN-PyTorch uses std 1).
     pub fn with_init(
         config: GeneratorConfig,
@@ -144,26 +205,35 @@ impl LstmGenerator {
     ) -> Result<Self> {
         config.validate()?;
         let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_dim);
+        let out = config.output_width();
         let mut params = ParamStore::new(device);
         let normal = |fan: usize| Init::Normal {
             mean: 0.0,
             std: std.unwrap_or(1.0 / (fan as f32).sqrt()),
         };
         params.create("embedding", (v, e), normal(e), rng)?;
-        params.create("lstm.w_ih", (e, 4 * h), normal(e), rng)?;
-        params.create("lstm.w_hh", (h, 4 * h), normal(h), rng)?;
-        params.create("lstm.bias", 4 * h, normal(h), rng)?;
-        params.create("output.weight", (h, v), normal(h), rng)?;
-        params.create("output.bias", v, normal(h), rng)?;
+        match config.core {
+            CoreConfig::Lstm => {
+                params.create("lstm.w_ih", (e, 4 * h), normal(e), rng)?;
+                params.create("lstm.w_hh", (h, 4 * h), normal(h), rng)?;
+                params.create("lstm.bias", 4 * h, normal(h), rng)?;
+            }
+            CoreConfig::RelationalMemory(m) => {
+                RelationalMemory::create(m, e, &mut params, rng, std)?;
+            }
+        }
+        params.create("output.weight", (out, v), normal(out), rng)?;
+        params.create("output.bias", v, normal(out), rng)?;
         // Drawn last, so a conditional generator's other weights equal an unconditional one's
         // of the same seed.
         if config.classes > 0 {
-            params.create(CLASS_GATES, (config.classes, 4 * h), normal(h), rng)?;
+            let width = config.projection_width();
+            params.create(CLASS_GATES, (config.classes, width), normal(out), rng)?;
         }
         Self::from_params(config, params)
     }
 
-    /// Wraps an existing store holding the six parameters above.
+    /// Wraps an existing store holding the parameters above.
     pub fn from_params(config: GeneratorConfig, params: ParamStore) -> Result<Self> {
         config.validate()?;
         let get = |name: &str| -> Result<Tensor> {
@@ -172,11 +242,19 @@ impl LstmGenerator {
                 .map(|v| v.as_tensor().clone())
                 .ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
         };
+        let core = match config.core {
+            CoreConfig::Lstm => Core::Lstm {
+                w_ih: get("lstm.w_ih")?,
+                w_hh: get("lstm.w_hh")?,
+                bias: get("lstm.bias")?,
+            },
+            CoreConfig::RelationalMemory(m) => {
+                Core::Memory(RelationalMemory::from_params(m, &params)?)
+            }
+        };
         Ok(Self {
             embedding: get("embedding")?,
-            w_ih: get("lstm.w_ih")?,
-            w_hh: get("lstm.w_hh")?,
-            bias: get("lstm.bias")?,
+            core,
             out_weight: get("output.weight")?,
             out_bias: get("output.bias")?,
             class_gates: match config.classes {
@@ -227,35 +305,51 @@ impl LstmGenerator {
         self.params.device()
     }
 
-    fn cell(&self, input_proj: &Tensor, (h, c): &State) -> Result<State> {
-        let hd = self.config.hidden_dim;
-        let gates = (input_proj + h.matmul(&self.w_hh)?)?;
-        let sig = candle_nn::ops::sigmoid(&gates)?;
-        let i = sig.narrow(1, 0, hd)?;
-        let f = sig.narrow(1, hd, hd)?;
-        let o = sig.narrow(1, 3 * hd, hd)?;
-        let g = gates.narrow(1, 2 * hd, hd)?.tanh()?;
-        let c = ((f * c)? + (i * g)?)?;
-        let h = (o * c.tanh()?)?;
-        Ok((h, c))
+    /// One step of the core from the projected input `[B, P]`.
+    fn cell(&self, input_proj: &Tensor, state: &State) -> Result<State> {
+        match (&self.core, state) {
+            (Core::Lstm { w_hh, .. }, State::Lstm(h, c)) => {
+                let hd = self.config.hidden_dim;
+                let gates = (input_proj + h.matmul(w_hh)?)?;
+                let sig = candle_nn::ops::sigmoid(&gates)?;
+                let i = sig.narrow(1, 0, hd)?;
+                let f = sig.narrow(1, hd, hd)?;
+                let o = sig.narrow(1, 3 * hd, hd)?;
+                let g = gates.narrow(1, 2 * hd, hd)?.tanh()?;
+                let c = ((f * c)? + (i * g)?)?;
+                let h = (o * c.tanh()?)?;
+                Ok(State::Lstm(h, c))
+            }
+            (Core::Memory(rmc), State::Memory(memory)) => {
+                Ok(State::Memory(rmc.step(input_proj, memory)?))
+            }
+            _ => unreachable!("a generator's state comes from its own core"),
+        }
     }
 
+    /// The state before any input: zero for an LSTM, the identity rows for a memory.
     fn zero_state(&self, batch: usize) -> Result<State> {
-        let z = Tensor::zeros(
-            (batch, self.config.hidden_dim),
-            candle_core::DType::F32,
-            self.device(),
-        )?;
-        Ok((z.clone(), z))
+        Ok(match &self.core {
+            Core::Lstm { .. } => {
+                let z = Tensor::zeros(
+                    (batch, self.config.hidden_dim),
+                    candle_core::DType::F32,
+                    self.device(),
+                )?;
+                State::Lstm(z.clone(), z)
+            }
+            Core::Memory(rmc) => State::Memory(rmc.initial_memory(batch, self.device())?),
+        })
     }
 
-    /// Input projection of token ids `[N]`: `embedding[ids] @ W_ih + b`, `[N, 4H]`.
+    /// Input projection of token ids `[N]`: `embedding[ids] @ W_ih + b` (`[N, 4H]`) for an LSTM,
+    /// the memory's input layer (`[N, M]`) for a relational memory.
     fn project_tokens(&self, ids: &Tensor) -> Result<Tensor> {
-        Ok(self
-            .embedding
-            .index_select(ids, 0)?
-            .matmul(&self.w_ih)?
-            .broadcast_add(&self.bias)?)
+        let embedded = self.embedding.index_select(ids, 0)?;
+        match &self.core {
+            Core::Lstm { w_ih, bias, .. } => Ok(embedded.matmul(w_ih)?.broadcast_add(bias)?),
+            Core::Memory(rmc) => rmc.project(&embedded),
+        }
     }
 
     /// Teacher-forced inputs: the start token, then each sequence without its last token.
@@ -269,7 +363,7 @@ impl LstmGenerator {
         inputs
     }
 
-    /// Hidden states `[B*T, H]` (row `b*T + t` predicts token `t` of sequence `b`), each
+    /// Hidden states `[B*T, output width]` (row `b*T + t` predicts token `t` of sequence `b`), each
     /// sequence conditioned on its class in `classes` if given.
     fn hidden_states(&self, seqs: &TokenSequences, classes: Option<&[u32]>) -> Result<Tensor> {
         let (b, t) = (seqs.len(), seqs.seq_len());
@@ -283,15 +377,18 @@ impl LstmGenerator {
         // The input projection is hoisted out of the time loop: one [B*T, E] x [E, 4H] matmul.
         let proj = self
             .project_tokens(&inputs)?
-            .reshape((b, t, 4 * self.config.hidden_dim))?;
+            .reshape((b, t, self.config.projection_width()))?;
         let gates = self
             .gates_of(classes)?
             .map(|g| g.unsqueeze(1))
             .transpose()?;
         let proj = with_gates(proj, gates.as_ref())?;
-        // The whole recurrence, forward and backward, as one fused op on CPU.
-        let hs = kernels::lstm_sequence(&proj, &self.w_hh)?;
-        Ok(hs.reshape((b * t, self.config.hidden_dim))?)
+        let hs = match &self.core {
+            // The whole recurrence, forward and backward, as one fused op on CPU.
+            Core::Lstm { w_hh, .. } => kernels::lstm_sequence(&proj, w_hh)?,
+            Core::Memory(rmc) => rmc.sequence(&proj)?,
+        };
+        Ok(hs.reshape((b * t, self.config.output_width()))?)
     }
 
     /// Mean per-token negative log-likelihood of `seqs` (the MLE loss), differentiable.
@@ -385,7 +482,7 @@ impl LstmGenerator {
         self.mean_nll_given(seqs, None)
     }
 
-    /// [`LstmGenerator::mean_nll`] of a conditional generator given `class` for every sequence.
+    /// [`SequenceGenerator::mean_nll`] of a conditional generator given `class` for every sequence.
     pub fn mean_nll_given(&self, seqs: &TokenSequences, class: Option<u32>) -> Result<f64> {
         let nll = self.token_nll_given(seqs, class)?;
         Ok(nll.iter().map(|&x| x as f64).sum::<f64>() / nll.len().max(1) as f64)
@@ -402,10 +499,10 @@ impl LstmGenerator {
         rng: &mut SeededRng,
         gates: Option<&Tensor>,
     ) -> Result<Vec<Vec<u32>>> {
-        let rows = state.0.dim(0)?;
         let mut drawn = Vec::with_capacity(steps);
+        let rows = state.output()?.dim(0)?;
         for step in 0..steps {
-            let ids = draw.draw(&state.0, rng)?;
+            let ids = draw.draw(&state.output()?, rng)?;
             if step + 1 < steps {
                 state = self.cell(&with_gates(self.project_tokens(&ids)?, gates)?, &state)?;
             }
@@ -452,7 +549,7 @@ impl LstmGenerator {
         self.sample_given(n, None, sampling, rng)
     }
 
-    /// [`LstmGenerator::sample`] of a conditional generator, every sequence of `class` (or
+    /// [`SequenceGenerator::sample`] of a conditional generator, every sequence of `class` (or
     /// unconditional with `None`).
     pub fn sample_given(
         &self,
@@ -522,7 +619,7 @@ impl LstmGenerator {
         self.gumbel_sample_given(batch, None, beta, straight_through, rng)
     }
 
-    /// [`LstmGenerator::gumbel_sample`] of a conditional generator, row `b` of class
+    /// [`SequenceGenerator::gumbel_sample`] of a conditional generator, row `b` of class
     /// `classes[b]` (`batch` must equal their number).
     pub fn gumbel_sample_given(
         &self,
@@ -549,7 +646,7 @@ impl LstmGenerator {
                 &state,
             )?;
             let logits = state
-                .0
+                .output()?
                 .matmul(&self.out_weight)?
                 .broadcast_add(&self.out_bias)?;
             let perturbed = (logits + rng.gumbel((batch, v), self.device())?)?;

@@ -1,4 +1,4 @@
-//! Token-sequence models: an LSTM generator, SeqGAN's and RelGAN's CNN discriminators, the
+//! Token-sequence models: a generator (LSTM or relational memory), SeqGAN's and RelGAN's CNN discriminators, the
 //! synthetic-oracle benchmark, the MLE / SeqGAN / RelGAN algorithms as a [`gan_core::Task`], and
 //! the text GAN [`experiment`] (what `socgan` runs for a `task = "text_gan"` config).
 //!
@@ -16,11 +16,13 @@ pub mod experiment;
 pub mod generator;
 pub mod kernels;
 pub mod oracle;
+pub mod relational_memory;
 
 pub use algorithms::{AdversarialMethod, Algorithm, TextGan, TextUpdate, TrainingRows};
 pub use discriminator::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput};
 pub use error::{Error, Result};
 pub use evaluation::{ClassTextEvaluator, OracleEvaluator, SequenceEvaluator, TextEvaluator};
-pub use generator::{GeneratorConfig, LstmGenerator};
+pub use generator::{CoreConfig, GeneratorConfig, SequenceGenerator};
 pub use oracle::Oracle;
+pub use relational_memory::RelationalMemoryConfig;
 pub use socgan_nn::SamplingConfig;

@@ -8,11 +8,11 @@ use candle_core::{Device, Tensor};
 use gan_core::{ParamStore, SeededRng};
 use socgan_data::TokenSequences;
 
-use crate::{Error, GeneratorConfig, LstmGenerator, Result, SamplingConfig};
+use crate::{CoreConfig, Error, GeneratorConfig, Result, SamplingConfig, SequenceGenerator};
 
 /// A frozen LSTM language model used as the data distribution.
 pub struct Oracle {
-    model: LstmGenerator,
+    model: SequenceGenerator,
 }
 
 /// SeqGAN's `target_params` names with their shapes for vocabulary `v`, embedding `e`, hidden `h`.
@@ -92,12 +92,13 @@ impl Oracle {
             vocab_size: v,
             embed_dim: e,
             hidden_dim: h,
+            core: CoreConfig::Lstm,
             seq_len,
             start_token: 0,
             classes: 0,
         };
         // Build with throwaway values, then overwrite every parameter from the file.
-        let model = LstmGenerator::new(config, device, &mut SeededRng::new(0))?;
+        let model = SequenceGenerator::new(config, device, &mut SeededRng::new(0))?;
         model.params().load_with_prefix(&named, "", path)?;
         Ok(Self { model })
     }
@@ -107,7 +108,7 @@ impl Oracle {
     pub fn random(config: GeneratorConfig, seed: u64, device: &Device) -> Result<Self> {
         let mut rng = SeededRng::derive(seed, "oracle", 0);
         Ok(Self {
-            model: LstmGenerator::with_init(config, device, &mut rng, Some(1.0))?,
+            model: SequenceGenerator::with_init(config, device, &mut rng, Some(1.0))?,
         })
     }
 
@@ -117,7 +118,7 @@ impl Oracle {
     pub fn params(&self) -> &ParamStore {
         self.model.params()
     }
-    pub fn model(&self) -> &LstmGenerator {
+    pub fn model(&self) -> &SequenceGenerator {
         &self.model
     }
 

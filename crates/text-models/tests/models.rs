@@ -7,8 +7,8 @@ use gan_core::gradient_flow::check_gradient_flow;
 use gan_core::{Mode, SeededRng};
 use socgan_data::TokenSequences;
 use text_models::{
-    CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput, GeneratorConfig, LstmGenerator,
-    Oracle, SamplingConfig,
+    CnnDiscriminator, CoreConfig, DiscriminatorConfig, DiscriminatorInput, GeneratorConfig, Oracle,
+    RelationalMemoryConfig, SamplingConfig, SequenceGenerator,
 };
 
 const CPU: &Device = &Device::Cpu;
@@ -18,10 +18,27 @@ fn tiny_config() -> GeneratorConfig {
         vocab_size: 40,
         embed_dim: 8,
         hidden_dim: 12,
+        core: CoreConfig::Lstm,
         seq_len: 10,
         start_token: 0,
         classes: 0,
     }
+}
+
+/// The tiny generator with each core: the LSTM, and a relational memory of 2 slots and 2 heads
+/// of 3 (more than one slot and head, so slot and head layouts are exercised).
+fn both_cores() -> [GeneratorConfig; 2] {
+    [
+        tiny_config(),
+        GeneratorConfig {
+            core: CoreConfig::RelationalMemory(RelationalMemoryConfig {
+                slots: 2,
+                heads: 2,
+                head_size: 3,
+            }),
+            ..tiny_config()
+        },
+    ]
 }
 
 fn tiny_seqgan_d() -> DiscriminatorConfig {
@@ -46,18 +63,34 @@ fn tiny_relgan_d() -> DiscriminatorConfig {
 
 #[test]
 fn generator_gradient_flow_mle_and_reinforce() {
-    let mut rng = SeededRng::new(1);
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
-    let data = g.sample(6, &SamplingConfig::default(), &mut rng).unwrap();
-    check_gradient_flow(&g.nll_loss(&data).unwrap(), g.params()).unwrap();
-    let rewards = rng.uniform_vec(60, 0.0, 1.0);
-    check_gradient_flow(&g.weighted_nll(&data, &rewards).unwrap(), g.params()).unwrap();
+    for config in both_cores() {
+        let mut rng = SeededRng::new(1);
+        let g = SequenceGenerator::new(config, CPU, &mut rng).unwrap();
+        let data = g.sample(6, &SamplingConfig::default(), &mut rng).unwrap();
+        check_gradient_flow(&g.nll_loss(&data).unwrap(), g.params()).unwrap();
+        let rewards = rng.uniform_vec(60, 0.0, 1.0);
+        check_gradient_flow(&g.weighted_nll(&data, &rewards).unwrap(), g.params()).unwrap();
+    }
+}
+
+#[test]
+fn the_relational_memory_generator_relaxes_through_gumbel_to_every_parameter() {
+    let mut rng = SeededRng::new(2);
+    let g = SequenceGenerator::new(both_cores()[1].clone(), CPU, &mut rng).unwrap();
+    let d = CnnDiscriminator::new(tiny_relgan_d(), 40, 10, CPU, &mut rng).unwrap();
+    let (soft, tokens) = g.gumbel_sample(5, 10.0, false, &mut rng).unwrap();
+    assert_eq!(soft.dims(), &[5, 10, 40]);
+    assert_eq!(tokens.len(), 5);
+    let fake = d
+        .forward(DiscriminatorInput::OneHot(&soft), Mode::Train(&mut rng))
+        .unwrap();
+    check_gradient_flow(&fake.mean_all().unwrap(), g.params()).unwrap();
 }
 
 #[test]
 fn discriminators_gradient_flow_on_tokens_and_soft_inputs_and_relgan_reaches_generator() {
     let mut rng = SeededRng::new(2);
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
+    let g = SequenceGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
     for cfg in [
         tiny_seqgan_d(),
         tiny_relgan_d(),
@@ -86,7 +119,7 @@ fn discriminators_gradient_flow_on_tokens_and_soft_inputs_and_relgan_reaches_gen
 #[test]
 fn straight_through_gumbel_is_hard_forward_and_differentiable() {
     let mut rng = SeededRng::new(3);
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
+    let g = SequenceGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
     let (st, tokens) = g.gumbel_sample(4, 1.0, true, &mut rng).unwrap();
     let ids = st
         .argmax(2)
@@ -141,8 +174,14 @@ fn one_hot_input_equals_token_input() {
 
 #[test]
 fn rollouts_keep_the_prefix_and_complete_to_full_length() {
+    for config in both_cores() {
+        rollouts_of(config);
+    }
+}
+
+fn rollouts_of(config: GeneratorConfig) {
     let mut rng = SeededRng::new(5);
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
+    let g = SequenceGenerator::new(config, CPU, &mut rng).unwrap();
     let seqs = g.sample(3, &SamplingConfig::default(), &mut rng).unwrap();
     let completed = g.rollouts(&seqs, 4, &mut rng).unwrap();
     assert_eq!(completed.len(), 9);
@@ -160,7 +199,13 @@ fn rollouts_keep_the_prefix_and_complete_to_full_length() {
 
 #[test]
 fn sampling_is_seeded_and_batch_independent() {
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut SeededRng::new(6)).unwrap();
+    for config in both_cores() {
+        sampling_of(config);
+    }
+}
+
+fn sampling_of(config: GeneratorConfig) {
+    let g = SequenceGenerator::new(config, CPU, &mut SeededRng::new(6)).unwrap();
     let a = g
         .sample(50, &SamplingConfig::default(), &mut SeededRng::new(9))
         .unwrap();
@@ -196,7 +241,7 @@ fn sampling_is_seeded_and_batch_independent() {
 
 #[test]
 fn token_ranks_agree_with_the_likelihoods_they_come_from() {
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut SeededRng::new(6)).unwrap();
+    let g = SequenceGenerator::new(tiny_config(), CPU, &mut SeededRng::new(6)).unwrap();
     let seqs = g
         .sample(20, &SamplingConfig::default(), &mut SeededRng::new(2))
         .unwrap();
@@ -377,7 +422,7 @@ fn oracle_loader_errors_name_file_and_tensor() {
 #[test]
 fn frozen_discriminator_passes_gradients_to_the_generator_only() {
     let mut rng = SeededRng::new(8);
-    let g = LstmGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
+    let g = SequenceGenerator::new(tiny_config(), CPU, &mut rng).unwrap();
     let d = CnnDiscriminator::new(tiny_relgan_d(), 40, 10, CPU, &mut rng).unwrap();
     let (soft, _) = g.gumbel_sample(3, 5.0, false, &mut rng).unwrap();
     let live = d
@@ -411,12 +456,18 @@ fn class_data(n: usize, rng: &mut SeededRng) -> (TokenSequences, Vec<u32>) {
 
 #[test]
 fn a_conditional_generator_learns_each_class_and_catgan_gradients_reach_its_class_gates() {
+    for config in both_cores() {
+        conditional_generator_of(config);
+    }
+}
+
+fn conditional_generator_of(config: GeneratorConfig) {
     let mut rng = SeededRng::new(5);
     let config = GeneratorConfig {
         classes: 2,
-        ..tiny_config()
+        ..config
     };
-    let g = LstmGenerator::new(config, CPU, &mut rng).unwrap();
+    let g = SequenceGenerator::new(config, CPU, &mut rng).unwrap();
     assert_eq!(g.classes(), 2);
     let (data, classes) = class_data(64, &mut rng);
     check_gradient_flow(&g.nll_loss_given(&data, &classes).unwrap(), g.params()).unwrap();

@@ -17,7 +17,8 @@ use socgan_io::write_atomic;
 use text_models::algorithms::names;
 use text_models::experiment::config::{OptimConfig, ScheduleConfig};
 use text_models::{
-    Algorithm, CnnDiscriminator, DiscriminatorConfig, GeneratorConfig, LstmGenerator, TextGan,
+    Algorithm, CnnDiscriminator, CoreConfig, DiscriminatorConfig, GeneratorConfig,
+    SequenceGenerator, TextGan,
 };
 
 use crate::experiment::config::LogConfig;
@@ -41,7 +42,10 @@ pub const GAN_TASK: &str = BehaviourGanTag::TAG;
 #[serde(default, deny_unknown_fields)]
 pub struct HistoryGeneratorShape {
     pub embed_dim: usize,
+    /// The LSTM's units (a relational memory's width is its own).
     pub hidden_dim: usize,
+    /// The recurrent core: an LSTM (default) or RelGAN's relational memory.
+    pub core: CoreConfig,
 }
 
 impl Default for HistoryGeneratorShape {
@@ -49,6 +53,7 @@ impl Default for HistoryGeneratorShape {
         Self {
             embed_dim: 32,
             hidden_dim: 64,
+            core: CoreConfig::Lstm,
         }
     }
 }
@@ -143,6 +148,7 @@ impl BehaviourGanConfig {
             vocab_size: codec.vocab_size(),
             embed_dim: self.generator.embed_dim,
             hidden_dim: self.generator.hidden_dim,
+            core: self.generator.core,
             seq_len: codec.seq_len(),
             start_token: 0,
             classes: 0,
@@ -238,7 +244,7 @@ fn build_gan(
     device: &Device,
 ) -> Result<TextGan<BehaviourEvaluator>> {
     let init = |i| SeededRng::derive(config.seed, "init", i);
-    let generator = LstmGenerator::new(config.generator_config(codec), device, &mut init(0))?;
+    let generator = SequenceGenerator::new(config.generator_config(codec), device, &mut init(0))?;
     let discriminator = match config.algorithm.adversarial() {
         Some(_) => Some(CnnDiscriminator::new(
             config.discriminator.clone(),
@@ -267,7 +273,7 @@ struct SavedGenerator {
     config: BehaviourGanConfig,
     log: InteractionLog,
     codec: HistoryCodec,
-    generator: LstmGenerator,
+    generator: SequenceGenerator,
 }
 
 impl SavedGenerator {
@@ -278,7 +284,7 @@ impl SavedGenerator {
             num_items: log.num_items(),
             max_items: config.max_items,
         };
-        let generator = LstmGenerator::new(
+        let generator = SequenceGenerator::new(
             config.generator_config(&codec),
             device,
             &mut SeededRng::new(0),

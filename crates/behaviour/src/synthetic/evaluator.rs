@@ -7,7 +7,7 @@
 
 use gan_core::{Metrics, SeededRng};
 use socgan_data::TokenSequences;
-use text_models::{LstmGenerator, SamplingConfig, SequenceEvaluator};
+use text_models::{SamplingConfig, SequenceEvaluator, SequenceGenerator};
 
 use socgan_audit::copies::exact_copy_rate;
 use socgan_audit::divergence::{jensen_shannon, ks_distance, token_distribution};
@@ -165,7 +165,7 @@ impl BehaviourEvaluator {
     /// Synthetic histories: `n` rows from `generator`, decoded.
     pub fn generate(
         &self,
-        generator: &LstmGenerator,
+        generator: &SequenceGenerator,
         n: usize,
         rng: &mut SeededRng,
     ) -> Result<Vec<Vec<u32>>> {
@@ -178,7 +178,7 @@ impl BehaviourEvaluator {
 impl SequenceEvaluator for BehaviourEvaluator {
     fn evaluate(
         &mut self,
-        generator: &LstmGenerator,
+        generator: &SequenceGenerator,
         rng: &mut SeededRng,
     ) -> text_models::Result<Metrics> {
         let synthetic = self

@@ -16,18 +16,29 @@ use socgan_data::TokenSequences;
 
 use crate::algorithms::{names, TextUpdate};
 use crate::{
-    Algorithm, CnnDiscriminator, DiscriminatorConfig, Error, GeneratorConfig, LstmGenerator,
-    Oracle, Result, SamplingConfig, SequenceEvaluator, TextGan,
+    Algorithm, CnnDiscriminator, CoreConfig, DiscriminatorConfig, Error, GeneratorConfig, Oracle,
+    RelationalMemoryConfig, Result, SamplingConfig, SequenceEvaluator, SequenceGenerator, TextGan,
 };
 
 /// The workloads, in the order `cargo xtask bench` runs them.
-pub const WORKLOADS: [&str; 5] = [
+pub const WORKLOADS: [&str; 7] = [
     "mle-epoch",
     "sample-10k",
     "seqgan-round",
     "relgan-step",
     "nll-oracle-10k",
+    "rmc-mle-epoch",
+    "relgan-rmc-step",
 ];
+
+/// The generator of the `rmc-` / `-rmc-` workloads: RelGAN's relational memory at the paper's
+/// synthetic-data sizes (1 slot, 2 heads of 256), the rest as the LSTM's.
+fn relational_memory_generator() -> GeneratorConfig {
+    GeneratorConfig {
+        core: CoreConfig::RelationalMemory(RelationalMemoryConfig::default()),
+        ..GeneratorConfig::default()
+    }
+}
 
 const N: usize = 10_000;
 const BATCH: usize = 64;
@@ -36,7 +47,7 @@ const VOCAB: usize = 5000;
 
 struct NoEvaluation;
 impl SequenceEvaluator for NoEvaluation {
-    fn evaluate(&mut self, _: &LstmGenerator, _: &mut SeededRng) -> Result<Metrics> {
+    fn evaluate(&mut self, _: &SequenceGenerator, _: &mut SeededRng) -> Result<Metrics> {
         Ok(Metrics::new())
     }
     fn set_sampling(&mut self, _: SamplingConfig) {}
@@ -61,8 +72,13 @@ fn adam(lr: f64) -> AdamConfig {
 }
 
 /// One MLE epoch (156 steps of 64 sequences), through the trainer's stepper.
-fn mle_epoch(repeats: usize, rng: &mut SeededRng, device: &Device) -> Result<f64> {
-    let g = LstmGenerator::new(GeneratorConfig::default(), device, rng)?;
+fn mle_epoch(
+    generator: GeneratorConfig,
+    repeats: usize,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<f64> {
+    let g = SequenceGenerator::new(generator, device, rng)?;
     let mut task = TextGan::new(
         g,
         None,
@@ -103,6 +119,7 @@ fn mle_epoch(repeats: usize, rng: &mut SeededRng, device: &Device) -> Result<f64
 /// stepper; the temperature schedule runs over RelGAN's 3,000 rounds.
 fn adversarial_round(
     relgan: bool,
+    generator: GeneratorConfig,
     repeats: usize,
     rng: &mut SeededRng,
     device: &Device,
@@ -127,7 +144,7 @@ fn adversarial_round(
             0.01,
         )
     };
-    let g = LstmGenerator::new(GeneratorConfig::default(), device, rng)?;
+    let g = SequenceGenerator::new(generator, device, rng)?;
     let d = CnnDiscriminator::new(disc, VOCAB, SEQ_LEN, device, rng)?;
     let mut task = TextGan::new(
         g,
@@ -173,12 +190,16 @@ pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
     let mut rng = SeededRng::new(0);
     let tokens = (N * SEQ_LEN) as f64;
     let (seconds, throughput, unit) = match workload {
-        "mle-epoch" => {
-            let s = mle_epoch(repeats, &mut rng, device)?;
+        "mle-epoch" | "rmc-mle-epoch" => {
+            let generator = match workload {
+                "mle-epoch" => GeneratorConfig::default(),
+                _ => relational_memory_generator(),
+            };
+            let s = mle_epoch(generator, repeats, &mut rng, device)?;
             (s, ((N / BATCH * BATCH * SEQ_LEN) as f64) / s, "tokens/s")
         }
         "sample-10k" => {
-            let g = LstmGenerator::new(GeneratorConfig::default(), device, &mut rng)?;
+            let g = SequenceGenerator::new(GeneratorConfig::default(), device, &mut rng)?;
             let mut draw = SeededRng::new(1);
             let s = time_median(repeats, device, || {
                 g.sample(N, &SamplingConfig::default(), &mut draw)
@@ -187,12 +208,23 @@ pub fn run(workload: &str, repeats: usize, device: &Device) -> Result<Value> {
             (s, tokens / s, "tokens/s")
         }
         "seqgan-round" => (
-            adversarial_round(false, repeats, &mut rng, device)?,
+            adversarial_round(false, GeneratorConfig::default(), repeats, &mut rng, device)?,
             1.0,
             "rounds",
         ),
         "relgan-step" => (
-            adversarial_round(true, repeats, &mut rng, device)?,
+            adversarial_round(true, GeneratorConfig::default(), repeats, &mut rng, device)?,
+            1.0,
+            "rounds",
+        ),
+        "relgan-rmc-step" => (
+            adversarial_round(
+                true,
+                relational_memory_generator(),
+                repeats,
+                &mut rng,
+                device,
+            )?,
             1.0,
             "rounds",
         ),

@@ -16,8 +16,8 @@ use crate::evaluation::ToWords;
 use crate::experiment::config::{CanaryConfig, DataConfig, OracleSource, TextGanConfig};
 use crate::experiment::posts::{check_every_class, Posts, ReadSettings};
 use crate::{
-    ClassTextEvaluator, Error, GeneratorConfig, LstmGenerator, Oracle, OracleEvaluator, Result,
-    SequenceEvaluator, TextEvaluator,
+    ClassTextEvaluator, Error, GeneratorConfig, Oracle, OracleEvaluator, Result, SequenceEvaluator,
+    SequenceGenerator, TextEvaluator,
 };
 
 /// What a run trains on and how it is scored.
@@ -239,10 +239,12 @@ pub fn oracle_data(config: &TextGanConfig, device: &Device) -> Result<OracleData
             o
         }
         OracleSource::Random { seed } => {
-            // TextGAN-PyTorch's oracle has the generator's sizes (embedding 32, hidden 32).
+            // TextGAN-PyTorch's oracle is an LSTM of the generator's sizes (embedding 32, hidden
+            // 32), whatever the generator's core.
             let cfg = GeneratorConfig {
                 embed_dim: 32,
                 hidden_dim: 32,
+                core: crate::CoreConfig::Lstm,
                 ..g.clone()
             };
             Oracle::random(cfg, *seed, device)?
@@ -265,8 +267,8 @@ pub fn oracle_data(config: &TextGanConfig, device: &Device) -> Result<OracleData
 }
 
 /// A generator with the config's sizes, initialised from the run seed.
-pub fn generator(config: &TextGanConfig, device: &Device) -> Result<LstmGenerator> {
-    LstmGenerator::new(
+pub fn generator(config: &TextGanConfig, device: &Device) -> Result<SequenceGenerator> {
+    SequenceGenerator::new(
         config.generator.clone(),
         device,
         &mut SeededRng::derive(config.seed, "init", 0),
@@ -274,7 +276,7 @@ pub fn generator(config: &TextGanConfig, device: &Device) -> Result<LstmGenerato
 }
 
 /// Loads the generator weights of a checkpoint into `generator`.
-pub fn load_generator(generator: &LstmGenerator, ckpt: &Checkpoint) -> Result<()> {
+pub fn load_generator(generator: &SequenceGenerator, ckpt: &Checkpoint) -> Result<()> {
     generator
         .params()
         .load_with_prefix(&ckpt.tensors, &format!("{}.", names::GENERATOR), &ckpt.dir)

@@ -12,12 +12,12 @@ use socgan_data::TokenSequences;
 use crate::experiment::config::{DataConfig, TextGanConfig};
 use crate::experiment::data;
 use crate::experiment::train::checkpoint_tokenizer;
-use crate::generator::LstmGenerator;
+use crate::generator::SequenceGenerator;
 use crate::{Error, Result};
 
 /// A run's generator and posts encoded as it encodes them (cut to its sequence length).
 struct Encoded {
-    generator: LstmGenerator,
+    generator: SequenceGenerator,
     seqs: TokenSequences,
     pad: u32,
 }

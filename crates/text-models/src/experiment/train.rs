@@ -114,7 +114,7 @@ pub const LABELS_FILE: &str = "labels.json";
 
 /// 1,000 samples beside the run: `samples.txt`, or `samples-<class>.txt` per class.
 fn write_final_samples(
-    generator: &crate::LstmGenerator,
+    generator: &crate::SequenceGenerator,
     config: &TextGanConfig,
     label_map: Option<&socgan_data::labels::LabelMap>,
     tokenizer: Option<&socgan_data::tokenizer::TextTokenizer>,
