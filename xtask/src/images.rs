@@ -31,7 +31,7 @@ mod metric {
 }
 
 /// What the literature uses against collapse, each alone on top of a loss: name and overrides.
-const VARIANTS: [(&str, &[&str]); 5] = [
+const VARIANTS: [(&str, &[&str]); 6] = [
     ("plain", &[]),
     ("label_smoothing", &["stabilizers.real_label=0.9"]),
     ("instance_noise", &["stabilizers.instance_noise=0.1"]),
@@ -40,6 +40,8 @@ const VARIANTS: [(&str, &[&str]); 5] = [
         &["optim.discriminator.lr=4e-4", "optim.generator.lr=1e-4"],
     ),
     ("minibatch_stddev", &["stabilizers.minibatch_stddev=true"]),
+    // Miyato et al. 2018: every discriminator weight divided by its largest singular value.
+    ("spectral_norm", &["model.normalization=\"spectral\""]),
 ];
 
 /// The overrides of a variant: one of `VARIANTS` or several joined by `+` (combined stabilizers,
@@ -96,7 +98,7 @@ pub struct ImagesArgs {
     #[arg(long, value_delimiter = ',')]
     losses: Vec<String>,
     /// Stabilizer variants, each on every loss: plain, label_smoothing, instance_noise,
-    /// two_timescale, minibatch_stddev, or several joined by `+` (default: plain).
+    /// two_timescale, minibatch_stddev, spectral_norm, or several joined by `+` (default: plain).
     #[arg(long, value_delimiter = ',')]
     variants: Vec<String>,
     /// Override the config's number of steps (the most a run takes).

@@ -37,6 +37,8 @@ struct RunResults {
 /// One line of `socgan eval --output`.
 #[derive(Deserialize)]
 struct EvalResult {
+    /// The checkpoint folder evaluated.
+    checkpoint: String,
     algorithm: String,
     temperature: f64,
     metrics: BTreeMap<String, f64>,
@@ -64,11 +66,57 @@ const TEXYGEN_MLE_SELF_BLEU: [f64; 4] = [0.916, 0.769, 0.583, 0.408];
 /// trade quality for diversity; each GAN gets the same sweep).
 const SWEEP_TEMPERATURES: &str = "0.6,0.8,0.9,1.0,1.1,1.3";
 
-/// The models of every protocol, in training order: (run and config name, table label).
-const MODELS: [(&str, &str); 3] = [
-    ("mle", "MLE"),
-    ("seqgan", "SeqGAN"),
-    ("relgan", "RelGAN(100)"),
+/// A model of the tables.
+struct Model {
+    /// Run folder and config name (`configs/<protocol>/<name>.toml`).
+    name: &'static str,
+    label: &'static str,
+    /// The row of the papers' tables it is compared with.
+    published: Option<&'static str>,
+    /// The MLE run it starts from.
+    init_from: Option<&'static str>,
+    /// RelGAN's relational memory: trained by the full and text protocols only (its MLE epoch
+    /// costs minutes on two cores).
+    relational_memory: bool,
+}
+
+/// The models, in training order.
+const MODELS: [Model; 5] = [
+    Model {
+        name: "mle",
+        label: "MLE",
+        published: Some("MLE"),
+        init_from: None,
+        relational_memory: false,
+    },
+    Model {
+        name: "seqgan",
+        label: "SeqGAN",
+        published: Some("SeqGAN"),
+        init_from: Some("mle"),
+        relational_memory: false,
+    },
+    Model {
+        name: "relgan",
+        label: "RelGAN(100), LSTM",
+        published: None,
+        init_from: Some("mle"),
+        relational_memory: false,
+    },
+    Model {
+        name: "mle-rmc",
+        label: "MLE, RMC",
+        published: None,
+        init_from: None,
+        relational_memory: true,
+    },
+    Model {
+        name: "relgan-rmc",
+        label: "RelGAN(100), RMC",
+        published: Some("RelGAN(100)"),
+        init_from: Some("mle-rmc"),
+        relational_memory: true,
+    },
 ];
 
 /// `cargo xtask train` options.
@@ -90,7 +138,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Run one model only (the others' runs must exist in --out).
-    #[arg(long, value_parser = ["mle", "seqgan", "relgan"])]
+    #[arg(long, value_parser = ["mle", "seqgan", "relgan", "mle-rmc", "relgan-rmc"])]
     only: Option<String>,
     /// A real-text data set instead of the oracle: image_coco, tweet_eval/<task>, emnlp_news.
     #[arg(long)]
@@ -105,6 +153,8 @@ struct Protocol {
     name: &'static str,
     /// `--set` overrides of every run's data.
     data: Vec<String>,
+    /// Whether it trains the relational-memory models too.
+    relational_memory: bool,
 }
 
 fn toml_string(s: &str) -> String {
@@ -179,6 +229,7 @@ fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
             },
             name: if o.full { "full" } else { "quick" },
             data: oracle_override(o, socgan)?,
+            relational_memory: o.full,
         });
     };
     let (train, test) = text_dataset(socgan, name)?;
@@ -189,6 +240,7 @@ fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
             "coco"
         },
         name: "text",
+        relational_memory: true,
         data: vec![
             format!("data.train={}", toml_string(&train.display().to_string())),
             format!("data.test={}", toml_string(&test.display().to_string())),
@@ -213,11 +265,14 @@ pub fn run(o: TrainArgs) -> Result<(), String> {
     let out = out
         .canonicalize()
         .map_err(|e| format!("{}: {e}", out.display()))?;
-    for (model, _) in MODELS {
-        if o.only.as_deref().is_some_and(|only| only != model) {
-            continue;
+    for model in &MODELS {
+        let wanted = match o.only.as_deref() {
+            Some(only) => only == model.name,
+            None => p.relational_memory || !model.relational_memory,
+        };
+        if wanted {
+            train_model(&socgan, &p, model, &out, o.seed)?;
         }
-        train_model(&socgan, &p, model, &out, o.seed)?;
     }
     match &o.dataset {
         Some(name) => print_text_table(&out, &socgan, name, name == "image_coco"),
@@ -230,10 +285,11 @@ pub fn run(o: TrainArgs) -> Result<(), String> {
 fn train_model(
     socgan: &Path,
     p: &Protocol,
-    model: &str,
+    model: &Model,
     out: &Path,
     seed: u64,
 ) -> Result<(), String> {
+    let (model, init_from) = (model.name, model.init_from);
     let config = workspace_root()
         .join("configs")
         .join(p.configs)
@@ -244,10 +300,10 @@ fn train_model(
         "out_dir={}",
         toml_string(&out.join(model).display().to_string())
     ));
-    if model != "mle" {
+    if let Some(mle) = init_from {
         sets.push(format!(
             "init_from={}",
-            toml_string(&out.join("mle").display().to_string())
+            toml_string(&out.join(mle).display().to_string())
         ));
     }
     let mut command = Command::new(socgan);
@@ -297,21 +353,21 @@ fn write_summary(out: &Path, table: &str) -> Result<(), String> {
 fn print_oracle_table(out: &Path, p: &Protocol) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut floor = None;
-    for (model, label) in MODELS {
-        if let Some(r) = results(&out.join(model)) {
+    for model in &MODELS {
+        if let Some(r) = results(&out.join(model.name)) {
             let m = &r.final_metrics;
             floor = floor.or(m.get(metric::NLL_ORACLE_FLOOR).copied());
             rows.push((
-                label,
+                model,
                 m.get(metric::NLL_ORACLE).copied(),
                 m.get(metric::NLL_GEN).copied(),
             ));
         }
     }
-    let published = |label: &str| {
+    let published = |row: Option<&str>| {
         PUBLISHED
             .iter()
-            .find(|(l, _)| *l == label)
+            .find(|(l, _)| Some(*l) == row)
             .map(|(_, v)| format!("{v:.3}"))
             .unwrap_or_default()
     };
@@ -322,14 +378,15 @@ fn print_oracle_table(out: &Path, p: &Protocol) -> Result<(), String> {
     table += &format!(
         "| oracle floor | {} | - | {} |\n",
         fmt(floor),
-        published("Real (oracle floor)")
+        published(Some("Real (oracle floor)"))
     );
-    for (label, nll_oracle, nll_gen) in rows {
+    for (model, nll_oracle, nll_gen) in rows {
         table += &format!(
-            "| {label} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} |\n",
+            model.label,
             fmt(nll_oracle),
             fmt(nll_gen),
-            published(label)
+            published(model.published)
         );
     }
     table += &format!("\nloss curves: {}/*/loss_curve.svg\n", out.display());
@@ -446,9 +503,9 @@ fn print_text_table(
     );
     let runs: Vec<(&str, PathBuf, RunResults)> = MODELS
         .iter()
-        .filter_map(|(model, label)| {
-            let dir = out.join(model);
-            results(&dir).map(|r| (*label, dir, r))
+        .filter_map(|model| {
+            let dir = out.join(model.name);
+            results(&dir).map(|r| (model.label, dir, r))
         })
         .collect();
     for (label, dir, r) in &runs {
@@ -505,8 +562,15 @@ fn print_text_table(
     );
     for point in &sweep {
         let m = &point.metrics;
+        // The run's folder tells apart two runs of one algorithm (RelGAN's LSTM and RMC).
+        let run = Path::new(&point.checkpoint)
+            .ancestors()
+            .find(|p| MODELS.iter().any(|m| p.ends_with(m.name)))
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         table += &format!(
-            "| {} | {:.2} | {} | {} | {} |\n",
+            "| {} ({run}) | {:.2} | {} | {} | {} |\n",
             point.algorithm,
             point.temperature,
             fmt(m.get(&metric::bleu(4)).copied()),

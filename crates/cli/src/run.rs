@@ -100,7 +100,7 @@ pub struct EvalArgs {
 #[derive(Args)]
 pub struct BenchArgs {
     /// A workload of a model crate (text_gan: mle-epoch, sample-10k, seqgan-round, relgan-step,
-    /// nll-oracle-10k; image_gan: dcgan-step, mlp-gan-epoch; text_classifier: minilm-encode;
+    /// nll-oracle-10k, rmc-mle-epoch, relgan-rmc-step; image_gan: dcgan-step, mlp-gan-epoch; text_classifier: minilm-encode;
     /// behaviour: sasrec-epoch, sasrec-epoch-softmax).
     #[arg(long)]
     workload: String,

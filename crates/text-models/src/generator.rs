@@ -20,7 +20,7 @@ pub enum CoreConfig {
     Lstm,
     /// RelGAN's relational memory (`core = { kind = "relational_memory", slots = 1, heads = 2,
     /// head_size = 256 }`, the paper's sizes for the synthetic data and the defaults).
-    RelationalMemory(#[serde(default)] RelationalMemoryConfig),
+    RelationalMemory(RelationalMemoryConfig),
 }
 
 /// Generator sizes. The defaults are the synthetic-oracle benchmark's (SeqGAN, RelGAN Table 1):

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 
 /// The relational memory's sizes. RelGAN's synthetic-data generator: 1 slot, 2 heads of 256.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RelationalMemoryConfig {
     pub slots: usize,
     pub heads: usize,

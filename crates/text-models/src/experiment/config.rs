@@ -628,6 +628,50 @@ adversarial_rounds = 5
     }
 
     #[test]
+    fn the_generator_core_is_an_lstm_unless_a_relational_memory_is_asked_for() {
+        use crate::{CoreConfig, RelationalMemoryConfig};
+        assert_eq!(
+            parse(MINIMAL, &[]).unwrap().generator.core,
+            CoreConfig::Lstm
+        );
+        let paper = parse(
+            MINIMAL,
+            &["generator.core={ kind = \"relational_memory\" }"],
+        )
+        .unwrap();
+        assert_eq!(
+            paper.generator.core,
+            CoreConfig::RelationalMemory(RelationalMemoryConfig {
+                slots: 1,
+                heads: 2,
+                head_size: 256
+            })
+        );
+        assert_eq!(paper.generator.output_width(), 512);
+        let saved = TextGanConfig::parse(&paper.to_toml().unwrap(), "saved").unwrap();
+        assert_eq!(saved, paper);
+        for (bad, expected) in [
+            (
+                "{ kind = \"transformer\" }",
+                "unknown variant `transformer`",
+            ),
+            (
+                "{ kind = \"relational_memory\", slot = 2 }",
+                "unknown field `slot`",
+            ),
+            (
+                "{ kind = \"relational_memory\", heads = 0 }",
+                "at least one slot, head and unit per head",
+            ),
+        ] {
+            let err = parse(MINIMAL, &[&format!("generator.core={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected) && !err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_impossible_settings_are_one_line_errors() {
         let err = parse(&format!("{MINIMAL}\nbogus = 1\n"), &[])
             .unwrap_err()
