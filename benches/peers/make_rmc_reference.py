@@ -44,9 +44,9 @@ def main():
     probe = torch.tensor([math.cos(0.13 * j) for j in range(flat.numel())])
     (flat * probe).sum().backward()
     fmt = lambda t: ", ".join(f"{v:.7f}" for v in t.reshape(-1).tolist())
-    print(f"const OUTPUTS: [f32; {flat.numel()}] = [{fmt(flat.detach())}];")
+    print(f"const OUTPUTS: [f64; {flat.numel()}] = [{fmt(flat.detach())}];")
     grad = params["input_projector.weight"].grad
-    print(f"const INPUT_WEIGHT_GRAD: [f32; {grad.numel()}] = [{fmt(grad)}];")
+    print(f"const INPUT_WEIGHT_GRAD: [f64; {grad.numel()}] = [{fmt(grad)}];")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,10 @@ pub struct ImagesArgs {
     /// Cargo features of the socgan build (e.g. cuda).
     #[arg(long)]
     features: Vec<String>,
+    /// Train nothing: the table and chart of the runs already in --out (e.g. runs resumed with
+    /// `socgan train --resume`, or trained by hand with the overrides printed here).
+    #[arg(long)]
+    report_only: bool,
 }
 
 #[derive(Deserialize)]
@@ -210,7 +214,7 @@ pub fn run(o: ImagesArgs) -> Result<(), String> {
         .join(format!("{}.toml", o.model));
     let runs = planned_runs(&o)?;
     let quote = |p: &Path| format!("{:?}", p.display().to_string());
-    for (name, overrides) in &runs {
+    for (name, overrides) in runs.iter().filter(|_| !o.report_only) {
         let mut sets = overrides.clone();
         sets.extend([
             format!("seed={}", o.seed),
