@@ -1038,10 +1038,18 @@ fn image_gans_train_from_the_example_configs_generate_and_evaluate() {
     let data = dir.path().join("mnist");
     write_mnist_json(&data, 12);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/mnist");
-    for model in ["mlp", "dcgan32", "dcgan", "mlp-seed-c"] {
+    for model in [
+        "mlp",
+        "dcgan32",
+        "dcgan",
+        "mlp-seed-a",
+        "mlp-seed-b",
+        "mlp-seed-c",
+        "mlp-spectral",
+    ] {
         let run = dir.path().join(model);
-        // The seed layouts name their widths; the seed with a tanh output also takes stabilizers.
-        let sized: &[&str] = if model.starts_with("mlp-seed") {
+        // The seed layouts name their widths; here they also take the stabilizers.
+        let sized: &[&str] = if model.starts_with("mlp-s") {
             &[
                 "model.mlp.generator=[4]",
                 "model.mlp.discriminator=[4]",

@@ -92,7 +92,7 @@ const LOSSES: [LossRow; 7] = [
 #[derive(clap::Args)]
 pub struct ImagesArgs {
     /// configs/mnist/<model>.toml.
-    #[arg(long, value_parser = ["mlp", "dcgan", "dcgan32", "mlp-seed-a", "mlp-seed-b", "mlp-seed-c"], default_value = "mlp")]
+    #[arg(long, value_parser = ["mlp", "dcgan", "dcgan32", "mlp-seed-a", "mlp-seed-b", "mlp-seed-c", "mlp-spectral"], default_value = "mlp")]
     model: String,
     /// Losses to train (default: all seven).
     #[arg(long, value_delimiter = ',')]
