@@ -171,6 +171,8 @@ class RelGANRMCGenerator(nn.Module):
         return F.log_softmax(self.lstm2out(out.contiguous().view(-1, self.hidden_dim)), dim=-1)
 
     def sample_soft(self, batch_size, temperature):
+        """The gradient flows through the whole sequence, as socgan's does (TextGAN-PyTorch's
+        RelationalMemory.forward detaches the memory at every call; the paper's code does not)."""
         memory = self.lstm.initial_state(batch_size)
         inp = torch.zeros(batch_size, dtype=torch.long)
         preds = []

@@ -205,6 +205,9 @@ pub fn run(o: ImagesArgs) -> Result<(), String> {
             .join("runs")
             .join(format!("mnist-{}", o.model))
     });
+    if o.report_only && !out.is_dir() {
+        return Err(format!("{}: no such folder to report on", out.display()));
+    }
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let out = out
         .canonicalize()

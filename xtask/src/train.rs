@@ -249,6 +249,14 @@ fn protocol(o: &TrainArgs, socgan: &Path) -> Result<Protocol, String> {
 }
 
 pub fn run(o: TrainArgs) -> Result<(), String> {
+    let quick = !o.full && o.dataset.is_none();
+    if let Some(only) = o.only.as_deref() {
+        if quick && MODELS.iter().any(|m| m.name == only && m.relational_memory) {
+            return Err(format!(
+                "--only {only}: the quick protocol has no relational-memory models; add --full or --dataset"
+            ));
+        }
+    }
     let socgan = build_socgan(&o.features)?;
     let p = protocol(&o, &socgan)?;
     let data_name = o

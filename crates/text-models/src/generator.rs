@@ -178,10 +178,12 @@ impl TokenDraw<'_> {
 /// Rows sampled at once: bounds memory when drawing 10,000 sequences.
 const SAMPLE_CHUNK: usize = 1024;
 
-/// The parameter name of a conditional generator's class gate bias.
+/// The parameter name of a conditional generator's class bias (named for the LSTM, where it was
+/// first, and kept for either core so that saved checkpoints load).
 const CLASS_GATES: &str = "lstm.class_gates";
 
-/// `proj + gates` when conditioned (`gates` `[B, 4H]`, or `[1, 4H]` for a whole batch).
+/// `proj + gates` when conditioned (`gates` `[B, P]`, or `[1, P]` for a whole batch; `P` the core's
+/// input projection width).
 fn with_gates(proj: Tensor, gates: Option<&Tensor>) -> Result<Tensor> {
     Ok(match gates {
         Some(g) => proj.broadcast_add(g)?,
@@ -190,7 +192,8 @@ fn with_gates(proj: Tensor, gates: Option<&Tensor>) -> Result<Tensor> {
 }
 
 impl SequenceGenerator {
-    /// A generator initialised as TextGAN-PyTorch does: normal with std `1/sqrt(fan_in)`.
+    /// A generator initialised as TextGAN-PyTorch initialises its LSTM generator: normal with std
+    /// `1/sqrt(fan_in)` (the relational memory: see [`RelationalMemory::create`]).
     pub fn new(config: GeneratorConfig, device: &Device, rng: &mut SeededRng) -> Result<Self> {
         Self::with_init(config, device, rng, None)
     }
@@ -271,7 +274,7 @@ impl SequenceGenerator {
         self.config.classes
     }
 
-    /// The gate bias of `classes` (one per row, `[B, 4H]`), or `None` unconditionally. A class
+    /// The input bias of `classes` (one per row, `[B, P]`), or `None` unconditionally. A class
     /// outside the generator's is an error, as is conditioning an unconditional generator.
     fn gates_of(&self, classes: Option<&[u32]>) -> Result<Option<Tensor>> {
         match (classes, &self.class_gates) {
@@ -374,7 +377,7 @@ impl SequenceGenerator {
             )));
         }
         let inputs = Tensor::from_vec(self.shifted_inputs(seqs), b * t, self.device())?;
-        // The input projection is hoisted out of the time loop: one [B*T, E] x [E, 4H] matmul.
+        // The input projection is hoisted out of the time loop: one [B*T, E] x [E, P] matmul.
         let proj = self
             .project_tokens(&inputs)?
             .reshape((b, t, self.config.projection_width()))?;

@@ -11,7 +11,11 @@
 //! does. The output at each step is the flattened memory.
 //!
 //! Built from `socgan-nn`'s dense layers and layer norm (fused on the CPU, with their own
-//! backward) and candle ops elsewhere, so every parameter gets a gradient.
+//! backward) and candle ops elsewhere, so every parameter gets a gradient. The memory is not
+//! detached between steps: RelGAN's Gumbel-softmax gradient flows back through the whole
+//! sequence, as in the paper's TensorFlow code (one unrolled graph). TextGAN-PyTorch's port
+//! detaches it at every call (`repackage_hidden`, a truncated-BPTT habit of language modelling),
+//! so there each generated token's gradient reaches only its own step.
 
 use candle_core::{Device, Module, Tensor, D};
 use gan_core::{Init, ParamStore, SeededRng};
@@ -103,7 +107,10 @@ mod names {
 impl RelationalMemory {
     /// Creates the parameters in `params` for inputs of width `input_dim`: linear weights
     /// (PyTorch's `[out, in]` layout) and biases normal with std `1/sqrt(fan_in)` (socgan's
-    /// generator init), layer norms at gain 1 and shift 0, gate biases 0 (input) and 1 (forget).
+    /// generator init), layer norms at gain 1 and shift 0 (Sonnet's, which the paper's code
+    /// used), gate biases 0 (input) and 1 (forget). TextGAN-PyTorch instead re-draws every
+    /// non-scalar parameter from N(0, 1/sqrt(shape[0])), layer-norm gains included (random
+    /// signs, std 0.71 for one slot); the sizes and the computation are the same.
     pub fn create(
         config: RelationalMemoryConfig,
         input_dim: usize,
@@ -177,10 +184,6 @@ impl RelationalMemory {
             gate_input_bias: get(names::GATE_INPUT_BIAS)?,
             gate_forget_bias: get(names::GATE_FORGET_BIAS)?,
         })
-    }
-
-    pub fn config(&self) -> &RelationalMemoryConfig {
-        &self.config
     }
 
     /// The input projection of embedded tokens `[N, E]`: `[N, heads x head_size]` (hoisted out of
@@ -374,7 +377,10 @@ mod tests {
         assert_eq!(outputs.dims(), &[2, 3, 12]);
         let got = outputs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for (i, (g, want)) in got.iter().zip(OUTPUTS).enumerate() {
-            assert!((*g as f64 - want).abs() < 1e-4, "output {i}: {g} against {want}");
+            assert!(
+                (*g as f64 - want).abs() < 1e-4,
+                "output {i}: {g} against {want}"
+            );
         }
         let probe: Vec<f32> = (0..72).map(|j| (0.13 * j as f64).cos() as f32).collect();
         let probe = Tensor::from_vec(probe, 72, &Device::Cpu).unwrap();
@@ -388,7 +394,10 @@ mod tests {
         let grad = grads.get(weight.as_tensor()).unwrap();
         let grad = grad.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for (i, (g, want)) in grad.iter().zip(INPUT_WEIGHT_GRAD).enumerate() {
-            assert!((*g as f64 - want).abs() < 1e-4, "gradient {i}: {g} against {want}");
+            assert!(
+                (*g as f64 - want).abs() < 1e-4,
+                "gradient {i}: {g} against {want}"
+            );
         }
     }
 
