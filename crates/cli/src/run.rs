@@ -213,6 +213,12 @@ pub fn train(
         // device is opened and the Ctrl-C thread started below), so setting it is sound.
         std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
     }
+    if experiment
+        .serial_elementwise(&request)
+        .map_err(anyhow::Error::from_boxed)?
+    {
+        keep_candle_elementwise_serial();
+    }
     request.invocation.device = device.open()?;
     stop_cleanly_on_interrupt()?;
     let outcome = experiment
@@ -313,8 +319,20 @@ pub fn eval(
     Ok(())
 }
 
+/// `CANDLE_NUM_THREADS=1` unless the user set it: candle's element-wise ops on the calling
+/// thread (see `Experiment::serial_elementwise`). Called before any other thread exists, so
+/// setting the variable is sound.
+fn keep_candle_elementwise_serial() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 pub fn bench(registry: &Registry, args: BenchArgs, device: DeviceChoice) -> Result<()> {
     let experiment = registry.owning_workload(&args.workload)?;
+    if experiment.serial_elementwise_workload(&args.workload) {
+        keep_candle_elementwise_serial();
+    }
     let line = experiment
         .bench(BenchRequest {
             workload: args.workload,

@@ -140,6 +140,20 @@ pub trait Experiment: Send + Sync {
         let _ = request;
         Ok(false)
     }
+    /// Whether the run's candle element-wise ops should stay on the calling thread: candle hands
+    /// every op above one chunk to its own pool of `CANDLE_NUM_THREADS` threads, and for small
+    /// tensors (an MLP GAN's 64 x 128 activations) the hand-off costs more than the work. The
+    /// binary then sets `CANDLE_NUM_THREADS=1`, unless the user set it, before any thread
+    /// starts; socgan's own kernels still use every rayon thread. Reads the config only.
+    fn serial_elementwise(&self, request: &TrainRequest<'_>) -> ExperimentResult<bool> {
+        let _ = request;
+        Ok(false)
+    }
+    /// [`Experiment::serial_elementwise`] for one of its bench workloads.
+    fn serial_elementwise_workload(&self, workload: &str) -> bool {
+        let _ = workload;
+        false
+    }
     /// Trains a run.
     fn train(&self, request: TrainRequest<'_>) -> ExperimentResult<RunOutcome>;
     /// Samples from a checkpoint; experiments that generate nothing say what to use instead.
