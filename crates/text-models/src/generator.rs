@@ -239,12 +239,7 @@ impl SequenceGenerator {
     /// Wraps an existing store holding the parameters above.
     pub fn from_params(config: GeneratorConfig, params: ParamStore) -> Result<Self> {
         config.validate()?;
-        let get = |name: &str| -> Result<Tensor> {
-            params
-                .get(name)
-                .map(|v| v.as_tensor().clone())
-                .ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
-        };
+        let get = |name: &str| parameter(&params, name);
         let core = match config.core {
             CoreConfig::Lstm => Core::Lstm {
                 w_ih: get("lstm.w_ih")?,
@@ -670,6 +665,14 @@ impl SequenceGenerator {
         let tokens = Tensor::stack(&drawn, 1)?.flatten_all()?.to_vec1::<u32>()?;
         Ok((Tensor::stack(&soft, 1)?, TokenSequences::new(t, tokens)?))
     }
+}
+
+/// The generator parameter `name` of `params`, or an error naming it.
+pub(crate) fn parameter(params: &ParamStore, name: &str) -> Result<Tensor> {
+    params
+        .get(name)
+        .map(|v| v.as_tensor().clone())
+        .ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
 }
 
 /// `[N, V]` one-hot rows of `ids`.

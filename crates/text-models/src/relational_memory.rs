@@ -151,12 +151,7 @@ impl RelationalMemory {
     /// Reads the parameters [`RelationalMemory::create`] made.
     pub fn from_params(config: RelationalMemoryConfig, params: &ParamStore) -> Result<Self> {
         config.validate()?;
-        let get = |name: &str| -> Result<Tensor> {
-            params
-                .get(name)
-                .map(|v| v.as_tensor().clone())
-                .ok_or_else(|| Error::Config(format!("generator parameter `{name}` missing")))
-        };
+        let get = |name: &str| crate::generator::parameter(params, name);
         let norm = |name: &str| -> Result<LayerNorm> {
             Ok(LayerNorm::from_tensors(
                 get(&format!("{name}.weight"))?,
