@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod evaluation;
 pub mod experiment;
+mod fast_ln;
 pub mod gradient_flow;
 pub mod groups;
 pub mod host;

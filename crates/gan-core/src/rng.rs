@@ -81,12 +81,11 @@ impl SeededRng {
 
     /// Standard Gumbel draws `-ln(-ln u)`, with `u` kept away from 0 and 1.
     pub fn gumbel_vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let u = self.inner.random::<f32>().clamp(1e-10, 1.0 - 1e-7);
-                -(-u.ln()).ln()
-            })
-            .collect()
+        let mut draws: Vec<f32> = (0..n)
+            .map(|_| self.inner.random::<f32>().clamp(1e-10, 1.0 - 1e-7))
+            .collect();
+        crate::fast_ln::gumbel_in_place(&mut draws);
+        draws
     }
 
     pub fn uniform<S: Into<Shape>>(

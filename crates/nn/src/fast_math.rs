@@ -12,7 +12,7 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // `shifted` holds round(x * log2 e) in its low mantissa bits; its bit pattern gives 2^k
     // below without a float-to-int conversion (Rust's saturating `as i32` does not vectorise).

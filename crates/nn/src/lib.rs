@@ -6,6 +6,8 @@
 //!   [`DeviceSampler`] draws the same way with tensor ops, where the model is (a GPU);
 //! - [`dense`]: a fully connected layer as one op (one graph node, rows over threads;
 //!   `dense::reference_dense` is the composition);
+//! - [`highway`]: a highway layer as one op (the text discriminators'; `highway::reference_highway`
+//!   is the composition);
 //! - [`LayerNorm`]: a layer norm whose gradients reach its parameters (candle's does not;
 //!   `reference::layer_norm` is candle's op);
 //! - [`conv2d`] / [`conv_transpose2d`]: im2col + gemm convolutions whose backward passes are
@@ -31,6 +33,7 @@ pub mod equivalence;
 pub mod error;
 pub mod fast_math;
 pub mod gemm;
+pub mod highway;
 pub mod layer_norm;
 mod layer_norm_kernel;
 pub mod normalization;
@@ -46,6 +49,7 @@ pub use dense::{dense, dense_activation};
 pub use device_sampling::DeviceSampler;
 pub use error::{Error, Result};
 pub use gemm::GradientOrder;
+pub use highway::highway;
 pub use layer_norm::LayerNorm;
 pub use layer_norm_kernel::layer_norm_rows_in_place;
 pub use normalization::{BatchNorm, GroupLayerNorm, SpectralNorm};

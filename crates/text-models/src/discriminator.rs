@@ -240,11 +240,7 @@ impl CnnDiscriminator {
             pooled.push(crate::kernels::conv_max_pool(&x, w, bias, *f, order)?);
         }
         let features = Tensor::cat(&pooled, 1)?;
-        let gate_in = features
-            .matmul(&self.highway_w)?
-            .broadcast_add(&self.highway_b)?;
-        let gate = candle_nn::ops::sigmoid(&gate_in)?;
-        let highway = ((&gate * gate_in.relu()?)? + ((1.0 - &gate)? * &features)?)?;
+        let highway = socgan_nn::highway(&features, &self.highway_w, &self.highway_b, order)?;
         let highway = mode.dropout(&highway, self.config.dropout)?;
         Ok(highway
             .matmul(&self.out_w)?

@@ -16,7 +16,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::{Error, Result};
-use socgan_nn::gemm::{cpu_slice, sgemm};
+use socgan_nn::gemm::{cpu_slice, host_values, sgemm};
 use socgan_nn::GradientOrder;
 
 /// Sequences per forward tile.
@@ -30,7 +30,144 @@ struct ConvMaxPool {
     argmax: Mutex<Vec<u32>>,
 }
 
+/// Widest window (`width * emb`) computed by [`pool_narrow`] instead of `gemm`.
+const NARROW_TAPS: usize = 8;
+
+/// One sequence's pooled maxima (before bias) and their positions for a window of at most
+/// [`NARROW_TAPS`] values (RelGAN's one-dimensional representations: 2-5 taps): a product with
+/// so few terms leaves `gemm` packing and writing feature maps for nothing, so each position's
+/// `n` filter values are summed tap by tap into one cached row and compared as they are made.
+#[inline(always)]
+fn pool_narrow_generic(
+    x: &[f32],
+    w: &[f32],
+    emb: usize,
+    windows: usize,
+    row: &mut [f32],
+    best: &mut [f32],
+    at: &mut [u32],
+) {
+    let n = best.len();
+    let k = w.len() / n;
+    for t in 0..windows {
+        let window = &x[t * emb..t * emb + k];
+        row.fill(0.0);
+        for (&xv, taps) in window.iter().zip(w.chunks_exact(n)) {
+            for (acc, &wv) in row.iter_mut().zip(taps) {
+                *acc += xv * wv;
+            }
+        }
+        if t == 0 {
+            best.copy_from_slice(row);
+            at.fill(0);
+            continue;
+        }
+        keep_max(best, at, row, t as u32);
+    }
+}
+
+/// `best = max(best, row)` elementwise, `at = t` where `row` wins (the first maximum is kept);
+/// branch-free, so it vectorises.
+#[inline(always)]
+fn keep_max(best: &mut [f32], at: &mut [u32], row: &[f32], t: u32) {
+    for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(row) {
+        let wins = v > *b;
+        *b = if wins { v } else { *b };
+        *a = if wins { t } else { *a };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pool_narrow_avx2(
+    x: &[f32],
+    w: &[f32],
+    emb: usize,
+    windows: usize,
+    row: &mut [f32],
+    best: &mut [f32],
+    at: &mut [u32],
+) {
+    pool_narrow_generic(x, w, emb, windows, row, best, at)
+}
+
+fn pool_narrow(
+    x: &[f32],
+    w: &[f32],
+    emb: usize,
+    windows: usize,
+    row: &mut [f32],
+    best: &mut [f32],
+    at: &mut [u32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { pool_narrow_avx2(x, w, emb, windows, row, best, at) };
+    }
+    pool_narrow_generic(x, w, emb, windows, row, best, at)
+}
+
+/// Adds the bias to pooled maxima and applies the ReLU; a clipped feature gets no gradient.
+fn bias_relu(best: &mut [f32], at: &mut [u32], b: &[f32]) {
+    for ((v, a), &bias) in best.iter_mut().zip(at.iter_mut()).zip(b) {
+        *v += bias;
+        if *v > 0.0 {
+            continue;
+        }
+        *v = 0.0;
+        *a = INACTIVE;
+    }
+}
+
 fn conv_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    seqs: usize,
+    len: usize,
+    emb: usize,
+    width: usize,
+) -> (Vec<f32>, Vec<u32>) {
+    if width * emb <= NARROW_TAPS {
+        return conv_forward_narrow(x, w, b, seqs, len, emb, width);
+    }
+    conv_forward_gemm(x, w, b, seqs, len, emb, width)
+}
+
+fn conv_forward_narrow(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    seqs: usize,
+    len: usize,
+    emb: usize,
+    width: usize,
+) -> (Vec<f32>, Vec<u32>) {
+    let n = b.len();
+    let windows = len - width + 1;
+    let mut out = vec![0f32; seqs * n];
+    let mut arg = vec![INACTIVE; seqs * n];
+    x.par_chunks(SEQ_TILE * len * emb)
+        .zip(out.par_chunks_mut(SEQ_TILE * n))
+        .zip(arg.par_chunks_mut(SEQ_TILE * n))
+        .for_each_init(
+            || vec![0f32; n],
+            |row, ((x_tile, out), arg)| {
+                for ((x, best), at) in x_tile
+                    .chunks_exact(len * emb)
+                    .zip(out.chunks_exact_mut(n))
+                    .zip(arg.chunks_exact_mut(n))
+                {
+                    pool_narrow(x, w, emb, windows, row, best, at);
+                    bias_relu(best, at, b);
+                }
+            },
+        );
+    (out, arg)
+}
+
+fn conv_forward_gemm(
     x: &[f32],
     w: &[f32],
     b: &[f32],
@@ -62,22 +199,9 @@ fn conv_forward(
                     at.fill(0);
                     for t in 1..windows {
                         let row = &maps[(s * len + t) * n..(s * len + t + 1) * n];
-                        for j in 0..n {
-                            if row[j] > best[j] {
-                                best[j] = row[j];
-                                at[j] = t as u32;
-                            }
-                        }
+                        keep_max(best, at, row, t as u32);
                     }
-                    for j in 0..n {
-                        let v = best[j] + b[j];
-                        if v > 0.0 {
-                            best[j] = v;
-                        } else {
-                            best[j] = 0.0;
-                            at[j] = INACTIVE;
-                        }
-                    }
+                    bias_relu(best, at, b);
                 }
             },
         );
@@ -108,70 +232,130 @@ impl CustomOp3 for ConvMaxPool {
         Ok((CpuStorage::F32(out), Shape::from((seqs, n))))
     }
 
+    /// Only the gradients the graph asks for are computed (a frozen discriminator's filters
+    /// need none).
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (need_dx, need_dw, need_db) = (x.track_op(), w.track_op(), b.track_op());
+        if !(need_dx || need_dw || need_db) {
+            return Ok((None, None, None));
+        }
         let (seqs, len, emb) = x.dims3()?;
         let (k, n) = w.dims2()?;
-        let xv = x.flatten_all()?.to_vec1::<f32>()?;
-        // Filter-major weights: each filter's taps contiguous.
-        let wt = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let g = grad.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let arg = self.argmax.lock().expect("argmax lock").clone();
+        let g = host_values(grad)?;
+        let arg = self.argmax.lock().expect("argmax lock");
+        let pooled = Pooled {
+            arg: &arg,
+            grad: &g,
+            filters: n,
+        };
+        let device = x.device();
+        let (dw, db) = if need_dw || need_db {
+            let (dwt, db) = filter_gradients(&pooled, &host_values(x)?, len, emb, k);
+            let dw = Tensor::from_vec(dwt, (n, k), device)?.t()?.contiguous()?;
+            (need_dw.then_some(dw), need_db.then_some(db))
+        } else {
+            (None, None)
+        };
+        let dx = need_dx
+            .then(|| {
+                // Filter-major weights: each filter's taps contiguous.
+                let wt = host_values(&w.t()?)?;
+                let dx = input_gradient(&pooled, &wt, seqs, len * emb, emb, k);
+                Tensor::from_vec(dx, (seqs, len, emb), device)
+            })
+            .transpose()?;
+        let db = db.map(|v| Tensor::from_vec(v, n, device)).transpose()?;
+        Ok((dx, dw, db))
+    }
+}
 
-        // dW (filter-major) and db, one filter per task.
-        let mut dwt = vec![0f32; n * k];
-        let mut db = vec![0f32; n];
-        dwt.par_chunks_mut(k)
-            .zip(db.par_iter_mut())
-            .enumerate()
-            .for_each(|(j, (dw, db))| {
-                for s in 0..seqs {
-                    let t = arg[s * n + j];
+/// The forward pass's winners and the gradient of the pooled features.
+struct Pooled<'a> {
+    /// Winning window start per (sequence, filter), or `INACTIVE`.
+    arg: &'a [u32],
+    grad: &'a [f32],
+    filters: usize,
+}
+
+/// Filters per weight-gradient task: neighbouring filters' winners and gradients are adjacent
+/// in memory, so a block reads them a cache line at a time.
+const FILTER_BLOCK: usize = 16;
+
+/// `dW` (filter-major, `[n, k]`) and `db`, a block of filters per task; each filter's sums run
+/// over sequences in order, so the result does not depend on the thread count.
+fn filter_gradients(
+    pooled: &Pooled,
+    x: &[f32],
+    len: usize,
+    emb: usize,
+    k: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = pooled.filters;
+    let seqs = pooled.arg.len() / n;
+    let mut dwt = vec![0f32; n * k];
+    let mut db = vec![0f32; n];
+    dwt.par_chunks_mut(FILTER_BLOCK * k)
+        .zip(db.par_chunks_mut(FILTER_BLOCK))
+        .enumerate()
+        .for_each(|(block, (dw, db))| {
+            let first = block * FILTER_BLOCK;
+            for s in 0..seqs {
+                let row = s * n + first;
+                let winners = &pooled.arg[row..row + db.len()];
+                let grads = &pooled.grad[row..row + db.len()];
+                for (jj, (&t, &gs)) in winners.iter().zip(grads).enumerate() {
                     if t == INACTIVE {
                         continue;
                     }
-                    let gs = g[s * n + j];
-                    *db += gs;
-                    let patch = &xv[(s * len + t as usize) * emb..(s * len + t as usize) * emb + k];
-                    for (acc, xv) in dw.iter_mut().zip(patch) {
+                    db[jj] += gs;
+                    let start = (s * len + t as usize) * emb;
+                    for (acc, xv) in dw[jj * k..(jj + 1) * k]
+                        .iter_mut()
+                        .zip(&x[start..start + k])
+                    {
                         *acc += gs * xv;
                     }
                 }
-            });
-        // dx, one sequence per task.
-        let mut dx = vec![0f32; seqs * len * emb];
-        dx.par_chunks_mut(len * emb)
-            .enumerate()
-            .for_each(|(s, dxs)| {
-                for j in 0..n {
-                    let t = arg[s * n + j];
-                    if t == INACTIVE {
-                        continue;
-                    }
-                    let gs = g[s * n + j];
-                    let taps = &wt[j * k..(j + 1) * k];
-                    for (acc, wv) in dxs[t as usize * emb..t as usize * emb + k]
-                        .iter_mut()
-                        .zip(taps)
-                    {
-                        *acc += gs * wv;
-                    }
+            }
+        });
+    (dwt, db)
+}
+
+/// `dx` `[seqs, len * emb]`, one sequence per task.
+fn input_gradient(
+    pooled: &Pooled,
+    wt: &[f32],
+    seqs: usize,
+    seq_values: usize,
+    emb: usize,
+    k: usize,
+) -> Vec<f32> {
+    let n = pooled.filters;
+    let mut dx = vec![0f32; seqs * seq_values];
+    dx.par_chunks_mut(seq_values)
+        .enumerate()
+        .for_each(|(s, dxs)| {
+            for j in 0..n {
+                let t = pooled.arg[s * n + j];
+                if t == INACTIVE {
+                    continue;
                 }
-            });
-        let device = x.device();
-        let dw = Tensor::from_vec(dwt, (n, k), device)?.t()?.contiguous()?;
-        Ok((
-            Some(Tensor::from_vec(dx, (seqs, len, emb), device)?),
-            Some(dw),
-            Some(Tensor::from_vec(db, n, device)?),
-        ))
-    }
+                let gs = pooled.grad[s * n + j];
+                let taps = &wt[j * k..(j + 1) * k];
+                let start = t as usize * emb;
+                for (acc, wv) in dxs[start..start + k].iter_mut().zip(taps) {
+                    *acc += gs * wv;
+                }
+            }
+        });
+    dx
 }
 
 /// `max_t relu(b + sum_{k<width} x[s, t + k, :] . w[k*E.., :])`: convolution of width `width`
@@ -289,6 +473,38 @@ mod tests {
             for (v, d) in vars.iter().zip(diffs) {
                 assert!(d < 1e-4, "gradient of {:?} differs by {d}", v.dims());
             }
+            // A frozen discriminator's filters get no gradient; its input the same one.
+            let frozen =
+                conv_max_pool(&x, &w.detach(), &b.detach(), width, GradientOrder::First).unwrap();
+            let grads = (frozen * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert!(grads.get(&w).is_none() && grads.get(&b).is_none());
+            let dx_all = (fused * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert_eq!(
+                grads
+                    .get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                dx_all
+                    .get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            );
             let gathered = argmax_conv_max_pool(&x, &w, &b, width).unwrap();
             assert!(diff(&gathered, &plain) < 1e-5);
             let diffs =
