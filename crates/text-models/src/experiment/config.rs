@@ -13,7 +13,7 @@ use socgan_data::posts::Normalizer;
 use socgan_data::tokenizer::{PreTokenizer, TokenizerKind};
 
 use crate::algorithms::{names, TextUpdate};
-use crate::{Algorithm, DiscriminatorConfig, Error, GeneratorConfig, Result};
+use crate::{Algorithm, DiscriminatorConfig, DiscriminatorData, Error, GeneratorConfig, Result};
 
 gan_core::task_tag!(
     /// The `task` tag of a text GAN config: `task = "text_gan"`.
@@ -201,7 +201,11 @@ pub struct ScheduleConfig {
     pub mle_epochs: u64,
     pub discriminator_pretrain_steps: u64,
     pub adversarial_rounds: u64,
+    /// Discriminator steps a round with fresh batches (SeqGAN's pools set their own count).
     pub discriminator_steps_per_round: u64,
+    /// Fresh batches every discriminator step (the default), or SeqGAN's sample pools:
+    /// `{ kind = "sampled_pool", refreshes = 5, epochs = 3, samples = 10000 }`.
+    pub discriminator_data: DiscriminatorData,
     pub generator_steps_per_round: u64,
     /// Evaluate every this many MLE epochs (0: at the end of MLE only).
     pub mle_eval_every_epochs: u64,
@@ -212,6 +216,9 @@ pub struct ScheduleConfig {
     /// Checkpoint every this many discriminator-pretraining steps and adversarial rounds (0: at
     /// the end of each phase only).
     pub checkpoint_every: u64,
+    /// Checkpoint every this many discriminator-pretraining steps instead (SeqGAN's pools make
+    /// tens of thousands of them).
+    pub discriminator_pretrain_checkpoint_every: Option<u64>,
     pub keep_checkpoints: usize,
     /// Stop when a loss exceeds this many times its running low (see `gan_core`'s trainer).
     pub divergence_factor: Option<f64>,
@@ -224,12 +231,14 @@ impl Default for ScheduleConfig {
             discriminator_pretrain_steps: 0,
             adversarial_rounds: 0,
             discriminator_steps_per_round: 1,
+            discriminator_data: DiscriminatorData::FreshBatches,
             generator_steps_per_round: 1,
             mle_eval_every_epochs: 0,
             adversarial_eval_every: 0,
             log_every: 10,
             mle_checkpoint_every_epochs: 0,
             checkpoint_every: 0,
+            discriminator_pretrain_checkpoint_every: None,
             keep_checkpoints: 2,
             divergence_factor: Some(DEFAULT_DIVERGENCE_FACTOR),
         }
@@ -237,9 +246,30 @@ impl Default for ScheduleConfig {
 }
 
 impl ScheduleConfig {
+    /// SeqGAN's pools only where they apply, and without a step count they would override.
+    pub fn validate_discriminator_data(
+        &self,
+        algorithm: &Algorithm,
+        loss: &AdversarialLoss,
+        batch_size: usize,
+    ) -> Result<()> {
+        self.discriminator_data
+            .validate(algorithm.adversarial().as_ref(), loss, batch_size)?;
+        if self.discriminator_data != DiscriminatorData::FreshBatches
+            && self.discriminator_steps_per_round != 1
+        {
+            return Err(Error::Config(format!(
+                "schedule.discriminator_steps_per_round ({}) counts fresh batches; sampled_pool makes refreshes x epochs x batches steps a round: remove it",
+                self.discriminator_steps_per_round
+            )));
+        }
+        Ok(())
+    }
+
     /// The trainer's plan of a run of `algorithm`: MLE epochs, then (adversarial algorithms)
     /// discriminator pretraining and adversarial rounds; every model crate that trains the
     /// token-sequence GANs (text, behaviour sequences) declares its run through this.
+    #[allow(clippy::too_many_arguments)]
     pub fn trainer_config(
         &self,
         seed: u64,
@@ -247,6 +277,7 @@ impl ScheduleConfig {
         loss: &AdversarialLoss,
         optim: &OptimConfig,
         batches_per_epoch: u64,
+        batch_size: usize,
     ) -> TrainerConfig<TextUpdate> {
         let s = self;
         let phase = |name: &str, steps, round, eval_every, checkpoint_every| PhaseSpec {
@@ -275,13 +306,19 @@ impl ScheduleConfig {
                 s.discriminator_pretrain_steps,
                 vec![(TextUpdate::DiscriminatorPretrain, 1)],
                 0,
-                s.checkpoint_every,
+                s.discriminator_pretrain_checkpoint_every
+                    .unwrap_or(s.checkpoint_every),
             ));
             phases.push(phase(
                 "adversarial",
                 s.adversarial_rounds,
                 vec![
-                    (TextUpdate::Discriminator, s.discriminator_steps_per_round),
+                    (
+                        TextUpdate::Discriminator,
+                        s.discriminator_data
+                            .steps_per_round(batch_size)
+                            .unwrap_or(s.discriminator_steps_per_round),
+                    ),
                     (TextUpdate::Generator, s.generator_steps_per_round),
                 ],
                 s.adversarial_eval_every,
@@ -405,6 +442,7 @@ impl TextGanConfig {
             &self.loss,
             &self.optim,
             batches_per_epoch,
+            self.batch_size,
         )
     }
 }
@@ -442,6 +480,8 @@ impl RunConfig for TextGanConfig {
             self.discriminator.validate(self.generator.seq_len)?;
         }
         self.trainer_config(1).validate()?;
+        self.schedule
+            .validate_discriminator_data(&self.algorithm, &self.loss, self.batch_size)?;
         if self.batch_size == 0 {
             return bail("batch_size must be at least 1".into());
         }
@@ -625,6 +665,39 @@ adversarial_rounds = 5
         assert_eq!(mle.optimizers.len(), 1);
         assert_eq!(mle.phases.len(), 1);
         assert_eq!(mle.total_steps(), 3);
+    }
+
+    #[test]
+    fn seqgans_pools_set_the_rounds_discriminator_steps_and_apply_to_seqgan_only() {
+        let pool = "schedule.discriminator_data={ kind = \"sampled_pool\", refreshes = 5, epochs = 3, samples = 10000 }";
+        let seqgan = parse(
+            MINIMAL,
+            &[
+                "algorithm={ kind = \"seqgan\", rollouts = 16 }",
+                "loss={ kind = \"non_saturating\" }",
+                "batch_size=64",
+                pool,
+            ],
+        )
+        .unwrap();
+        let plan = seqgan.trainer_config(3);
+        let round = &plan.phases.last().unwrap().round;
+        assert_eq!(round[0], (TextUpdate::Discriminator, 5 * 3 * 312));
+        for (bad, expected) in [
+            (vec![pool], "SeqGAN's schedule"),
+            (
+                vec![
+                    "algorithm={ kind = \"seqgan\", rollouts = 16 }",
+                    "loss={ kind = \"non_saturating\" }",
+                    "schedule.discriminator_steps_per_round=15",
+                    pool,
+                ],
+                "discriminator_steps_per_round",
+            ),
+        ] {
+            let err = parse(MINIMAL, &bad).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]

@@ -181,7 +181,8 @@ fn build_task(
         data.train,
         config.batch_size,
         data.evaluator,
-    )
+    )?
+    .with_discriminator_data(config.schedule.discriminator_data.clone())
 }
 
 /// The checkpoint `init_from` (and `init_from_epoch`) name.
