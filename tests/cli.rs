@@ -221,10 +221,16 @@ fn seqgans_sample_pools_resume_mid_pool_to_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     // Pools of 24 samples: 3 batches of 16 an epoch, 2 epochs, 2 pools a round (12 D steps).
     let schedule = "mle_epochs = 1\ndiscriminator_pretrain_steps = 8\nadversarial_rounds = 3\ndiscriminator_data = { kind = \"sampled_pool\", refreshes = 2, epochs = 2, samples = 24 }\ncheckpoint_every = 1\nlog_every = 1";
-    let head = "algorithm = { kind = \"seqgan\", rollouts = 2 }\nloss = { kind = \"non_saturating\" }";
+    let head =
+        "algorithm = { kind = \"seqgan\", rollouts = 2 }\nloss = { kind = \"non_saturating\" }";
     let whole = write_config(dir.path(), "whole", head, schedule);
     let halted = write_config(dir.path(), "halted", head, schedule);
-    stdout_json(&socgan(&["train", "--config", whole.to_str().unwrap(), "--quiet"]));
+    stdout_json(&socgan(&[
+        "train",
+        "--config",
+        whole.to_str().unwrap(),
+        "--quiet",
+    ]));
     // 16 MLE steps, then halted in pretraining's first pool and after the first round.
     for halt in ["21", "25"] {
         let mut args = vec!["train", "--config", halted.to_str().unwrap(), "--quiet"];
@@ -976,7 +982,14 @@ fn every_example_config_trains_a_step() {
         // RelGAN's relational-memory generator where the protocol has it (not the quick one).
         let models: &[&str] = match protocol {
             "oracle-quick" => &["mle", "seqgan", "relgan"],
-            "oracle-full" => &["mle", "seqgan", "seqgan-pool", "relgan", "mle-rmc", "relgan-rmc"],
+            "oracle-full" => &[
+                "mle",
+                "seqgan",
+                "seqgan-pool",
+                "relgan",
+                "mle-rmc",
+                "relgan-rmc",
+            ],
             _ => &["mle", "seqgan", "relgan", "mle-rmc", "relgan-rmc"],
         };
         for &model in models {

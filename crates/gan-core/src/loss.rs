@@ -263,12 +263,19 @@ mod tests {
         let (r, f) = (t(&[0.5, -1.0, 2.0]), t(&[2.0, -0.5, 0.1]));
         for loss in ALL {
             let mixed = loss.mixed_batch_discriminator_loss(Some(&r), Some(&f));
-            if matches!(loss, AdversarialLoss::WganGp { .. } | AdversarialLoss::Rsgan) {
+            if matches!(
+                loss,
+                AdversarialLoss::WganGp { .. } | AdversarialLoss::Rsgan
+            ) {
                 assert!(mixed.is_err(), "{}", loss.name());
                 continue;
             }
             let balanced = val(loss.discriminator_loss(&r, &f).unwrap());
-            assert!((val(mixed.unwrap()) - balanced / 2.0).abs() < 1e-6, "{}", loss.name());
+            assert!(
+                (val(mixed.unwrap()) - balanced / 2.0).abs() < 1e-6,
+                "{}",
+                loss.name()
+            );
         }
         let alone = AdversarialLoss::NonSaturating
             .mixed_batch_discriminator_loss(Some(&r), None)

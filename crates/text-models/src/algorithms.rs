@@ -404,7 +404,10 @@ impl<E: SequenceEvaluator> TextGan<E> {
                     .gumbel_sample_given(chunk.len(), Some(chunk), 1.0, false, rng)?;
             tokens.extend_from_slice(hard.tokens());
         }
-        Ok(TokenSequences::new(self.generator.config().seq_len, tokens)?)
+        Ok(TokenSequences::new(
+            self.generator.config().seq_len,
+            tokens,
+        )?)
     }
 
     /// Builds the pool `at` trains on unless it is the one in hand: the training rows and the

@@ -40,7 +40,8 @@ impl DiscriminatorData {
     /// Discriminator steps in one adversarial round, or `None` for fresh batches (the
     /// schedule's own count).
     pub fn steps_per_round(&self, batch_size: usize) -> Option<u64> {
-        self.plan(batch_size).map(|p| p.refreshes * p.steps_per_pool())
+        self.plan(batch_size)
+            .map(|p| p.refreshes * p.steps_per_pool())
     }
 
     /// The pool plan with `batch_size` rows a step, or `None` for fresh batches.
@@ -80,7 +81,10 @@ impl DiscriminatorData {
         if !matches!(method, Some(AdversarialMethod::SeqGan { .. })) {
             return bail("sampled_pool is SeqGAN's schedule; RelGAN and CatGAN train the discriminator on relaxed samples (use fresh_batches)".into());
         }
-        if matches!(loss, AdversarialLoss::Rsgan | AdversarialLoss::WganGp { .. }) {
+        if matches!(
+            loss,
+            AdversarialLoss::Rsgan | AdversarialLoss::WganGp { .. }
+        ) {
             return bail(format!(
                 "sampled_pool mixes real and generated rows in a batch; the {} loss pairs them",
                 loss.name()
@@ -132,7 +136,10 @@ impl PoolPlan {
     /// Discriminator step `repeat` of adversarial round `round`.
     pub fn round_step(&self, round: u64, repeat: u64) -> PoolStep {
         let per_pool = self.steps_per_pool();
-        self.locate(round * self.refreshes + repeat / per_pool, repeat % per_pool)
+        self.locate(
+            round * self.refreshes + repeat / per_pool,
+            repeat % per_pool,
+        )
     }
 
     fn locate(&self, pool: u64, within: u64) -> PoolStep {
