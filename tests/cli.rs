@@ -214,8 +214,9 @@ fn same_seed_same_losses_and_resume_matches_uninterrupted() {
     assert_eq!(fa["final"], second["final"]);
 }
 
-/// SeqGAN's pools are rebuilt from the seed: a run halted in the middle of one (in
-/// pretraining and in a round) and resumed logs what the uninterrupted run logs.
+/// SeqGAN's pools are rebuilt from the seed: a run halted in the middle of a pretraining pool,
+/// and again after its first round (checkpoints fall between rounds), then resumed, logs what
+/// the uninterrupted run logs.
 #[test]
 fn seqgans_sample_pools_resume_mid_pool_to_the_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();

@@ -95,6 +95,12 @@ impl AdversarialLoss {
         real: Option<&Tensor>,
         fake: Option<&Tensor>,
     ) -> Result<Tensor> {
+        if matches!(self, Self::WganGp { .. } | Self::Rsgan) {
+            return Err(Error::Config(format!(
+                "the {} loss pairs real with generated rows; a batch that mixes them needs a loss with a term per row",
+                self.name()
+            )));
+        }
         let real_term = |r: &Tensor| -> Result<Tensor> {
             Ok(match self {
                 Self::Minimax | Self::NonSaturating => softplus(&r.neg()?)?.sum_all()?,
@@ -113,12 +119,6 @@ impl AdversarialLoss {
                 Self::WganGp { .. } | Self::Rsgan => unreachable!("refused below"),
             })
         };
-        if matches!(self, Self::WganGp { .. } | Self::Rsgan) {
-            return Err(Error::Config(format!(
-                "the {} loss pairs real with generated rows; a batch that mixes them needs a loss with a term per row",
-                self.name()
-            )));
-        }
         let rows = real.map_or(0, |r| r.elem_count()) + fake.map_or(0, |f| f.elem_count());
         let total = match (real, fake) {
             (Some(r), Some(f)) => (real_term(r)? + fake_term(f)?)?,

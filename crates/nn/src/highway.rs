@@ -162,6 +162,8 @@ impl CustomOp3 for Highway {
                     .zip(x_host.par_chunks(BLOCK_ROWS * d)),
             )
             .for_each(|((dz, dx), (z, x))| {
+                // dx's direct part is written whether or not it is wanted: the pass that makes
+                // dz makes it at no extra cost.
                 split_gradient(dz, z, x, dx);
                 if need_dx {
                     let m = x.len() / d;

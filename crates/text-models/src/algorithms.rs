@@ -426,6 +426,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
             pool,
             real_rows,
             fakes,
+            order: plan.order(seed, phase, pool),
         });
         Ok(())
     }
@@ -438,7 +439,8 @@ impl<E: SequenceEvaluator> TextGan<E> {
         update: TextUpdate,
         ctx: &mut StepContext,
     ) -> Result<Losses> {
-        let phase = update.name();
+        // Pools are numbered within a phase (the trainer keeps phase names unique).
+        let phase = ctx.phase;
         let at = match update {
             TextUpdate::DiscriminatorPretrain => plan.pretraining_step(ctx.step),
             _ => plan.round_step(ctx.step, ctx.repeat),
@@ -446,7 +448,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
         self.ensure_pool(&plan, phase, at.pool, ctx.seed)?;
         let pool = self.pool.as_ref().expect("ensure_pool keeps a pool");
         let (mut real_rows, mut fake_rows) = (Vec::new(), Vec::new());
-        for position in plan.batch_positions(ctx.seed, phase, at) {
+        for &position in &pool.order[at.batch_range(self.batch_size)] {
             match position.checked_sub(plan.samples) {
                 None => real_rows.push(pool.real_rows[position]),
                 Some(fake) => fake_rows.push(fake),

@@ -70,6 +70,11 @@ impl DiscriminatorConfig {
                 "discriminator needs as many num_filters as filter_sizes, at least one".into(),
             ));
         }
+        if self.num_filters.contains(&0) {
+            return Err(Error::Config(
+                "discriminator num_filters must be at least 1 for every width".into(),
+            ));
+        }
         if let Some(&f) = self.filter_sizes.iter().find(|&&f| f == 0 || f > seq_len) {
             return Err(Error::Config(format!(
                 "filter width {f} does not fit sequences of length {seq_len}"

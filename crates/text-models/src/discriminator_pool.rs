@@ -2,14 +2,18 @@
 //! sample pools trained on for whole epochs.
 //!
 //! SeqGAN (LantaoYu/SeqGAN `sequence_gan.py`) refreshes its discriminator's data 5 times per
-//! adversarial round: the generator writes 10,000 sequences, which beside the 10,000 real ones
-//! are shuffled together and trained on for 3 epochs of batches of 64 (312 batches an epoch,
-//! 4,680 discriminator steps a round; pretraining is 50 such refreshes). TextGAN-PyTorch and
-//! socgan's default instead draw a real and a generated batch per step, a few steps a round.
+//! adversarial round, after the round's generator step: the generator writes 10,000 sequences,
+//! which beside the 10,000 real ones are shuffled together once and trained on for 3 epochs of
+//! batches of 64 in that order (312 batches an epoch, 4,680 discriminator steps a round;
+//! pretraining is 50 such refreshes). Two small departures: a pool holds exactly `samples`
+//! generated sequences (SeqGAN writes `int(10000 / 64) * 64 = 9,984`, still 312 batches), and
+//! the real rows are `samples` of the training set in a seeded order (all of it when the sizes
+//! match, as in SeqGAN). TextGAN-PyTorch and socgan's default instead draw a real and a generated
+//! batch per step, a few steps a round, before the generator step.
 //!
-//! Every pool, and every epoch's order over it, is a pure function of the run seed and the
-//! step's position in its phase, so a run resumed from any checkpoint rebuilds the pool it was
-//! training on (the generator does not change between a round's discriminator steps).
+//! Every pool and its order are a pure function of the run seed, the phase and the pool's
+//! number, so a run resumed from any checkpoint rebuilds the pool it was training on (the
+//! generator does not change between the discriminator steps of a phase or a round).
 
 use gan_core::{AdversarialLoss, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -38,10 +42,10 @@ pub enum DiscriminatorData {
 
 impl DiscriminatorData {
     /// Discriminator steps in one adversarial round, or `None` for fresh batches (the
-    /// schedule's own count).
+    /// schedule's own count). Saturates where [`Self::validate`] refuses the sizes.
     pub fn steps_per_round(&self, batch_size: usize) -> Option<u64> {
         self.plan(batch_size)
-            .map(|p| p.refreshes * p.steps_per_pool())
+            .map(|p| p.refreshes.saturating_mul(p.steps_per_pool()))
     }
 
     /// The pool plan with `batch_size` rows a step, or `None` for fresh batches.
@@ -79,7 +83,7 @@ impl DiscriminatorData {
         };
         let bail = |m: String| Err(Error::Config(format!("schedule.discriminator_data: {m}")));
         if !matches!(method, Some(AdversarialMethod::SeqGan { .. })) {
-            return bail("sampled_pool is SeqGAN's schedule; RelGAN and CatGAN train the discriminator on relaxed samples (use fresh_batches)".into());
+            return bail("sampled_pool is SeqGAN's schedule, for algorithm seqgan only (RelGAN and CatGAN train the discriminator on relaxed samples; MLE has none)".into());
         }
         if matches!(
             loss,
@@ -90,9 +94,15 @@ impl DiscriminatorData {
                 loss.name()
             ));
         }
-        if refreshes == 0 || epochs == 0 || 2 * samples < batch_size.max(1) {
+        let batches = samples
+            .checked_mul(2)
+            .map(|rows| (rows / batch_size.max(1)) as u64);
+        let per_round = batches
+            .and_then(|b| b.checked_mul(epochs))
+            .and_then(|s| s.checked_mul(refreshes));
+        if refreshes == 0 || epochs == 0 || batches.is_none_or(|b| b == 0) || per_round.is_none() {
             return bail(format!(
-                "refreshes {refreshes} and epochs {epochs} must be at least 1, and 2 x samples ({samples}) at least one batch ({batch_size})"
+                "refreshes {refreshes} and epochs {epochs} must be at least 1, 2 x samples ({samples}) at least one batch ({batch_size}), and a round's steps must fit a 64-bit count"
             ));
         }
         Ok(())
@@ -117,6 +127,14 @@ pub(crate) struct PoolStep {
     pub batch: u64,
 }
 
+impl PoolStep {
+    /// Positions of this step's batch in its pool's order.
+    pub fn batch_range(&self, batch_size: usize) -> std::ops::Range<usize> {
+        let first = self.batch as usize * batch_size;
+        first..first + batch_size
+    }
+}
+
 impl PoolPlan {
     /// Full batches in an epoch over `samples` real and `samples` generated rows (the last
     /// partial batch is dropped, as SeqGAN's loader does).
@@ -125,7 +143,7 @@ impl PoolPlan {
     }
 
     fn steps_per_pool(&self) -> u64 {
-        self.epochs * self.batches_per_epoch()
+        self.epochs.saturating_mul(self.batches_per_epoch())
     }
 
     /// Step `step` of discriminator pretraining.
@@ -151,17 +169,12 @@ impl PoolPlan {
         }
     }
 
-    /// Positions in `[0, 2 samples)` of the step's batch: below `samples` a real row of the
-    /// pool, from `samples` on a generated one.
-    pub fn batch_positions(&self, seed: u64, phase: &str, at: PoolStep) -> Vec<usize> {
-        let order = SeededRng::derive(
-            seed,
-            &format!("{phase}/discriminator_pool_batches"),
-            at.pool * self.epochs + at.epoch,
-        )
-        .permutation(2 * self.samples);
-        let b = self.batch_size;
-        order[at.batch as usize * b..(at.batch as usize + 1) * b].to_vec()
+    /// Pool `pool`'s order over positions `[0, 2 samples)`: below `samples` a real row of the
+    /// pool, from `samples` on a generated one. Shuffled once; every epoch reads it again from
+    /// the start (SeqGAN's loader shuffles when it loads and `reset_pointer`s each epoch).
+    pub fn order(&self, seed: u64, phase: &str, pool: u64) -> Vec<usize> {
+        SeededRng::derive(seed, &format!("{phase}/discriminator_pool_batches"), pool)
+            .permutation(2 * self.samples)
     }
 
     /// The training rows of pool `pool`: `samples` of them in a seeded order (cycling when the
@@ -179,6 +192,8 @@ pub(crate) struct SamplePool {
     pub pool: u64,
     pub real_rows: Vec<usize>,
     pub fakes: TokenSequences,
+    /// [`PoolPlan::order`] of this pool.
+    pub order: Vec<usize>,
 }
 
 impl SamplePool {
@@ -226,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn an_epoch_visits_each_pool_row_at_most_once_and_pools_differ() {
+    fn an_epoch_visits_each_pool_row_once_in_the_pools_order_and_pools_differ() {
         let p = DiscriminatorData::SampledPool {
             refreshes: 2,
             epochs: 2,
@@ -234,23 +249,17 @@ mod tests {
         }
         .plan(16)
         .unwrap();
-        let mut seen: Vec<usize> = (0..6)
-            .flat_map(|batch| {
-                p.batch_positions(
-                    3,
-                    "adversarial",
-                    PoolStep {
-                        pool: 1,
-                        epoch: 1,
-                        batch,
-                    },
-                )
-            })
-            .collect();
-        seen.sort_unstable();
-        seen.dedup();
-        assert_eq!(seen.len(), 6 * 16);
-        assert!(seen.iter().all(|&i| i < 100));
+        let order = p.order(3, "adversarial", 1);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_ne!(order, p.order(3, "adversarial", 2));
+        assert_ne!(order, p.order(3, "discriminator_pretrain", 1));
+        // Six full batches an epoch; the second epoch reads the same order again.
+        let at = p.round_step(0, 13);
+        assert_eq!((at.pool, at.epoch, at.batch), (1, 0, 1));
+        assert_eq!(p.round_step(0, 19).batch, 1);
+        assert_eq!(at.batch_range(16), 16..32);
         let real = p.real_rows(3, "adversarial", 0, 30);
         assert_eq!(real.len(), 50);
         // All 30 training rows, then the same order again.
@@ -287,6 +296,12 @@ mod tests {
             samples: 10,
         };
         assert!(tiny.validate(Some(&seqgan), &ns, 64).is_err());
+        let huge = DiscriminatorData::SampledPool {
+            refreshes: u64::MAX,
+            epochs: 3,
+            samples: 10_000,
+        };
+        assert!(huge.validate(Some(&seqgan), &ns, 64).is_err());
         assert!(DiscriminatorData::FreshBatches
             .validate(Some(&relgan), &AdversarialLoss::Rsgan, 64)
             .is_ok());

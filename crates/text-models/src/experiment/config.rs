@@ -246,6 +246,23 @@ impl Default for ScheduleConfig {
 }
 
 impl ScheduleConfig {
+    /// One adversarial round: fresh-batch discriminator steps then the generator's (as
+    /// TextGAN-PyTorch orders them), or SeqGAN's order with its pools, the generator's step
+    /// first and then the pools' epochs.
+    fn adversarial_round(&self, batch_size: usize) -> Vec<(TextUpdate, u64)> {
+        let generator = (TextUpdate::Generator, self.generator_steps_per_round);
+        match self.discriminator_data.steps_per_round(batch_size) {
+            None => vec![
+                (
+                    TextUpdate::Discriminator,
+                    self.discriminator_steps_per_round,
+                ),
+                generator,
+            ],
+            Some(pool_steps) => vec![generator, (TextUpdate::Discriminator, pool_steps)],
+        }
+    }
+
     /// SeqGAN's pools only where they apply, and without a step count they would override.
     pub fn validate_discriminator_data(
         &self,
@@ -312,15 +329,7 @@ impl ScheduleConfig {
             phases.push(phase(
                 "adversarial",
                 s.adversarial_rounds,
-                vec![
-                    (
-                        TextUpdate::Discriminator,
-                        s.discriminator_data
-                            .steps_per_round(batch_size)
-                            .unwrap_or(s.discriminator_steps_per_round),
-                    ),
-                    (TextUpdate::Generator, s.generator_steps_per_round),
-                ],
+                s.adversarial_round(batch_size),
                 s.adversarial_eval_every,
                 s.checkpoint_every,
             ));
@@ -682,7 +691,13 @@ adversarial_rounds = 5
         .unwrap();
         let plan = seqgan.trainer_config(3);
         let round = &plan.phases.last().unwrap().round;
-        assert_eq!(round[0], (TextUpdate::Discriminator, 5 * 3 * 312));
+        assert_eq!(
+            round[..],
+            [
+                (TextUpdate::Generator, 1),
+                (TextUpdate::Discriminator, 5 * 3 * 312)
+            ]
+        );
         for (bad, expected) in [
             (vec![pool], "SeqGAN's schedule"),
             (

@@ -258,8 +258,10 @@ impl CustomOp3 for ConvMaxPool {
         let device = x.device();
         let (dw, db) = if need_dw || need_db {
             let (dwt, db) = filter_gradients(&pooled, &host_values(x)?, len, emb, k);
-            let dw = Tensor::from_vec(dwt, (n, k), device)?.t()?.contiguous()?;
-            (need_dw.then_some(dw), need_db.then_some(db))
+            let dw = need_dw
+                .then(|| Tensor::from_vec(dwt, (n, k), device)?.t()?.contiguous())
+                .transpose()?;
+            (dw, need_db.then_some(db))
         } else {
             (None, None)
         };
