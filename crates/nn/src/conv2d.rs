@@ -507,6 +507,8 @@ mod tests {
             (2, 4, 8, 8, 6, 4, 1, 0),
             (5, 1, 12, 12, 3, 5, 1, 2),
             (9, 2, 4, 4, 3, 4, 1, 0),
+            // Stride 3 with padding wider than some kernel columns' reach.
+            (2, 2, 11, 11, 3, 3, 3, 2),
             // 4x4 maps: 32 images a group, so ten groups, the last one short.
             (300, 2, 7, 7, 3, 4, 1, 0),
         ] {
