@@ -356,13 +356,14 @@ mod tests {
             let b = Var::from_tensor(&rng.normal(outputs, 0.0, 0.4, d).unwrap()).unwrap();
             let fused = dense(&x, &w, &b, GradientOrder::First).unwrap();
             let plain = reference_dense(&x, &w, &b).unwrap();
-            assert!(crate::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((rows, outputs), 0.0, 1.0, d).unwrap();
-            let vars = [&x, &w, &b];
-            let diffs = crate::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
-            for (v, diff) in vars.iter().zip(diffs) {
-                assert!(diff < 1e-3, "gradient of {:?} differs by {diff}", v.dims());
-            }
+            crate::equivalence::assert_same_values_and_gradients(
+                &fused,
+                &plain,
+                &probe,
+                &[&x, &w, &b],
+                (1e-5, 1e-3),
+            );
         }
     }
 }

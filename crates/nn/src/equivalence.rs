@@ -33,6 +33,29 @@ pub fn max_gradient_diffs(
         .collect()
 }
 
+/// Asserts that `fused` equals `plain` to `value_tolerance` and that the gradient of every one
+/// of `vars` through them agrees to `gradient_tolerance` (see [`max_gradient_diffs`]).
+pub fn assert_same_values_and_gradients(
+    fused: &Tensor,
+    plain: &Tensor,
+    probe: &Tensor,
+    vars: &[&Var],
+    (value_tolerance, gradient_tolerance): (f32, f32),
+) {
+    let value = max_abs_diff(fused, plain);
+    assert!(value < value_tolerance, "values differ by {value}");
+    for (v, diff) in vars
+        .iter()
+        .zip(max_gradient_diffs(fused, plain, probe, vars))
+    {
+        assert!(
+            diff < gradient_tolerance,
+            "gradient of {:?} differs by {diff}",
+            v.dims()
+        );
+    }
+}
+
 /// CUDA device 0 for a CPU/CUDA agreement test of `what`; `None`, with a line on stderr saying
 /// the test was skipped and why, in a build without CUDA or on a machine without a GPU.
 pub fn cuda_or_skip(what: &str) -> Option<candle_core::Device> {

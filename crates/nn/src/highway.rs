@@ -260,13 +260,14 @@ mod tests {
             let b = Var::from_tensor(&rng.normal(d, 0.0, 0.4, dev).unwrap()).unwrap();
             let fused = highway(&x, &w, &b, GradientOrder::First).unwrap();
             let plain = reference_highway(&x, &w, &b).unwrap();
-            assert!(crate::equivalence::max_abs_diff(&fused, &plain) < 1e-5);
             let probe = rng.normal((rows, d), 0.0, 1.0, dev).unwrap();
-            let vars = [&x, &w, &b];
-            let diffs = crate::equivalence::max_gradient_diffs(&fused, &plain, &probe, &vars);
-            for (v, diff) in vars.iter().zip(diffs) {
-                assert!(diff < 1e-3, "gradient of {:?} differs by {diff}", v.dims());
-            }
+            crate::equivalence::assert_same_values_and_gradients(
+                &fused,
+                &plain,
+                &probe,
+                &[&x, &w, &b],
+                (1e-5, 1e-3),
+            );
         }
     }
 

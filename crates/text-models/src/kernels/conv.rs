@@ -120,54 +120,10 @@ fn bias_relu(best: &mut [f32], at: &mut [u32], b: &[f32]) {
     }
 }
 
+/// Pooled features and their winning positions, a tile of sequences per task: windows of at
+/// most [`NARROW_TAPS`] values through [`pool_narrow`], wider ones as one strided `gemm` per
+/// tile whose feature maps are pooled while in cache.
 fn conv_forward(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    seqs: usize,
-    len: usize,
-    emb: usize,
-    width: usize,
-) -> (Vec<f32>, Vec<u32>) {
-    if width * emb <= NARROW_TAPS {
-        return conv_forward_narrow(x, w, b, seqs, len, emb, width);
-    }
-    conv_forward_gemm(x, w, b, seqs, len, emb, width)
-}
-
-fn conv_forward_narrow(
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    seqs: usize,
-    len: usize,
-    emb: usize,
-    width: usize,
-) -> (Vec<f32>, Vec<u32>) {
-    let n = b.len();
-    let windows = len - width + 1;
-    let mut out = vec![0f32; seqs * n];
-    let mut arg = vec![INACTIVE; seqs * n];
-    x.par_chunks(SEQ_TILE * len * emb)
-        .zip(out.par_chunks_mut(SEQ_TILE * n))
-        .zip(arg.par_chunks_mut(SEQ_TILE * n))
-        .for_each_init(
-            || vec![0f32; n],
-            |row, ((x_tile, out), arg)| {
-                for ((x, best), at) in x_tile
-                    .chunks_exact(len * emb)
-                    .zip(out.chunks_exact_mut(n))
-                    .zip(arg.chunks_exact_mut(n))
-                {
-                    pool_narrow(x, w, emb, windows, row, best, at);
-                    bias_relu(best, at, b);
-                }
-            },
-        );
-    (out, arg)
-}
-
-fn conv_forward_gemm(
     x: &[f32],
     w: &[f32],
     b: &[f32],
@@ -179,27 +135,36 @@ fn conv_forward_gemm(
     let n = b.len();
     let windows = len - width + 1;
     let k = width * emb;
+    let narrow = k <= NARROW_TAPS;
     let mut out = vec![0f32; seqs * n];
     let mut arg = vec![INACTIVE; seqs * n];
     x.par_chunks(SEQ_TILE * len * emb)
         .zip(out.par_chunks_mut(SEQ_TILE * n))
         .zip(arg.par_chunks_mut(SEQ_TILE * n))
         .for_each_init(
-            || vec![0f32; SEQ_TILE * len * n],
-            |maps, ((x_tile, out), arg)| {
+            || vec![0f32; if narrow { n } else { SEQ_TILE * len * n }],
+            |scratch, ((x_tile, out), arg)| {
                 let rows_in_tile = x_tile.len() / (len * emb);
-                // Window rows start every `emb` floats; rows that straddle two sequences are
-                // computed and ignored, and the tile's last incomplete windows are not computed.
-                let m = (rows_in_tile - 1) * len + windows;
-                sgemm(m, n, k, maps, n, false, x_tile, emb, 1, w, n, 1);
+                if !narrow {
+                    // Window rows start every `emb` floats; rows that straddle two sequences
+                    // are computed and ignored, and the tile's last incomplete windows are not
+                    // computed.
+                    let m = (rows_in_tile - 1) * len + windows;
+                    sgemm(m, n, k, scratch, n, false, x_tile, emb, 1, w, n, 1);
+                }
                 for s in 0..rows_in_tile {
                     let best = &mut out[s * n..(s + 1) * n];
                     let at = &mut arg[s * n..(s + 1) * n];
-                    best.copy_from_slice(&maps[s * len * n..s * len * n + n]);
-                    at.fill(0);
-                    for t in 1..windows {
-                        let row = &maps[(s * len + t) * n..(s * len + t + 1) * n];
-                        keep_max(best, at, row, t as u32);
+                    if narrow {
+                        let x = &x_tile[s * len * emb..(s + 1) * len * emb];
+                        pool_narrow(x, w, emb, windows, scratch, best, at);
+                    } else {
+                        let maps = &scratch[s * len * n..];
+                        best.copy_from_slice(&maps[..n]);
+                        at.fill(0);
+                        for t in 1..windows {
+                            keep_max(best, at, &maps[t * n..(t + 1) * n], t as u32);
+                        }
                     }
                     bias_relu(best, at, b);
                 }
