@@ -95,29 +95,28 @@ impl AdversarialLoss {
         real: Option<&Tensor>,
         fake: Option<&Tensor>,
     ) -> Result<Tensor> {
-        if matches!(self, Self::WganGp { .. } | Self::Rsgan) {
-            return Err(Error::Config(format!(
-                "the {} loss pairs real with generated rows; a batch that mixes them needs a loss with a term per row",
-                self.name()
-            )));
-        }
-        let real_term = |r: &Tensor| -> Result<Tensor> {
-            Ok(match self {
-                Self::Minimax | Self::NonSaturating => softplus(&r.neg()?)?.sum_all()?,
-                Self::Wasserstein { .. } => r.sum_all()?.neg()?,
-                Self::Hinge => (1.0 - r)?.relu()?.sum_all()?,
-                Self::LeastSquares => ((r - 1.0)?.sqr()?.sum_all()? * 0.5)?,
-                Self::WganGp { .. } | Self::Rsgan => unreachable!("refused below"),
-            })
-        };
-        let fake_term = |f: &Tensor| -> Result<Tensor> {
-            Ok(match self {
-                Self::Minimax | Self::NonSaturating => softplus(f)?.sum_all()?,
-                Self::Wasserstein { .. } => f.sum_all()?,
-                Self::Hinge => (f + 1.0)?.relu()?.sum_all()?,
-                Self::LeastSquares => (f.sqr()?.sum_all()? * 0.5)?,
-                Self::WganGp { .. } | Self::Rsgan => unreachable!("refused below"),
-            })
+        type Term = fn(&Tensor) -> Result<Tensor>;
+        // Each row's term, summed: the real rows' and the generated rows'.
+        let (real_term, fake_term): (Term, Term) = match self {
+            Self::Minimax | Self::NonSaturating => (
+                |r| Ok(softplus(&r.neg()?)?.sum_all()?),
+                |f| Ok(softplus(f)?.sum_all()?),
+            ),
+            Self::Wasserstein { .. } => (|r| Ok(r.sum_all()?.neg()?), |f| Ok(f.sum_all()?)),
+            Self::Hinge => (
+                |r| Ok((1.0 - r)?.relu()?.sum_all()?),
+                |f| Ok((f + 1.0)?.relu()?.sum_all()?),
+            ),
+            Self::LeastSquares => (
+                |r| Ok(((r - 1.0)?.sqr()?.sum_all()? * 0.5)?),
+                |f| Ok((f.sqr()?.sum_all()? * 0.5)?),
+            ),
+            Self::WganGp { .. } | Self::Rsgan => {
+                return Err(Error::Config(format!(
+                    "the {} loss pairs real with generated rows; a batch that mixes them needs a loss with a term per row",
+                    self.name()
+                )))
+            }
         };
         let rows = real.map_or(0, |r| r.elem_count()) + fake.map_or(0, |f| f.elem_count());
         let total = match (real, fake) {
