@@ -471,6 +471,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
         let loss = adversary
             .loss
             .mixed_batch_discriminator_loss(d_real.as_ref(), d_fake.as_ref())?;
+        let loss = with_output_penalty(loss, disc)?;
         let accuracy = binary_accuracy(d_real.as_ref(), d_fake.as_ref())?;
         Ok(
             Losses::single(names::D_LOSS, loss, &[names::DISCRIMINATOR_OPTIMIZER])
@@ -535,6 +536,7 @@ impl<E: SequenceEvaluator> TextGan<E> {
             let penalty = gradient_penalty(critic, &real_soft, &fake_soft, ctx.rng)?;
             loss = (loss + (penalty * lambda)?)?;
         }
+        let loss = with_output_penalty(loss, disc)?;
         let accuracy = binary_accuracy(Some(&d_real), Some(&d_fake))?;
         Ok(
             Losses::single(names::D_LOSS, loss, &[names::DISCRIMINATOR_OPTIMIZER])
@@ -692,6 +694,14 @@ fn check_classes(
 
 /// Share of rows the discriminator puts on the right side of 0 (either kind may be absent
 /// from a mixed batch).
+/// A discriminator loss with the output layer's L2 penalty added (SeqGAN's `l2_reg_lambda`).
+fn with_output_penalty(loss: Tensor, disc: &CnnDiscriminator) -> Result<Tensor> {
+    Ok(match disc.output_penalty()? {
+        Some(penalty) => (loss + penalty)?,
+        None => loss,
+    })
+}
+
 fn binary_accuracy(real: Option<&Tensor>, fake: Option<&Tensor>) -> Result<f64> {
     let count = |t: Tensor| -> Result<f32> {
         Ok(t.to_dtype(candle_core::DType::F32)?

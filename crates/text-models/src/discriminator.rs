@@ -27,6 +27,11 @@ pub struct DiscriminatorConfig {
     pub filter_sizes: Vec<usize>,
     pub num_filters: Vec<usize>,
     pub dropout: f32,
+    /// Weight `lambda` of an L2 penalty `lambda * (|W|^2 + |b|^2) / 2` on the output layer, added to
+    /// every discriminator loss (SeqGAN's `l2_reg_lambda`). SeqGAN's 0.2 sits on a two-column
+    /// softmax layer, whose logit difference is this layer's one logit; the penalty on that
+    /// difference is 0.1 here. 0 (the default) turns it off.
+    pub output_l2: f32,
 }
 
 impl Default for DiscriminatorConfig {
@@ -44,6 +49,7 @@ impl DiscriminatorConfig {
             filter_sizes: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20],
             num_filters: vec![100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160],
             dropout: 0.25,
+            output_l2: 0.0,
         }
     }
 
@@ -55,6 +61,7 @@ impl DiscriminatorConfig {
             filter_sizes: vec![2, 3, 4, 5],
             num_filters: vec![300; 4],
             dropout: 0.25,
+            output_l2: 0.0,
         }
     }
 
@@ -84,6 +91,12 @@ impl DiscriminatorConfig {
             return Err(Error::Config(format!(
                 "dropout {} must be in [0, 1)",
                 self.dropout
+            )));
+        }
+        if !(self.output_l2.is_finite() && self.output_l2 >= 0.0) {
+            return Err(Error::Config(format!(
+                "discriminator output_l2 {} must be a finite weight of at least 0",
+                self.output_l2
             )));
         }
         Ok(())
@@ -251,6 +264,16 @@ impl CnnDiscriminator {
             .matmul(&self.out_w)?
             .broadcast_add(&self.out_b)?
             .squeeze(D::Minus1)?)
+    }
+
+    /// `output_l2 * (|W|^2 + |b|^2) / 2` over the output layer, to add to a discriminator loss;
+    /// `None` when the penalty is off.
+    pub fn output_penalty(&self) -> Result<Option<Tensor>> {
+        if self.config.output_l2 == 0.0 {
+            return Ok(None);
+        }
+        let squares = (self.out_w.sqr()?.sum_all()? + self.out_b.sqr()?.sum_all()?)?;
+        Ok(Some((squares * (0.5 * self.config.output_l2 as f64))?))
     }
 
     /// The same discriminator with its weights detached: a generator update differentiates

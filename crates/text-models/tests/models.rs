@@ -48,6 +48,7 @@ fn tiny_seqgan_d() -> DiscriminatorConfig {
         filter_sizes: vec![1, 2, 5, 10],
         num_filters: vec![6, 8, 8, 4],
         dropout: 0.25,
+        output_l2: 0.0,
     }
 }
 
@@ -58,6 +59,7 @@ fn tiny_relgan_d() -> DiscriminatorConfig {
         filter_sizes: vec![2, 3],
         num_filters: vec![6, 6],
         dropout: 0.25,
+        output_l2: 0.0,
     }
 }
 
@@ -439,6 +441,47 @@ fn frozen_discriminator_passes_gradients_to_the_generator_only() {
     let grads = frozen.mean_all().unwrap().backward().unwrap();
     assert!(d.params().vars().iter().all(|v| grads.get(v).is_none()));
     check_gradient_flow(&frozen.mean_all().unwrap(), g.params()).unwrap();
+}
+
+#[test]
+fn seqgans_output_l2_penalises_the_output_layer_only() {
+    let mut rng = SeededRng::new(9);
+    let off = CnnDiscriminator::new(tiny_seqgan_d(), 40, 10, CPU, &mut rng).unwrap();
+    assert!(off.output_penalty().unwrap().is_none());
+    let config = DiscriminatorConfig {
+        output_l2: 0.1,
+        ..tiny_seqgan_d()
+    };
+    let d = CnnDiscriminator::new(config, 40, 10, CPU, &mut rng).unwrap();
+    let value = |name: &str| {
+        let var = d.params().get(name).unwrap();
+        var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let (w, b) = (value("output.weight"), value("output.bias"));
+    let squares: f32 = w.iter().chain(&b).map(|x| x * x).sum();
+    let penalty = d.output_penalty().unwrap().unwrap();
+    let got = penalty.to_scalar::<f32>().unwrap();
+    assert!((got - 0.05 * squares).abs() < 1e-6 * squares.max(1.0), "{got}");
+    // d/dW of lambda |W|^2 / 2 is lambda W; no other parameter is touched.
+    let grads = penalty.backward().unwrap();
+    for (name, var) in d.params().named_vars() {
+        match grads.get(var) {
+            Some(g) => {
+                assert!(name.starts_with("output."), "{name} got a gradient");
+                let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let expected = if name == "output.weight" { &w } else { &b };
+                for (g, x) in g.iter().zip(expected) {
+                    assert!((g - 0.1 * x).abs() < 1e-6, "{name}: {g} vs {}", 0.1 * x);
+                }
+            }
+            None => assert!(!name.starts_with("output."), "{name} got no gradient"),
+        }
+    }
+    let negative = DiscriminatorConfig {
+        output_l2: -0.1,
+        ..tiny_seqgan_d()
+    };
+    assert!(negative.validate(10).is_err());
 }
 
 /// `n` sequences of `class`: class 0 uses tokens 2..10 only, class 1 tokens 20..28.
