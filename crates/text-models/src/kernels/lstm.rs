@@ -14,23 +14,21 @@ use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use socgan_nn::fast_math;
 use socgan_nn::gemm::{cpu_slice, host_values, sgemm};
 
 struct Saved {
     /// Activated gates per step, time-major `[T][B][4H]`.
     gates: Vec<f32>,
-    /// Cell states `[T][B][H]`.
+    /// Cell states `[T][B][H]`, and their tanh.
     cells: Vec<f32>,
+    cell_tanh: Vec<f32>,
     /// Hidden states, time-major `[T][B][H]`.
     hidden: Vec<f32>,
 }
 
 struct LstmSequence {
     saved: Mutex<Option<Saved>>,
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 impl CustomOp2 for LstmSequence {
@@ -51,6 +49,7 @@ impl CustomOp2 for LstmSequence {
         let h = four_h / 4;
         let mut gates = vec![0f32; t * b * four_h];
         let mut cells = vec![0f32; t * b * h];
+        let mut cell_tanh = vec![0f32; t * b * h];
         let mut hidden = vec![0f32; t * b * h];
         let mut out = vec![0f32; b * t * h];
         for step in 0..t {
@@ -66,24 +65,21 @@ impl CustomOp2 for LstmSequence {
             }
             for row in 0..b {
                 let zr = &mut z[row * four_h..(row + 1) * four_h];
+                // Gate columns: input and forget (sigmoid), cell candidate (tanh), output (sigmoid).
+                fast_math::sigmoid_in_place(&mut zr[..2 * h]);
+                fast_math::tanh_in_place(&mut zr[2 * h..3 * h]);
+                fast_math::sigmoid_in_place(&mut zr[3 * h..]);
+                let at = (step * b + row) * h;
                 for j in 0..h {
-                    let i = sigmoid(zr[j]);
-                    let f = sigmoid(zr[h + j]);
-                    let g = zr[2 * h + j].tanh();
-                    let o = sigmoid(zr[3 * h + j]);
-                    zr[j] = i;
-                    zr[h + j] = f;
-                    zr[2 * h + j] = g;
-                    zr[3 * h + j] = o;
-                    let c_prev = if step > 0 {
-                        cells[((step - 1) * b + row) * h + j]
-                    } else {
-                        0.0
-                    };
-                    let c = f * c_prev + i * g;
-                    cells[(step * b + row) * h + j] = c;
-                    let hv = o * c.tanh();
-                    hidden[(step * b + row) * h + j] = hv;
+                    let c_prev = if step > 0 { cells[at - b * h + j] } else { 0.0 };
+                    cells[at + j] = zr[h + j] * c_prev + zr[j] * zr[2 * h + j];
+                }
+                let tc = &mut cell_tanh[at..at + h];
+                tc.copy_from_slice(&cells[at..at + h]);
+                fast_math::tanh_in_place(tc);
+                for j in 0..h {
+                    let hv = zr[3 * h + j] * tc[j];
+                    hidden[at + j] = hv;
                     out[(row * t + step) * h + j] = hv;
                 }
             }
@@ -91,6 +87,7 @@ impl CustomOp2 for LstmSequence {
         *self.saved.lock().expect("saved lock") = Some(Saved {
             gates,
             cells,
+            cell_tanh,
             hidden,
         });
         Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
@@ -131,13 +128,12 @@ impl CustomOp2 for LstmSequence {
                         gates[row * four_h + 2 * h + j],
                         gates[row * four_h + 3 * h + j],
                     );
-                    let c = saved.cells[step * b * h + k];
                     let c_prev = if step > 0 {
                         saved.cells[(step - 1) * b * h + k]
                     } else {
                         0.0
                     };
-                    let tc = c.tanh();
+                    let tc = saved.cell_tanh[step * b * h + k];
                     let dh = dout[(row * t + step) * h + j] + dh_next[k];
                     let dc = dh * o * (1.0 - tc * tc) + dc_next[k];
                     dc_next[k] = dc * f;
