@@ -99,6 +99,28 @@ enum Saved {
     },
 }
 
+/// The last backward pass's softmax buffer, kept for the next forward pass: a SeqGAN batch's
+/// numerators are 25 MB, and zeroing a fresh buffer every batch (serially at first, then on every
+/// thread) cost a twentieth of an MLE epoch at two threads. Holds one buffer, at most
+/// [`KEEP_SOFTMAX_LIMIT`] values.
+static SPARE_SOFTMAX: Mutex<Vec<f32>> = Mutex::new(Vec::new());
+
+/// A buffer of `len` values for [`forward_rows_keeping_softmax`], whose tiles overwrite every
+/// value (so what a reused buffer held does not matter).
+fn take_softmax_buffer(len: usize) -> Vec<f32> {
+    let mut buffer = std::mem::take(&mut *SPARE_SOFTMAX.lock().expect("spare softmax lock"));
+    if buffer.len() < len {
+        let missing = len - buffer.len();
+        buffer.par_extend(rayon::iter::repeat_n(0f32, missing));
+    }
+    buffer.truncate(len);
+    buffer
+}
+
+fn give_back_softmax_buffer(buffer: Vec<f32>) {
+    *SPARE_SOFTMAX.lock().expect("spare softmax lock") = buffer;
+}
+
 /// Like [`forward_rows`], keeping each row's softmax numerators in `[N, V]` memory.
 fn forward_rows_keeping_softmax(
     hidden: &[f32],
@@ -109,10 +131,7 @@ fn forward_rows_keeping_softmax(
     vocab: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = targets.len();
-    // Zeroed by both threads: a SeqGAN batch's 25 MB zeroed serially was a sixth of the serial
-    // part of an MLE epoch at two threads.
-    let mut exps = Vec::with_capacity(n * vocab);
-    exps.par_extend(rayon::iter::repeat_n(0f32, n * vocab));
+    let mut exps = take_softmax_buffer(n * vocab);
     let mut inv_sums = vec![0f32; n];
     let mut nll = vec![0f32; n];
     hidden
@@ -214,6 +233,7 @@ impl CustomOp3 for LinearCrossEntropy {
             let (dh, dw, db) = backward_from_softmax(
                 &mut exps, &inv_sums, &scale, targets, &h, &w, hidden_dim, vocab,
             );
+            give_back_softmax_buffer(exps);
             return Ok((
                 Some(Tensor::from_vec(dh, (n, hidden_dim), device)?),
                 Some(Tensor::from_vec(dw, (hidden_dim, vocab), device)?),
