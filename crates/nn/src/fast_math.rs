@@ -311,13 +311,22 @@ mod tests {
         for ((x, s), t) in xs.iter().zip(&sigmoid).zip(&tanh) {
             let x64 = *x as f64;
             let (exact_s, exact_t) = (1.0 / (1.0 + (-x64).exp()), x64.tanh());
-            assert!(((*s as f64) - exact_s).abs() <= 1e-7, "sigmoid({x}) = {s}, libm {exact_s}");
-            assert!(((*t as f64) - exact_t).abs() <= 2e-7, "tanh({x}) = {t}, libm {exact_t}");
+            assert!(
+                ((*s as f64) - exact_s).abs() <= 1e-7,
+                "sigmoid({x}) = {s}, libm {exact_s}"
+            );
+            assert!(
+                ((*t as f64) - exact_t).abs() <= 2e-7,
+                "tanh({x}) = {t}, libm {exact_t}"
+            );
         }
         // Signed zeros kept, and exact in the tails.
         let mut edges = [0.0f32, -0.0, 30.0, -30.0, 1e4, -1e4];
         tanh_in_place(&mut edges);
-        assert_eq!(edges.map(f32::to_bits), [0.0f32, -0.0, 1.0, -1.0, 1.0, -1.0].map(f32::to_bits));
+        assert_eq!(
+            edges.map(f32::to_bits),
+            [0.0f32, -0.0, 1.0, -1.0, 1.0, -1.0].map(f32::to_bits)
+        );
     }
 
     #[test]

@@ -455,13 +455,20 @@ fn seqgans_output_l2_penalises_the_output_layer_only() {
     let d = CnnDiscriminator::new(config, 40, 10, CPU, &mut rng).unwrap();
     let value = |name: &str| {
         let var = d.params().get(name).unwrap();
-        var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        var.as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
     };
     let (w, b) = (value("output.weight"), value("output.bias"));
     let squares: f32 = w.iter().chain(&b).map(|x| x * x).sum();
     let penalty = d.output_penalty().unwrap().unwrap();
     let got = penalty.to_scalar::<f32>().unwrap();
-    assert!((got - 0.05 * squares).abs() < 1e-6 * squares.max(1.0), "{got}");
+    assert!(
+        (got - 0.05 * squares).abs() < 1e-6 * squares.max(1.0),
+        "{got}"
+    );
     // d/dW of lambda |W|^2 / 2 is lambda W; no other parameter is touched.
     let grads = penalty.backward().unwrap();
     for (name, var) in d.params().named_vars() {
