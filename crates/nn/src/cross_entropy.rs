@@ -105,7 +105,7 @@ enum Saved {
 /// [`KEEP_SOFTMAX_LIMIT`] values.
 static SPARE_SOFTMAX: Mutex<Vec<f32>> = Mutex::new(Vec::new());
 
-/// A buffer of `len` values for [`forward_rows_keeping_softmax`], whose tiles overwrite every
+/// A buffer of `len` values for [`forward_rows_keeping_softmax`], whose products overwrite every
 /// value (so what a reused buffer held does not matter).
 fn take_softmax_buffer(len: usize) -> Vec<f32> {
     let mut buffer = std::mem::take(&mut *SPARE_SOFTMAX.lock().expect("spare softmax lock"));
@@ -141,10 +141,25 @@ fn forward_rows_keeping_softmax(
         .zip(nll.par_chunks_mut(ROW_TILE))
         .zip(targets.par_chunks(ROW_TILE))
         .for_each(|((((h, tile), inv), nll), t)| {
-            tile_logits(h, weight, bias, hidden_dim, vocab, tile);
+            // `h @ W` overwrites the tile; the bias is added in the pass that finds each row's
+            // maximum (the same single rounding as gemm accumulating onto a copied bias).
+            sgemm(
+                t.len(),
+                vocab,
+                hidden_dim,
+                tile,
+                vocab,
+                false,
+                h,
+                hidden_dim,
+                1,
+                weight,
+                vocab,
+                1,
+            );
             for r in 0..t.len() {
                 let row = &mut tile[r * vocab..(r + 1) * vocab];
-                let m = fast_math::max(row);
+                let m = fast_math::add_max_in_place(row, bias);
                 let target_logit = row[t[r] as usize];
                 let sum = fast_math::exp_shifted_sum_in_place(row, m);
                 inv[r] = 1.0 / sum;

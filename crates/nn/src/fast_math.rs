@@ -231,6 +231,46 @@ pub fn gelu_tanh_in_place(xs: &mut [f32]) {
 }
 
 #[inline(always)]
+fn add_max_generic(xs: &mut [f32], addend: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let mut chunks = xs.chunks_exact_mut(8);
+    let mut addends = addend.chunks_exact(8);
+    for (c, a) in (&mut chunks).zip(&mut addends) {
+        for j in 0..8 {
+            c[j] += a[j];
+            acc[j] = if c[j] > acc[j] { c[j] } else { acc[j] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for (x, a) in chunks.into_remainder().iter_mut().zip(addends.remainder()) {
+        *x += a;
+        m = if *x > m { *x } else { m };
+    }
+    for x in acc {
+        m = if x > m { x } else { m };
+    }
+    m
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_max_avx2(xs: &mut [f32], addend: &[f32]) -> f32 {
+    add_max_generic(xs, addend)
+}
+
+/// `xs[i] += addend[i]`, returning the maximum of the sums (finite values): a bias added in the
+/// same pass that finds a softmax row's maximum.
+pub fn add_max_in_place(xs: &mut [f32], addend: &[f32]) -> f32 {
+    assert_eq!(xs.len(), addend.len(), "add_max_in_place: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports the features the function was compiled for.
+        return unsafe { add_max_avx2(xs, addend) };
+    }
+    add_max_generic(xs, addend)
+}
+
+#[inline(always)]
 fn sigmoid_generic(xs: &mut [f32]) {
     for x in xs.iter_mut() {
         *x = 1.0 / (1.0 + exp_one(-*x));
@@ -300,6 +340,21 @@ mod tests {
         }
         assert!(((total as f64) - exact_total).abs() < 1e-5 * exact_total);
         assert_eq!(max(&xs), 0.0);
+    }
+
+    #[test]
+    fn add_max_adds_and_finds_the_maximum() {
+        for len in [1usize, 7, 8, 13, 5000] {
+            let xs: Vec<f32> = (0..len)
+                .map(|i| ((i * 37) % 101) as f32 * 0.5 - 20.0)
+                .collect();
+            let bias: Vec<f32> = (0..len).map(|i| ((i * 11) % 13) as f32 - 6.0).collect();
+            let mut got = xs.clone();
+            let m = add_max_in_place(&mut got, &bias);
+            let want: Vec<f32> = xs.iter().zip(&bias).map(|(x, b)| x + b).collect();
+            assert_eq!(got, want);
+            assert_eq!(m, want.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
+        }
     }
 
     #[test]
