@@ -11,6 +11,28 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding and subtracting it rounds to the nearest integer without a branch.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+/// `pub fn NAME(ARGS) -> RET => GENERIC`: `NAME` runs `GENERIC` (an `#[inline(always)]`
+/// function of plain arithmetic) compiled a second time with AVX2 and FMA where the CPU has them,
+/// and as built otherwise.
+macro_rules! avx2_dispatch {
+    ($(#[$attr:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $generic:ident) => {
+        $(#[$attr])*
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $generic($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports the features `avx2` was compiled for.
+                return unsafe { avx2($($arg),*) };
+            }
+            $generic($($arg),*)
+        }
+    };
+}
+
 #[inline(always)]
 pub(crate) fn exp_one(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
@@ -31,6 +53,7 @@ pub(crate) fn exp_one(x: f32) -> f32 {
 
 #[inline(always)]
 fn exp_shifted_sum_generic(xs: &[f32], shift: f32, scale: f32, out: &mut [f32]) -> f32 {
+    debug_assert_eq!(xs.len(), out.len());
     let mut acc = [0f32; 8];
     let mut chunks_out = out.chunks_exact_mut(8);
     let mut chunks_in = xs.chunks_exact(8);
@@ -54,21 +77,9 @@ fn exp_shifted_sum_generic(xs: &[f32], shift: f32, scale: f32, out: &mut [f32]) 
     total
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_sum_avx2(xs: &[f32], shift: f32, scale: f32, out: &mut [f32]) -> f32 {
-    exp_shifted_sum_generic(xs, shift, scale, out)
-}
-
-/// Writes `out[i] = exp((xs[i] - shift) * scale)` and returns the sum of `out`.
-pub fn exp_shifted_sum(xs: &[f32], shift: f32, scale: f32, out: &mut [f32]) -> f32 {
-    debug_assert_eq!(xs.len(), out.len());
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { exp_shifted_sum_avx2(xs, shift, scale, out) };
-    }
-    exp_shifted_sum_generic(xs, shift, scale, out)
+avx2_dispatch! {
+    /// Writes `out[i] = exp((xs[i] - shift) * scale)` and returns the sum of `out`.
+    pub fn exp_shifted_sum(xs: &[f32], shift: f32, scale: f32, out: &mut [f32]) -> f32 => exp_shifted_sum_generic
 }
 
 #[inline(always)]
@@ -78,20 +89,9 @@ fn exp_shifted_in_place_generic(xs: &mut [f32], shift: f32, factor: f32) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_in_place_avx2(xs: &mut [f32], shift: f32, factor: f32) {
-    exp_shifted_in_place_generic(xs, shift, factor)
-}
-
-/// `xs[i] = exp(xs[i] - shift) * factor`, in place.
-pub fn exp_shifted_in_place(xs: &mut [f32], shift: f32, factor: f32) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { exp_shifted_in_place_avx2(xs, shift, factor) };
-    }
-    exp_shifted_in_place_generic(xs, shift, factor)
+avx2_dispatch! {
+    /// `xs[i] = exp(xs[i] - shift) * factor`, in place.
+    pub fn exp_shifted_in_place(xs: &mut [f32], shift: f32, factor: f32) => exp_shifted_in_place_generic
 }
 
 #[inline(always)]
@@ -113,20 +113,9 @@ fn exp_shifted_sum_in_place_generic(xs: &mut [f32], shift: f32) -> f32 {
     total
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_sum_in_place_avx2(xs: &mut [f32], shift: f32) -> f32 {
-    exp_shifted_sum_in_place_generic(xs, shift)
-}
-
-/// `xs[i] = exp(xs[i] - shift)`, in place; returns the sum.
-pub fn exp_shifted_sum_in_place(xs: &mut [f32], shift: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { exp_shifted_sum_in_place_avx2(xs, shift) };
-    }
-    exp_shifted_sum_in_place_generic(xs, shift)
+avx2_dispatch! {
+    /// `xs[i] = exp(xs[i] - shift)`, in place; returns the sum.
+    pub fn exp_shifted_sum_in_place(xs: &mut [f32], shift: f32) -> f32 => exp_shifted_sum_in_place_generic
 }
 
 #[inline(always)]
@@ -147,20 +136,9 @@ fn max_generic(xs: &[f32]) -> f32 {
     m
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn max_avx2(xs: &[f32]) -> f32 {
-    max_generic(xs)
-}
-
-/// Maximum of a non-empty slice of finite values.
-pub fn max(xs: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { max_avx2(xs) };
-    }
-    max_generic(xs)
+avx2_dispatch! {
+    /// Maximum of a non-empty slice of finite values.
+    pub fn max(xs: &[f32]) -> f32 => max_generic
 }
 
 /// `1 + erf(z)`: Abramowitz & Stegun 7.1.26 (absolute error of erf below 1.5e-7) on `|z|`, as
@@ -187,21 +165,10 @@ fn gelu_erf_generic(xs: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_erf_avx2(xs: &mut [f32]) {
-    gelu_erf_generic(xs)
-}
-
-/// BERT's GELU, `x Phi(x) = x (1 + erf(x / sqrt 2)) / 2`, in place (absolute error below
-/// 1e-7 |x|; libm's `erff` one element at a time was a seventh of a BERT forward pass).
-pub fn gelu_erf_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { gelu_erf_avx2(xs) };
-    }
-    gelu_erf_generic(xs)
+avx2_dispatch! {
+    /// BERT's GELU, `x Phi(x) = x (1 + erf(x / sqrt 2)) / 2`, in place (absolute error below
+    /// 1e-7 |x|; libm's `erff` one element at a time was a seventh of a BERT forward pass).
+    pub fn gelu_erf_in_place(xs: &mut [f32]) => gelu_erf_generic
 }
 
 #[inline(always)]
@@ -214,24 +181,14 @@ fn gelu_tanh_generic(xs: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_tanh_avx2(xs: &mut [f32]) {
-    gelu_tanh_generic(xs)
-}
-
-/// The tanh approximation of GELU (`gelu_new`), in place.
-pub fn gelu_tanh_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { gelu_tanh_avx2(xs) };
-    }
-    gelu_tanh_generic(xs)
+avx2_dispatch! {
+    /// The tanh approximation of GELU (`gelu_new`), in place.
+    pub fn gelu_tanh_in_place(xs: &mut [f32]) => gelu_tanh_generic
 }
 
 #[inline(always)]
 fn add_max_generic(xs: &mut [f32], addend: &[f32]) -> f32 {
+    assert_eq!(xs.len(), addend.len(), "add_max_in_place: lengths differ");
     let mut acc = [f32::NEG_INFINITY; 8];
     let mut chunks = xs.chunks_exact_mut(8);
     let mut addends = addend.chunks_exact(8);
@@ -252,22 +209,10 @@ fn add_max_generic(xs: &mut [f32], addend: &[f32]) -> f32 {
     m
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn add_max_avx2(xs: &mut [f32], addend: &[f32]) -> f32 {
-    add_max_generic(xs, addend)
-}
-
-/// `xs[i] += addend[i]`, returning the maximum of the sums (finite values): a bias added in the
-/// same pass that finds a softmax row's maximum.
-pub fn add_max_in_place(xs: &mut [f32], addend: &[f32]) -> f32 {
-    assert_eq!(xs.len(), addend.len(), "add_max_in_place: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { add_max_avx2(xs, addend) };
-    }
-    add_max_generic(xs, addend)
+avx2_dispatch! {
+    /// `xs[i] += addend[i]`, returning the maximum of the sums (finite values): a bias added in the
+    /// same pass that finds a softmax row's maximum.
+    pub fn add_max_in_place(xs: &mut [f32], addend: &[f32]) -> f32 => add_max_generic
 }
 
 #[inline(always)]
@@ -277,21 +222,10 @@ fn sigmoid_generic(xs: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_avx2(xs: &mut [f32]) {
-    sigmoid_generic(xs)
-}
-
-/// The logistic function `1 / (1 + exp(-x))`, in place (absolute error below 1e-7; libm's `expf`
-/// one element at a time was a quarter of the serial part of an LSTM MLE epoch).
-pub fn sigmoid_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { sigmoid_avx2(xs) };
-    }
-    sigmoid_generic(xs)
+avx2_dispatch! {
+    /// The logistic function `1 / (1 + exp(-x))`, in place (absolute error below 1e-7; libm's `expf`
+    /// one element at a time was a quarter of the serial part of an LSTM MLE epoch).
+    pub fn sigmoid_in_place(xs: &mut [f32]) => sigmoid_generic
 }
 
 #[inline(always)]
@@ -304,20 +238,9 @@ fn tanh_generic(xs: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tanh_avx2(xs: &mut [f32]) {
-    tanh_generic(xs)
-}
-
-/// `tanh`, in place (absolute error below 2e-7).
-pub fn tanh_in_place(xs: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports the features the function was compiled for.
-        return unsafe { tanh_avx2(xs) };
-    }
-    tanh_generic(xs)
+avx2_dispatch! {
+    /// `tanh`, in place (absolute error below 2e-7).
+    pub fn tanh_in_place(xs: &mut [f32]) => tanh_generic
 }
 
 #[cfg(test)]
