@@ -41,12 +41,25 @@ pub(crate) fn tile_logits(
     vocab: usize,
     logits: &mut [f32],
 ) {
-    let rows = hidden.len() / hidden_dim;
-    for r in 0..rows {
+    for r in 0..hidden.len() / hidden_dim {
         logits[r * vocab..(r + 1) * vocab].copy_from_slice(bias);
     }
+    tile_product(hidden, weight, hidden_dim, vocab, logits, true);
+}
+
+/// `out[r, :] (+)= hidden[r, :] @ weight` for the rows of one tile: added to `out` with
+/// `accumulate`, overwriting it otherwise.
+fn tile_product(
+    hidden: &[f32],
+    weight: &[f32],
+    hidden_dim: usize,
+    vocab: usize,
+    out: &mut [f32],
+    accumulate: bool,
+) {
+    let rows = hidden.len() / hidden_dim;
     sgemm(
-        rows, vocab, hidden_dim, logits, vocab, true, hidden, hidden_dim, 1, weight, vocab, 1,
+        rows, vocab, hidden_dim, out, vocab, accumulate, hidden, hidden_dim, 1, weight, vocab, 1,
     );
 }
 
@@ -143,20 +156,7 @@ fn forward_rows_keeping_softmax(
         .for_each(|((((h, tile), inv), nll), t)| {
             // `h @ W` overwrites the tile; the bias is added in the pass that finds each row's
             // maximum (the same single rounding as gemm accumulating onto a copied bias).
-            sgemm(
-                t.len(),
-                vocab,
-                hidden_dim,
-                tile,
-                vocab,
-                false,
-                h,
-                hidden_dim,
-                1,
-                weight,
-                vocab,
-                1,
-            );
+            tile_product(h, weight, hidden_dim, vocab, tile, false);
             for r in 0..t.len() {
                 let row = &mut tile[r * vocab..(r + 1) * vocab];
                 let m = fast_math::add_max_in_place(row, bias);
